@@ -1,0 +1,216 @@
+"""The schema of ``model_configs/<model_id>/config.yaml``, validated with pydantic.
+
+One file describes one model: what the catalogue shows, the inference form, the training defaults,
+the prior hyper-parameters and model options. Every problem in a file is reported at once, with the
+file and the field named, and an unknown key gets a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bayes_core.errors import ConfigError
+
+MODEL_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MODEL_CLASS_PATTERN = re.compile(r"^bayes_core\.models\.[a-z_][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")
+
+ParamType = Literal["integer", "float", "string", "select", "boolean"]
+Scalar = int | float | str | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InferenceParameter(_Strict):
+    """One field of a generated form (inference parameters and model options share this shape)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: ParamType
+    label: str | None = None
+    default: Scalar = None
+    required: bool = True
+    min_value: float | None = None
+    max_value: float | None = None
+    options: list[Scalar] | None = None
+    # For select fields whose options depend on the trained run (e.g. the entities it saw).
+    options_from_run: bool = False
+    help_text: str = ""
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "InferenceParameter":
+        problems = []
+        lo, hi = self.min_value, self.max_value
+        if (lo is not None or hi is not None) and self.type not in ("integer", "float"):
+            problems.append(f"min_value/max_value only apply to integer and float, not {self.type}")
+        if lo is not None and hi is not None and lo > hi:
+            problems.append(f"min_value {lo} is greater than max_value {hi}")
+        if self.type == "select":
+            if not self.options and not self.options_from_run:
+                problems.append("a select parameter needs options (or options_from_run: true)")
+            if self.options and self.default is not None and self.default not in self.options:
+                problems.append(f"default {self.default!r} is not one of the options {self.options}")
+        elif self.options is not None:
+            problems.append(f"options only apply to select parameters, not {self.type}")
+        if self.default is not None:
+            problems.extend(_default_type_problems(self))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _default_type_problems(p: InferenceParameter) -> list[str]:
+    d = p.default
+    if p.type == "boolean" and not isinstance(d, bool):
+        return [f"default {d!r} is not a boolean"]
+    if p.type == "integer" and (isinstance(d, bool) or not isinstance(d, int)):
+        return [f"default {d!r} is not an integer"]
+    if p.type == "float" and (isinstance(d, bool) or not isinstance(d, (int, float))):
+        return [f"default {d!r} is not a number"]
+    if p.type == "string" and not isinstance(d, str):
+        return [f"default {d!r} is not a string"]
+    if p.type in ("integer", "float"):
+        if p.min_value is not None and d < p.min_value:
+            return [f"default {d} is below min_value {p.min_value}"]
+        if p.max_value is not None and d > p.max_value:
+            return [f"default {d} is above max_value {p.max_value}"]
+    return []
+
+
+class TrainingSettings(_Strict):
+    """Training defaults; ``default_iterations`` is the number of posterior draws per chain."""
+
+    default_iterations: int = Field(2000, ge=1, le=1_000_000)
+    warmup: int = Field(1000, ge=0, le=1_000_000)
+    chains: int = Field(4, ge=1, le=64)
+    target_accept: float = Field(0.9, gt=0.5, lt=1.0)
+    seed: int = Field(42, ge=0)
+    sampler: Literal["auto", "nutpie", "numpyro", "pymc"] = "auto"
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    # Draws kept for the posterior predictive group of a saved run (thinned evenly).
+    posterior_predictive_draws: int = Field(500, ge=0, le=100_000)
+
+
+class ModelMetadata(_Strict):
+    model_id: str
+    name: str = Field(min_length=1)
+    description: str = ""
+    version: str = Field(min_length=1)
+    author: str = ""
+    status: Literal["active", "beta", "deprecated"] = "active"
+    tags: list[str] = Field(default_factory=list)
+    model_class: str
+    inference_params: list[InferenceParameter] = Field(default_factory=list)
+    # Model-specific options (parameterisation, columns, windows): a form on the training page.
+    model_options: list[InferenceParameter] = Field(default_factory=list)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    priors: dict[str, float] = Field(default_factory=dict)
+    config_path: str | None = None
+    config_hash: str | None = None
+
+    @field_validator("model_id")
+    @classmethod
+    def _model_id(cls, v: str) -> str:
+        if not MODEL_ID_PATTERN.match(v):
+            raise ValueError(
+                f"model id {v!r} must match {MODEL_ID_PATTERN.pattern} "
+                "(lower-case letters, digits and underscores; rename the directory)"
+            )
+        return v
+
+    @field_validator("model_class")
+    @classmethod
+    def _model_class(cls, v: str) -> str:
+        if not MODEL_CLASS_PATTERN.match(v):
+            raise ValueError(
+                f"model_class {v!r} must be 'bayes_core.models.<module>:<Class>'; "
+                "classes outside bayes_core.models are refused"
+            )
+        return v
+
+    @field_validator("inference_params", "model_options")
+    @classmethod
+    def _unique_names(cls, v: list[InferenceParameter]) -> list[InferenceParameter]:
+        seen, dupes = set(), []
+        for p in v:
+            if p.name in seen:
+                dupes.append(p.name)
+            seen.add(p.name)
+        if dupes:
+            raise ValueError(f"duplicate parameter names: {', '.join(sorted(set(dupes)))}")
+        return v
+
+    def inference_param(self, name: str) -> InferenceParameter:
+        return next(p for p in self.inference_params if p.name == name)
+
+    def option_defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.model_options}
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names valid at ``loc`` (for the "did you mean" hint)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) else None
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        current = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if current is None:
+            return []
+    return list(current.model_fields) if current else []
+
+
+def format_validation_errors(exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = [k for k in _allowed_keys(model, loc) if k not in ("model_id", "config_path", "config_hash")]
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(allowed)})"
+            problems.append(f"{field}: unknown key{hint}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{field}: {msg}")
+    return problems
+
+
+def load_model_config(path: str | Path) -> ModelMetadata:
+    """Read and validate one config file; raises ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw_text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(raw_text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), [f"cannot read YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), ["the file must hold a mapping of keys (name, version, ...)"])
+    for reserved in ("model_id", "config_path", "config_hash"):
+        if reserved in raw:
+            raise ConfigError(str(path), [f"{reserved}: set by the registry; remove it from the file"])
+    data = {
+        **raw,
+        "model_id": path.parent.name,
+        "config_path": str(path),
+        "config_hash": hashlib.sha256(raw_text.encode()).hexdigest()[:16],
+    }
+    try:
+        return ModelMetadata.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(str(path), format_validation_errors(exc, ModelMetadata)) from exc

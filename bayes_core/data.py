@@ -1,0 +1,127 @@
+"""Declarative data schemas: a model names its columns; the base class validates every upload.
+
+Validation reports every problem at once, naming the column and the first offending rows
+(row numbers as in the CSV, header = row 1), and returns a cleaned, typed copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from bayes_core.errors import DataValidationError
+
+ColumnKind = Literal["integer", "float", "string", "date", "boolean"]
+_MAX_ROWS_LISTED = 5
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    min_value: float | None = None
+    max_value: float | None = None
+    required: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DataSchema:
+    columns: tuple[Column, ...]
+    min_rows: int = 1
+    description: str = ""
+    extra: list[str] = field(default_factory=list)  # notes shown to users (e.g. accepted extras)
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def validate(self, df: pd.DataFrame) -> pd.DataFrame:
+        problems: list[str] = []
+        missing = [c.name for c in self.columns if c.required and c.name not in df.columns]
+        if missing:
+            problems.append(f"missing column(s): {', '.join(missing)} (expected: {', '.join(self.column_names())})")
+        out = df.copy()
+        for col in self.columns:
+            if col.name not in df.columns:
+                continue
+            converted, col_problems = _convert(df[col.name], col)
+            problems.extend(col_problems)
+            out[col.name] = converted
+        if not problems and len(out) < self.min_rows:
+            problems.append(f"needs at least {self.min_rows} rows, got {len(out)}")
+        if problems:
+            raise DataValidationError(problems)
+        return out.reset_index(drop=True)
+
+
+def _rows(mask: np.ndarray) -> str:
+    rows = (np.flatnonzero(mask) + 2).tolist()  # +1 for 1-based, +1 for the header line
+    listed = ", ".join(map(str, rows[:_MAX_ROWS_LISTED]))
+    more = f" and {len(rows) - _MAX_ROWS_LISTED} more" if len(rows) > _MAX_ROWS_LISTED else ""
+    return f"row{'s' if len(rows) > 1 else ''} {listed}{more}"
+
+
+def _convert(series: pd.Series, col: Column) -> tuple[pd.Series, list[str]]:
+    name, problems = col.name, []
+    blank = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    if blank.any():
+        problems.append(f"column '{name}': empty value in {_rows(blank)}")
+    if col.kind == "string":
+        return series.astype(str).str.strip(), problems
+    if col.kind == "boolean":
+        text = series.astype(str).str.strip().str.lower()
+        mapping = {"true": True, "1": True, "1.0": True, "yes": True, "false": False, "0": False, "0.0": False, "no": False}
+        bad = ~text.isin(mapping) & ~blank
+        if bad.any():
+            problems.append(f"column '{name}': not true/false or 1/0 in {_rows(bad.to_numpy())}")
+        return text.map(mapping), problems
+    if col.kind == "date":
+        parsed = pd.to_datetime(series, format="%Y-%m-%d", errors="coerce")
+        bad = parsed.isna().to_numpy() & ~blank
+        if bad.any():
+            problems.append(f"column '{name}': not a YYYY-MM-DD date in {_rows(bad)}")
+        return parsed, problems
+    numbers = pd.to_numeric(series, errors="coerce")
+    values = numbers.to_numpy(dtype=float)
+    bad = np.isnan(values) & ~blank
+    if bad.any():
+        problems.append(f"column '{name}': not a number in {_rows(bad)}")
+    inf = np.isinf(values)
+    if inf.any():
+        problems.append(f"column '{name}': infinite value in {_rows(inf)}")
+    finite = np.isfinite(values)
+    if col.kind == "integer":
+        frac = finite & (values != np.round(values))
+        if frac.any():
+            problems.append(f"column '{name}': not a whole number in {_rows(frac)}")
+    if col.min_value is not None:
+        low = finite & (values < col.min_value)
+        if low.any():
+            what = "negative value" if col.min_value == 0 else f"value below {col.min_value:g}"
+            problems.append(f"column '{name}': {what} in {_rows(low)}")
+    if col.max_value is not None:
+        high = finite & (values > col.max_value)
+        if high.any():
+            problems.append(f"column '{name}': value above {col.max_value:g} in {_rows(high)}")
+    if col.kind == "integer" and not problems:
+        return numbers.astype("int64"), problems
+    return numbers.astype(float), problems
+
+
+def read_csv(source: str | Path | bytes) -> pd.DataFrame:
+    """Read a CSV (path or raw bytes) as strings-preserving frame, with a clear error."""
+    import io
+
+    try:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else source
+        df = pd.read_csv(handle)
+    except FileNotFoundError:
+        raise DataValidationError([f"file not found: {source}"]) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise DataValidationError([f"cannot read the CSV: {exc}"]) from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    return df

@@ -1,0 +1,23 @@
+"""Model classes, one module per model. Each fills the hooks of ``BaseBayesianModel``.
+
+Imports here are lazy so that ``import bayes_core.models`` stays light; notebook APIs are
+importable by name (``from bayes_core.models import BayesianLinearRegression``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS: dict[str, str] = {
+    "HierarchicalNegBinomModel": "hierarchical_negbinom",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bayes_core.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"bayes_core.models.{module}"), name)
+
+
+__all__ = sorted(_EXPORTS)

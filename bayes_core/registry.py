@@ -1,0 +1,142 @@
+"""Discovery of models from ``model_configs/<model_id>/config.yaml``.
+
+A broken config never stops the others: it becomes an entry in ``registry.errors`` with its path
+and every problem found. Model classes are resolved only inside ``bayes_core.models``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bayes_core import artifacts
+from bayes_core.config import MODEL_ID_PATTERN, ModelMetadata, load_model_config
+from bayes_core.errors import BayesCoreError, ConfigError, UnknownModelError
+
+if TYPE_CHECKING:
+    from bayes_core.base import BaseBayesianModel
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
+
+
+def config_dir() -> Path:
+    """``BAYES_MODEL_CONFIGS`` overrides the configs directory (tests use fixture trees)."""
+    return Path(os.environ.get("BAYES_MODEL_CONFIGS", DEFAULT_CONFIG_DIR))
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    path: str
+    messages: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "messages": list(self.messages)}
+
+
+def resolve_model_class(spec: str) -> type["BaseBayesianModel"]:
+    from bayes_core.base import BaseBayesianModel
+
+    module_name, _, class_name = spec.partition(":")
+    if not module_name.startswith("bayes_core.models."):
+        raise BayesCoreError(f"model_class {spec!r} is outside bayes_core.models and is refused")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BayesCoreError(f"model_class {spec!r}: cannot import {module_name} ({exc})") from exc
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, BaseBayesianModel)):
+        raise BayesCoreError(f"model_class {spec!r}: {class_name} is not a BaseBayesianModel in {module_name}")
+    return cls
+
+
+class ModelRegistry:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else config_dir()
+        self._models: dict[str, ModelMetadata] = {}
+        self.errors: list[ConfigProblem] = []
+        self.refresh()
+
+    def refresh(self) -> "ModelRegistry":
+        models, errors = {}, []
+        for path in sorted(self.root.glob("*/config.yaml")):
+            model_id = path.parent.name
+            if not MODEL_ID_PATTERN.match(model_id):
+                errors.append(ConfigProblem(str(path), [
+                    f"directory name {model_id!r} is not a valid model id ({MODEL_ID_PATTERN.pattern})"]))
+                continue
+            try:
+                meta = load_model_config(path)
+                resolve_model_class(meta.model_class)
+            except ConfigError as exc:
+                errors.append(ConfigProblem(str(path), exc.problems))
+                continue
+            except BayesCoreError as exc:
+                errors.append(ConfigProblem(str(path), [f"model_class: {exc}"]))
+                continue
+            models[model_id] = meta
+        self._models, self.errors = models, errors
+        return self
+
+    # -- seed API ---------------------------------------------------------------------------
+    def get_all_models(self) -> dict[str, ModelMetadata]:
+        return dict(self._models)
+
+    def model_ids(self) -> list[str]:
+        return list(self._models)
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._models
+
+    def get_model_metadata(self, model_id: str) -> ModelMetadata:
+        try:
+            return self._models[model_id]
+        except (KeyError, TypeError):
+            raise UnknownModelError(str(model_id), list(self._models)) from None
+
+    def load_model_instance(self, model_id: str, **kwargs: Any) -> "BaseBayesianModel":
+        meta = self.get_model_metadata(model_id)
+        return resolve_model_class(meta.model_class)(meta, **kwargs)
+
+    def get_model_for_dropdown(self) -> list[tuple[str, str]]:
+        """(model_id, label) for active and beta models; beta labelled, deprecated hidden."""
+        out = []
+        for model_id, meta in self._models.items():
+            if meta.status == "deprecated":
+                continue
+            label = f"{meta.name} [BETA]" if meta.status == "beta" else meta.name
+            out.append((model_id, label))
+        return out
+
+    def get_model_status(self, model_id: str) -> dict[str, Any]:
+        meta = self.get_model_metadata(model_id)
+        latest = artifacts.latest_run_id(model_id)
+        return {
+            "model_id": model_id,
+            "name": meta.name,
+            "version": meta.version,
+            "status": meta.status,
+            "is_trained": latest is not None,
+            "has_trace": latest is not None,
+            "last_trained": artifacts.run_created_at(model_id, latest) if latest else None,
+            "last_run_id": latest,
+            "output_dir": str(artifacts.model_dir(model_id)),
+        }
+
+    def get_all_models_with_status(self) -> list[dict[str, Any]]:
+        return [{**self.get_model_status(mid), "metadata": meta} for mid, meta in self._models.items()]
+
+
+_REGISTRY: ModelRegistry | None = None
+
+
+def get_registry(refresh: bool = False) -> ModelRegistry:
+    """The process-wide registry; discovery is cached, ``refresh=True`` re-reads the configs."""
+    global _REGISTRY
+    if _REGISTRY is None or _REGISTRY.root != config_dir():
+        _REGISTRY = ModelRegistry()
+    elif refresh:
+        _REGISTRY.refresh()
+    return _REGISTRY

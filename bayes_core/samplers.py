@@ -1,0 +1,209 @@
+"""Sampler and device choice, and progress reporting while sampling.
+
+``auto`` uses nutpie (PyMC's default NUTS) on the CPU, or NumPyro when a GPU is visible to JAX and
+the device setting allows it; ``numpyro`` runs NUTS through JAX (GPU when visible and allowed);
+``pymc`` is PyMC's own NUTS. The sampler and device actually used are returned with the trace.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+from bayes_core.errors import DeviceUnavailableError, SamplerError
+
+log = logging.getLogger(__name__)
+
+SamplerName = Literal["auto", "nutpie", "numpyro", "pymc"]
+DeviceName = Literal["auto", "cpu", "gpu"]
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    draws: int = 2000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = 0.9
+    seed: int = 42
+    sampler: SamplerName = "auto"
+    device: DeviceName = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Progress:
+    """A snapshot of sampling progress, reported to the ``progress`` callback."""
+
+    phase: str  # compiling | tuning | sampling | posterior predictive | saving
+    draws_done: int = 0
+    draws_total: int = 0
+    chain_draws: list[int] = field(default_factory=list)
+    divergences: int = 0
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.draws_done / self.draws_total if self.draws_total else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _noop(_: Progress) -> None:
+    pass
+
+
+def cuda_plugin_installed() -> bool:
+    """Cheap check, without importing jax: is a CUDA build of jaxlib installed at all?"""
+    for name in ("jax_cuda13_plugin", "jax_cuda12_plugin", "jax_plugins.xla_cuda13", "jax_plugins.xla_cuda12"):
+        try:
+            if importlib.util.find_spec(name) is not None:
+                return True
+        except ModuleNotFoundError:  # the parent package (jax_plugins) is absent
+            continue
+    return False
+
+
+def gpu_available() -> bool:
+    if os.environ.get("BAYES_FORCE_NO_GPU") or not cuda_plugin_installed():
+        return False
+    try:
+        import jax
+
+        return len(jax.devices("gpu")) > 0
+    except Exception:  # RuntimeError when no backend; be robust to plugin failures too
+        return False
+
+
+def resolve(settings: SamplerSettings) -> tuple[str, str]:
+    """(sampler, device) actually used; raises DeviceUnavailableError before any sampling."""
+    sampler, device = settings.sampler, settings.device
+    if device == "gpu":
+        if sampler in ("nutpie", "pymc"):
+            raise SamplerError(
+                f"The {sampler} sampler runs on the CPU only; choose sampler 'numpyro' (or 'auto') for the GPU."
+            )
+        if not gpu_available():
+            raise DeviceUnavailableError(
+                "device 'gpu' was requested but JAX sees no GPU. Install the CUDA build of JAX "
+                "(see the README, 'GPU training') or choose device 'cpu'/'auto'."
+            )
+        return "numpyro", "gpu"
+    if sampler == "auto":
+        if device == "auto" and gpu_available():
+            return "numpyro", "gpu"
+        return "nutpie", "cpu"
+    if sampler == "numpyro":
+        return "numpyro", ("gpu" if device == "auto" and gpu_available() else "cpu")
+    return sampler, "cpu"
+
+
+def sample(model, settings: SamplerSettings, progress: ProgressCallback | None = None):
+    """Run NUTS on ``model``; returns ``(idata, info)`` where info records sampler, device, timings."""
+    progress = progress or _noop
+    sampler, device = resolve(settings)
+    runner = {"nutpie": _sample_nutpie, "pymc": _sample_pymc, "numpyro": _sample_numpyro}[sampler]
+    t0 = time.perf_counter()
+    try:
+        idata, timings = runner(model, settings, progress, device)
+    except (SamplerError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise SamplerError(f"Sampling with {sampler} failed: {type(exc).__name__}: {exc}") from exc
+    timings["total_s"] = time.perf_counter() - t0
+    return idata, {"sampler": sampler, "device": device, "timings": timings}
+
+
+def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device: str):
+    import nutpie
+    from pymc.sampling.mcmc import patch_nutpie_idata
+
+    progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains))
+    t0 = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    t_compile = time.perf_counter() - t0
+
+    def on_progress(chains) -> None:
+        done = [int(c.finished_draws) for c in chains]
+        progress(Progress(
+            "tuning" if any(c.tuning for c in chains) else "sampling",
+            sum(done), sum(int(c.total_draws) for c in chains), done,
+            sum(int(c.divergences) for c in chains)))
+
+    t1 = time.perf_counter()
+    idata = nutpie.sample(
+        compiled, draws=s.draws, tune=max(s.tune, 1), chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
+        seed=s.seed, target_accept=s.target_accept, save_warmup=False, progress_bar=False,
+        progress_callback=on_progress, progress_rate=500,
+    )
+    t_sample = time.perf_counter() - t1
+    patch_nutpie_idata(idata, model, sampling_time=t_sample)
+    return idata, {"compile_s": t_compile, "sampling_s": t_sample}
+
+
+def _sample_pymc(model, s: SamplerSettings, progress: ProgressCallback, device: str):
+    import pymc as pm
+
+    total = (s.draws + s.tune) * s.chains
+    counts: dict[int, int] = {}
+    divergences = [0]
+    last = [0.0]
+
+    def on_draw(trace, draw) -> None:
+        counts[draw.chain] = counts.get(draw.chain, 0) + 1
+        stats = draw.stats[0] if draw.stats else {}
+        if not draw.tuning and stats.get("diverging"):
+            divergences[0] += 1
+        now = time.monotonic()
+        if now - last[0] >= 0.5:
+            last[0] = now
+            progress(Progress("tuning" if draw.tuning else "sampling", sum(counts.values()), total,
+                              [counts.get(c, 0) for c in range(s.chains)], divergences[0]))
+
+    progress(Progress("compiling", 0, total))
+    t0 = time.perf_counter()
+    with model:
+        idata = pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
+                          random_seed=s.seed, target_accept=s.target_accept, nuts_sampler="pymc",
+                          progressbar=False, callback=on_draw, compute_convergence_checks=False)
+    return idata, {"sampling_s": time.perf_counter() - t0}
+
+
+def _sample_numpyro(model, s: SamplerSettings, progress: ProgressCallback, device: str):
+    """NumPyro NUTS through PyMC's JAX bridge; chains vectorised on the GPU, sequential on CPU.
+
+    NumPyro reports no per-draw progress through PyMC, so a heartbeat thread reports the phase and
+    elapsed time every second while it runs.
+    """
+    import jax
+    import pymc as pm
+
+    total = (s.draws + s.tune) * s.chains
+    stop = threading.Event()
+    t0 = time.perf_counter()
+
+    def heartbeat() -> None:
+        while not stop.wait(1.0):
+            progress(Progress("sampling", 0, total, message=f"NumPyro on {device}: {time.perf_counter() - t0:.0f}s elapsed"))
+
+    progress(Progress("compiling", 0, total, message=f"NumPyro on {device}"))
+    thread = threading.Thread(target=heartbeat, daemon=True)
+    thread.start()
+    try:
+        target = jax.devices("gpu" if device == "gpu" else "cpu")[0]
+        with jax.default_device(target), model:
+            idata = pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, random_seed=s.seed,
+                              target_accept=s.target_accept, nuts_sampler="numpyro", progressbar=False,
+                              nuts={"chain_method": "vectorized" if device == "gpu" else "sequential"},
+                              compute_convergence_checks=False)
+    finally:
+        stop.set()
+        thread.join()
+    return idata, {"sampling_s": time.perf_counter() - t0}
