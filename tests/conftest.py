@@ -1,0 +1,42 @@
+"""Shared fixtures: every test writes into a temporary artifacts directory, never ./artifacts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tiny sampling settings: enough to exercise every code path, small enough for a 2-core CI.
+TINY = dict(draws=60, tune=60, chains=2, seed=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def artifacts_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("artifacts")
+    old = os.environ.get("BAYES_ARTIFACTS_DIR")
+    os.environ["BAYES_ARTIFACTS_DIR"] = str(path)
+    os.environ.setdefault("BAYES_FORCE_NO_GPU", "1")
+    yield path
+    if old is None:
+        os.environ.pop("BAYES_ARTIFACTS_DIR", None)
+    else:
+        os.environ["BAYES_ARTIFACTS_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from bayes_core.registry import get_registry
+
+    return get_registry(refresh=True)
+
+
+@pytest.fixture(scope="session")
+def nb_model(registry):
+    return registry.load_model_instance("hierarchical_negbinom")
+
+
+@pytest.fixture(scope="session")
+def nb_run(nb_model):
+    """A tiny trained run of the NB model, shared by the whole session."""
+    return nb_model.train(**TINY)
