@@ -67,8 +67,17 @@ class BaseBayesianModel:
     #: Names of the true parameters of ``example_data`` (for recovery tests and the catalogue).
     true_parameters: ClassVar[dict[str, float]] = {}
 
-    def __init__(self, metadata: ModelMetadata, options: Mapping[str, Any] | None = None,
+    #: The model id whose config a notebook-style ``Model()`` (no metadata given) loads.
+    config_id: ClassVar[str | None] = None
+
+    def __init__(self, metadata: ModelMetadata | None = None, options: Mapping[str, Any] | None = None,
                  priors: Mapping[str, float] | None = None):
+        if metadata is None:
+            if self.config_id is None:
+                raise BayesCoreError(f"{type(self).__name__} needs its ModelMetadata (it names no config_id).")
+            from bayes_core.registry import get_registry
+
+            metadata = get_registry().get_model_metadata(self.config_id)
         self.metadata = metadata
         self.options = self.validate_options(options or {})
         self.priors = {**metadata.priors, **(priors or {})}
