@@ -6,6 +6,7 @@ Small on purpose; every finance model uses the same rules so users get the same 
 - ``clean_xy(X, y, min_rows=...)``                      design matrix + target, aligned
 - ``clean_returns_table(table, min_length=...)``        several return series, aligned → DataFrame
 - ``per_period_rate`` / ``annualise_sharpe`` / ``annualise_volatility``
+- ``hdi(draws, prob)``: highest-density interval in plain numpy (prediction paths skip ArviZ)
 - ``Fallback`` + ``sample_or_reason`` + ``record_fallback``: when sampling raises or fails badly,
   a model computes a simpler estimate instead and says so (flag, reason, a ``FallbackWarning``
   and a log line) — never silently.
@@ -205,6 +206,23 @@ def check_periods(periods_per_year: float) -> float:
             or not math.isfinite(periods_per_year) or periods_per_year <= 0:
         raise InvalidParametersError({"periods_per_year": f"must be a positive number (got {periods_per_year!r})"})
     return float(periods_per_year)
+
+
+def hdi(samples: Any, prob: float = 0.94, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Highest-density interval (shortest interval holding ``prob`` of the draws) along ``axis``.
+
+    Plain numpy so prediction paths need no ArviZ; unimodal posteriors assumed (as ArviZ's default).
+    """
+    if not 0 < prob < 1:
+        raise InvalidParametersError({"hdi_prob": f"must be between 0 and 1 (got {prob!r})"})
+    x = np.sort(np.moveaxis(np.asarray(samples, dtype=float), axis, 0), axis=0)
+    n = x.shape[0]
+    width = max(1, min(n - 1, int(math.floor(prob * n))))
+    spans = x[width:] - x[: n - width]
+    start = np.argmin(spans, axis=0)
+    lower = np.take_along_axis(x, start[None, ...], axis=0)[0]
+    upper = np.take_along_axis(x, (start + width)[None, ...], axis=0)[0]
+    return lower, upper
 
 
 # -- fallbacks --------------------------------------------------------------------------------
