@@ -10,6 +10,11 @@ import importlib
 
 _EXPORTS: dict[str, str] = {
     "HierarchicalNegBinomModel": "hierarchical_negbinom",
+    "BayesianLinearRegression": "linear_regression",
+    "bayesian_sharpe": "sharpe",
+    "compare_strategies_bayesian": "sharpe",
+    "BayesianSharpeModel": "sharpe",
+    "StrategyComparisonModel": "sharpe",
 }
 
 
