@@ -37,7 +37,7 @@ import pandas as pd
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult
 from bayes_core.data import Column, DataSchema
-from bayes_core.errors import DataValidationError
+from bayes_core.errors import DataValidationError, InvalidParametersError
 from bayes_core.finance import check_periods, clean_returns_table, clean_series, hdi, per_period_rate
 
 #: Fewest returns accepted: fewer cannot separate the Student-t scale from its tails.
@@ -257,6 +257,18 @@ class StrategyComparisonModel(_SharpeBase):
         names = draws_for_run(run)["coords"]["strategy"]
         return {"strategy_a": names, "strategy_b": names}
 
+    def coerce_inference_params(self, params: Mapping[str, Any], run: Run | None = None) -> dict[str, Any]:
+        """Run-dependent selects accept any text by default; here both must be strategies of the run."""
+        clean = super().coerce_inference_params(params, run)
+        known = self.run_options(run).get("strategy_a", []) if run is not None else []
+        errors = {f: f"{clean[f]!r} is not a strategy of this run ({', '.join(known)})"
+                  for f in ("strategy_a", "strategy_b") if known and clean[f] not in known}
+        if not errors and clean["strategy_a"] == clean["strategy_b"]:
+            errors["strategy_b"] = "choose a strategy different from strategy A"
+        if errors:
+            raise InvalidParametersError(errors)
+        return clean
+
     def predict_rows(self, run: Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
         from bayes_core.predictor import draws_for_run
 
@@ -265,12 +277,6 @@ class StrategyComparisonModel(_SharpeBase):
         rows = []
         for req in requests:
             a, b, level = str(req["strategy_a"]), str(req["strategy_b"]), float(req["credible_level"])
-            unknown = [s for s in (a, b) if s not in index]
-            if unknown:
-                from bayes_core.errors import InvalidParametersError
-
-                raise InvalidParametersError({"strategy_a" if a in unknown else "strategy_b":
-                                              f"not a strategy of this run ({', '.join(index)})"})
             diff = sharpe[:, index[a]] - sharpe[:, index[b]]
             lo, hi = hdi(diff, level)
             rows.append({"strategy_a": a, "strategy_b": b, "credible_level": level,
@@ -314,8 +320,6 @@ def ranking_from_draws(sharpe: np.ndarray, names: list[str], prob: float = HDI_P
 # -- notebook API ------------------------------------------------------------------------------------
 def _settings_for(samples: int, chains: int = 4) -> dict[str, int]:
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < chains:
-        from bayes_core.errors import InvalidParametersError
-
         raise InvalidParametersError({"samples": f"must be a whole number ≥ {chains} (got {samples!r})"})
     return {"draws": int(math.ceil(samples / chains)), "chains": chains}
 
