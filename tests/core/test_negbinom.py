@@ -96,3 +96,19 @@ def test_data_validation_names_every_problem(nb_model):
     ]
     with pytest.raises(DataValidationError, match=r"missing column\(s\): count"):
         nb_model.load_data(pd.DataFrame({"entity": ["a", "b"]}))
+
+
+@pytest.mark.parametrize("windows", [1, 3, 400])
+def test_count_interval_is_the_exact_mixture_quantile(windows):
+    """Both quantile paths (one-pass grid, bisection for wide brackets) match a brute-force CDF."""
+    from scipy import stats
+
+    from bayes_core.models.hierarchical_negbinom import _mixture_quantiles
+
+    rng = np.random.default_rng(4)
+    theta, phi = rng.gamma(8.0, 0.5, size=300), rng.gamma(30.0, 0.1, size=300)
+    n, p = windows * phi, phi / (phi + theta)
+    ks = np.arange(0, int(windows * theta.max() * 3 + 100))
+    cdf = stats.nbinom.cdf(ks[:, None], n, p).mean(axis=1)
+    expected = [int(ks[np.argmax(cdf >= q)]) for q in (0.05, 0.95)]
+    assert _mixture_quantiles(n, p, windows * theta, (0.05, 0.95)) == expected
