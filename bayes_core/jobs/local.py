@@ -70,8 +70,18 @@ class LocalJobRunner(JobRunner):
 
         registry = get_registry()
         registry.get_model_metadata(model_id)  # UnknownModelError listing the known ids
-        model = registry.load_model_instance(model_id, options=options or {})  # options validated
-        resolved = model.training_settings(**(settings or {}))
+        errors: dict[str, str] = {}
+        try:
+            model = registry.load_model_instance(model_id, options=options or {})
+        except InvalidParametersError as exc:
+            errors.update(exc.errors)
+            model = registry.load_model_instance(model_id)  # still check the settings: report all at once
+        try:
+            resolved = model.training_settings(**(settings or {}))
+        except InvalidParametersError as exc:
+            errors.update(exc.errors)
+        if errors:
+            raise InvalidParametersError(errors)
         samplers.resolve(resolved)  # DeviceUnavailableError / SamplerError before queueing
         if data_csv is not None and data_run_id is not None:
             raise InvalidParametersError({"data": "give either an uploaded CSV or an earlier run's data, not both"})
