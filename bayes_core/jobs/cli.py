@@ -1,107 +1,50 @@
 """``python -m bayes_core jobs submit|list|status|cancel|logs`` — background training from a shell.
 
-``add_parser(subparsers)`` adds the ``jobs`` command to the main CLI; each subcommand's handler
-takes the parsed ``args`` and returns an exit code. ``--json`` prints machine-readable output:
-``submit`` → ``{"job_id", "state"}``, ``status``/``cancel`` → the job row, ``list`` → ``{"jobs": [...]}``,
-``logs`` → ``{"job_id", "log"}``. Model options become flags (``train_start`` → ``--train-start``).
+``add_parser(subparsers, common)`` mounts the ``jobs`` command on the main CLI (``bayes_core.cli``);
+each handler takes ``(args, extra)`` and returns an exit code, and core errors propagate to the main
+CLI, which prints them (``{"error": ...}`` with ``--json``). ``--json`` output: ``submit`` →
+``{"job_id", "state"}``, ``status``/``cancel`` → the job row, ``list`` → ``{"jobs": [...]}``,
+``logs`` → ``{"job_id", "log"}``. Model options are flags as on ``train`` (``--non-centered true``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError, UnknownModelError
-
-_SETTINGS = ("draws", "tune", "chains", "target_accept", "seed", "sampler", "device")
-_OPTION_PREFIX = "model_option__"
+from bayes_core.errors import BayesCoreError, DataValidationError
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    jobs = subparsers.add_parser("jobs", help="background training jobs (submit, list, status, cancel, logs)",
+def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    from bayes_core.cli import add_training_arguments
+
+    parents = [common] if common is not None else []
+    jobs = subparsers.add_parser("jobs", parents=parents, help="background training jobs (submit, list, status, cancel, logs)",
                                  description="Train models in the background and follow the jobs.")
     sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="{submit,list,status,cancel,logs}")
 
-    submit = sub.add_parser("submit", help="queue a training job for a model")
-    submit.add_argument("model_id")
-    add_training_flags(submit)
-    submit.add_argument("--data", type=Path, metavar="CSV", help="train on this CSV (validated now) instead of the example data")
+    submit = sub.add_parser("submit", parents=parents, help="queue a training job (same options as train)",
+                            epilog="Model options are flags too, e.g. --non-centered true.")
+    add_training_arguments(submit)
     submit.add_argument("--data-run", metavar="RUN_ID", help="train on the data snapshot of an earlier run of the model")
-    _add_json(submit)
     submit.set_defaults(func=cmd_submit)
 
-    listing = sub.add_parser("list", help="list jobs, newest first")
+    listing = sub.add_parser("list", parents=parents, help="list jobs, newest first")
     listing.add_argument("--model", dest="model_id", help="only jobs of this model")
     listing.add_argument("--limit", type=int, default=100)
-    _add_json(listing)
     listing.set_defaults(func=cmd_list)
 
     for name, func, text in (("status", cmd_status, "show one job"), ("cancel", cmd_cancel, "cancel a job")):
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, parents=parents, help=text)
         p.add_argument("job_id")
-        _add_json(p)
         p.set_defaults(func=func)
 
-    logs = sub.add_parser("logs", help="print the end of a job's log")
+    logs = sub.add_parser("logs", parents=parents, help="print the end of a job's log")
     logs.add_argument("job_id")
     logs.add_argument("--tail", type=int, default=200, help="number of lines (default 200)")
-    _add_json(logs)
     logs.set_defaults(func=cmd_logs)
     return jobs
-
-
-def _add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def add_training_flags(parser: argparse.ArgumentParser) -> None:
-    """Sampler settings, ``--gpu`` and one flag per model option declared by any registered model."""
-    parser.add_argument("--draws", type=int, help="posterior draws per chain")
-    parser.add_argument("--tune", type=int, help="warm-up draws per chain")
-    parser.add_argument("--chains", type=int)
-    parser.add_argument("--target-accept", type=float)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--sampler", choices=["auto", "nutpie", "numpyro", "pymc"])
-    parser.add_argument("--device", choices=["auto", "cpu", "gpu"])
-    parser.add_argument("--gpu", action="store_true", help="same as --device gpu (NumPyro on JAX's CUDA backend)")
-    for name, help_text in sorted(_all_model_options().items()):
-        try:
-            parser.add_argument(f"--{name.replace('_', '-')}", dest=_OPTION_PREFIX + name, metavar="VALUE",
-                                help=f"model option {name}: {help_text}".rstrip(": "))
-        except argparse.ArgumentError:  # an option named like a built-in flag keeps the built-in
-            continue
-
-
-def _all_model_options() -> dict[str, str]:
-    from bayes_core.registry import get_registry
-
-    options: dict[str, str] = {}
-    for meta in get_registry().get_all_models().values():
-        for spec in meta.model_options:
-            options.setdefault(spec.name, spec.help_text)
-    return options
-
-
-def training_settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    settings = {k: getattr(args, k, None) for k in _SETTINGS}
-    if getattr(args, "gpu", False):
-        settings["device"] = "gpu"
-    return {k: v for k, v in settings.items() if v is not None}
-
-
-def model_options_from_args(args: argparse.Namespace, model_id: str) -> dict[str, Any]:
-    """The option flags that were given; a flag the chosen model does not declare is an error."""
-    from bayes_core.registry import get_registry
-
-    given = {k[len(_OPTION_PREFIX):]: v for k, v in vars(args).items() if k.startswith(_OPTION_PREFIX) and v is not None}
-    declared = {p.name for p in get_registry().get_model_metadata(model_id).model_options}
-    foreign = sorted(set(given) - declared)
-    if foreign:
-        raise InvalidParametersError({f"--{n.replace('_', '-')}": f"not an option of model {model_id!r}" for n in foreign})
-    return given
 
 
 # -- handlers ------------------------------------------------------------------------------------
@@ -111,38 +54,27 @@ def _runner():
     return get_runner()
 
 
-def _fail(args: argparse.Namespace, exc: BayesCoreError) -> int:
-    if getattr(args, "json", False):
-        payload: dict[str, Any] = {"error": str(exc), "type": type(exc).__name__}
-        if isinstance(exc, DataValidationError):
-            payload["problems"] = exc.problems
-        elif isinstance(exc, InvalidParametersError):
-            payload["errors"] = exc.errors
-        elif isinstance(exc, UnknownModelError):
-            payload["known_models"] = exc.known
-        print(json.dumps(payload))
-    else:
-        print(f"error: {exc}", file=sys.stderr)
-    return 1
-
-
 def _print_json(payload: Any) -> None:
-    print(json.dumps(payload, indent=2, default=str))
+    print(json.dumps(payload, default=str))
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
-    try:
-        options = model_options_from_args(args, args.model_id)
-        data_csv = None
-        if args.data is not None:
-            try:
-                data_csv = args.data.read_bytes()
-            except OSError as exc:
-                raise DataValidationError([f"cannot read {args.data}: {exc.strerror}"]) from exc
-        job = _runner().submit(args.model_id, training_settings_from_args(args), options, data_csv=data_csv,
-                               data_run_id=args.data_run)
-    except BayesCoreError as exc:
-        return _fail(args, exc)
+def _no_extra(extra: list[str] | None) -> None:
+    if extra:
+        raise BayesCoreError(f"Unknown argument(s): {' '.join(extra)}")
+
+
+def cmd_submit(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    from bayes_core.cli import parse_model_options, training_settings
+
+    options = parse_model_options(args.model_id, extra or [])
+    data_csv = None
+    if args.data is not None:
+        try:
+            data_csv = args.data.read_bytes()
+        except OSError as exc:
+            raise DataValidationError([f"cannot read {args.data}: {exc.strerror}"]) from exc
+    job = _runner().submit(args.model_id, training_settings(args), options, data_csv=data_csv,
+                           data_run_id=args.data_run)
     if args.json:
         _print_json({"job_id": job.job_id, "state": job.state})
     else:
@@ -151,11 +83,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    try:
-        jobs = _runner().list(args.model_id, limit=args.limit)
-    except BayesCoreError as exc:
-        return _fail(args, exc)
+def cmd_list(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    jobs = _runner().list(args.model_id, limit=args.limit)
     if args.json:
         _print_json({"jobs": [j.to_dict() for j in jobs]})
         return 0
@@ -187,39 +117,21 @@ def _show(args: argparse.Namespace, job) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    try:
-        return _show(args, _runner().status(args.job_id))
-    except BayesCoreError as exc:
-        return _fail(args, exc)
+def cmd_status(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    return _show(args, _runner().status(args.job_id))
 
 
-def cmd_cancel(args: argparse.Namespace) -> int:
-    try:
-        return _show(args, _runner().cancel(args.job_id))
-    except BayesCoreError as exc:
-        return _fail(args, exc)
+def cmd_cancel(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    return _show(args, _runner().cancel(args.job_id))
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
-    try:
-        text = _runner().logs(args.job_id, tail_lines=args.tail)
-    except BayesCoreError as exc:
-        return _fail(args, exc)
+def cmd_logs(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    text = _runner().logs(args.job_id, tail_lines=args.tail)
     if args.json:
         _print_json({"job_id": args.job_id, "log": text})
     else:
         print(text)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m bayes_core.jobs.cli ...``); the main CLI mounts ``add_parser``."""
-    parser = argparse.ArgumentParser(prog="python -m bayes_core.jobs.cli")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
