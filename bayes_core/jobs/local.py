@@ -162,6 +162,7 @@ class LocalJobRunner(JobRunner):
     # -- the queue -------------------------------------------------------------------------------
     def sweep(self) -> None:
         """Mark dead workers failed, then start queued jobs in order while slots are free."""
+        processes.reap_children()
         if self.store.count_active() == 0:
             return
         limit = max_jobs()

@@ -43,6 +43,12 @@ def spawn_worker(job_id: str, log_path: Path) -> int:
     return proc.pid
 
 
+def reap_children() -> None:
+    """Collect the exit status of finished workers this process started (no zombies linger)."""
+    for pid in list(_CHILDREN):
+        _reap(pid)
+
+
 def _reap(pid: int) -> None:
     proc = _CHILDREN.get(pid)
     if proc is not None and proc.poll() is not None:

@@ -88,14 +88,18 @@ def test_tiny_job_succeeds_with_a_run_and_survives_a_restart(runner):
     assert again.to_dict() == done.to_dict()
 
 
-def test_two_jobs_on_one_model_run_at_once_with_distinct_runs(runner):
-    a = runner.submit(MODEL, {**TINY, "seed": 11})
-    b = runner.submit(MODEL, {**TINY, "seed": 12})
+def test_two_jobs_on_one_model_run_at_once_with_distinct_runs(runner, nb_run):
+    """Also covers the two other data sources end to end: an upload and an earlier run's snapshot."""
+    upload = b"entity,count\nA,1\nA,3\nA,2\nB,0\nB,2\nB,1\n"
+    a = runner.submit(MODEL, {**TINY, "seed": 11}, data_csv=upload)
+    b = runner.submit(MODEL, {**TINY, "seed": 12}, data_run_id=nb_run.run_id)
     assert a.state == b.state == "running"
     a, b = (wait_for(runner, j.job_id, finished, what="both jobs") for j in (a, b))
     assert a.state == b.state == "succeeded", (a.error, b.error)
     assert a.run_id != b.run_id
     assert {a.run_id, b.run_id} <= set(artifacts.list_run_ids(MODEL))
+    assert artifacts.Run(MODEL, a.run_id).metadata["data_rows"] == 6
+    assert artifacts.Run(MODEL, b.run_id).metadata["data_hash"] == nb_run.metadata["data_hash"]
 
 
 def test_queue_limit_one_job_at_a_time(runner, monkeypatch):
@@ -198,6 +202,14 @@ def test_unknown_job_ids_are_refused(runner):
         runner.status("20200101-000000-ffffffff")
     with pytest.raises(JobNotFoundError):
         runner.logs("../../etc/passwd")
+
+
+def test_job_modules_stay_light():
+    code = ("import sys, json, bayes_core.jobs, bayes_core.jobs.cli; "
+            "print(json.dumps([m for m in ('streamlit', 'jax', 'pymc', 'pytensor') if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                         timeout=60)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
 def test_progress_tracker_elapsed_and_eta():
