@@ -12,14 +12,16 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from bayes_core import artifacts
-from bayes_core.config import InferenceParameter, ModelMetadata
+from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError
 from bayes_core.jobs import Job, get_runner
 from bayes_core.registry import ModelRegistry
+from ui import nav
+from ui.forms import render_fields
 
 REFRESH_S = 2
 MAX_JOBS_SHOWN = 25
-DIAGNOSTICS_PAGE = "pages/diagnostics.py"
+DIAGNOSTICS_PAGE = nav.DIAGNOSTICS
 DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN = "Example data", "Upload a CSV", "Data of an earlier run"
 _STATE_ICONS = {"queued": "⏳", "running": "🔄", "succeeded": "✅", "failed": "❌", "cancelled": "⛔"}
 _VERDICT_ICONS = {"good": "🟢", "warning": "🟠", "problem": "🔴"}
@@ -46,23 +48,6 @@ def pick_model(registry: ModelRegistry) -> str | None:
 
 
 # -- form --------------------------------------------------------------------------------------
-def render_option_field(spec: InferenceParameter, key: str) -> Any:
-    """One model option as a widget (swap for ``ui.forms`` once it exists: same specs, same values)."""
-    label, help_text, default = spec.display_label, spec.help_text or None, spec.default
-    if spec.type == "boolean":
-        return st.checkbox(label, value=bool(default), help=help_text, key=key)
-    if spec.type == "select":
-        options = list(spec.options or [])
-        return st.selectbox(label, options, index=options.index(default) if default in options else 0,
-                            help=help_text, key=key)
-    if spec.type in ("integer", "float"):
-        is_int = spec.type == "integer"
-        cast = int if is_int else float
-        return st.number_input(label, value=cast(default) if default is not None else None,
-                               step=1 if is_int else None, help=help_text, key=key)
-    return st.text_input(label, value="" if default is None else str(default), help=help_text, key=key)
-
-
 def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
     """Sampler settings with the model's defaults. Bounds are left to the core, which explains them."""
     t, key = meta.training, f"train_{meta.model_id}_"
@@ -134,13 +119,15 @@ def submit_form(model) -> None:
     kind, csv_bytes, filename, run_id = data_source(model)
     with st.form(f"train_form_{meta.model_id}"):
         settings = training_settings_inputs(meta)
-        options = {}
+        options, option_errors = {}, {}
         if meta.model_options:
             st.markdown("**Model options**")
-            for spec in meta.model_options:
-                options[spec.name] = render_option_field(spec, f"train_{meta.model_id}_opt_{spec.name}")
+            options, option_errors = render_fields(meta.model_options, key_prefix=f"train_{meta.model_id}_opt")
         clicked = st.form_submit_button("Train model", type="primary", key="train_submit")
     if not clicked:
+        return
+    if option_errors:
+        st.error("The job was not submitted: fix the model options marked above.")
         return
     if kind is None:
         st.error("Choose usable training data first (a valid CSV or an earlier run).")

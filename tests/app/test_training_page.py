@@ -38,7 +38,7 @@ def test_page_shows_the_form_with_config_defaults(page, registry):
     training = registry.get_model_metadata(MODEL).training
     assert page.number_input(key=KEY + "draws").value == training.default_iterations
     assert page.number_input(key=KEY + "target_accept").value == pytest.approx(training.target_accept)
-    assert page.checkbox(key=KEY + "opt_non_centered").value is False  # the model option, from config
+    assert page.checkbox(key=KEY + "opt__non_centered").value is False  # the model option, from config
 
 
 def test_unknown_model_in_the_url_is_reported(page):
@@ -53,7 +53,7 @@ def test_submitting_adds_a_job_row(page):
     before = {j.job_id for j in get_runner().list(MODEL)}
     for name, value in (("draws", 60), ("tune", 60), ("chains", 1)):
         page.number_input(key=KEY + name).set_value(value)
-    page.checkbox(key=KEY + "opt_non_centered").check()
+    page.checkbox(key=KEY + "opt__non_centered").check()
     page.button(key="train_submit").click().run()
     assert not page.exception
     new = [j for j in get_runner().list(MODEL) if j.job_id not in before]
