@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from ui import catalogue, state
+from ui import nav, catalogue, state
 
+nav.require_router()
 st.title("Model catalogue")
 st.caption("Pick a model, read what it assumes, check its priors, then train it and use its predictions.")
 

@@ -6,11 +6,11 @@ from bayes_core import artifacts
 from ui import charts, nav, resources, state
 from ui import diagnostics_view as dv
 
+nav.require_router()
 st.title("Convergence diagnostics")
-model_id = state.select_model()
+model_id, run_id = state.select_model_and_run()
 if model_id is None:
     st.stop()
-run_id = state.select_run(model_id)
 if run_id is None:
     st.info("This model has no trained run yet. Train it first.", icon=":material/hourglass_empty:")
     st.page_link(nav.TRAINING, label="Go to training", icon=":material/model_training:",

@@ -5,11 +5,11 @@ import streamlit as st
 from ui import nav, ppc, predict, resources, state
 from ui.model_views import render_model_views
 
+nav.require_router()
 st.title("Predictions")
-model_id = state.select_model()
+model_id, run_id = state.select_model_and_run()
 if model_id is None:
     st.stop()
-run_id = state.select_run(model_id)
 if run_id is None:
     st.info("This model has no trained run yet, so there is nothing to predict from. Train it first.",
             icon=":material/hourglass_empty:")

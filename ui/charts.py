@@ -31,10 +31,12 @@ def predictive_vs_observed(observed: np.ndarray | None, replicated: np.ndarray, 
     Continuous: overlaid probability-density histograms. ``replicated`` is (draws, n_obs)."""
     replicated = np.asarray(replicated).reshape(replicated.shape[0], -1)
     fig = go.Figure()
-    pooled_max = np.nanquantile(replicated, 0.995) if replicated.size else 0
-    top = max(pooled_max, observed.max() if observed is not None and observed.size else 0)
-    if is_count_data(replicated) and top <= _MAX_BARS:
-        values = np.arange(int(top) + 1)
+    obs_max = float(observed.max()) if observed is not None and observed.size else 0.0
+    # Wide priors put a few huge counts in the tail: bars up to the data and the bulk of the draws,
+    # the tail pooled into the last bar.
+    top = int(min(_MAX_BARS, max(obs_max, np.nanquantile(replicated, 0.95) if replicated.size else 0)))
+    if is_count_data(replicated):
+        values = np.arange(top + 1)
         per_draw = np.stack([np.bincount(np.clip(r.astype(int), 0, values[-1]), minlength=values.size)
                              for r in replicated]) / replicated.shape[1]
         lo, mid, hi = np.quantile(per_draw, [0.05, 0.5, 0.95], axis=0)
@@ -46,7 +48,7 @@ def predictive_vs_observed(observed: np.ndarray | None, replicated: np.ndarray, 
             obs_share = np.bincount(np.clip(observed.astype(int), 0, values[-1]), minlength=values.size) / observed.size
             fig.add_scatter(x=values, y=obs_share, mode="markers", name="Observed",
                             marker=dict(color=OBSERVED, size=9, symbol="diamond"))
-        return _layout(fig, title, "value (largest values pooled into the last bar)", "share of observations")
+        return _layout(fig, title, f"value (the last bar pools all values ≥ {top})", "share of observations")
     fig.add_histogram(x=replicated.ravel(), histnorm="probability density", name=replicated_name,
                       marker_color=REPLICATED, opacity=0.55, nbinsx=60)
     if observed is not None:
@@ -74,7 +76,10 @@ def ecdf_overlay(observed: np.ndarray | None, replicated: np.ndarray, title: str
         x = np.sort(observed)
         fig.add_scatter(x=x, y=np.arange(1, x.size + 1) / x.size, mode="lines", name="Observed",
                         line=dict(color=OBSERVED, width=3, shape="hv"))
-    return _layout(fig, title, "value", "cumulative share")
+    upper = max(np.nanquantile(replicated, 0.99), np.max(observed) if observed is not None else -np.inf)
+    lower = min(np.nanquantile(replicated, 0.01), np.min(observed) if observed is not None else np.inf)
+    fig.update_xaxes(range=[lower, upper])
+    return _layout(fig, title, "value (1st–99th percentile of the draws; zoom out for the tail)", "cumulative share")
 
 
 def statistic_histogram(replicated_stat: np.ndarray, observed_stat: float, name: str, p_value: float) -> go.Figure:

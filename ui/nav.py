@@ -34,3 +34,18 @@ def page_links(model_id: str, run_id: str | None = None, exclude: str | None = N
     for col, (path, label, icon) in zip(st.columns(len(pages)), pages):
         with col:
             st.page_link(path, label=label, icon=icon, query_params=url_params(model_id, run_id))
+
+
+def require_router() -> None:
+    """Make sure the page runs under ``streamlit_app.py``'s ``st.navigation``.
+
+    Streamlit treats a ``pages/`` folder as a legacy (v1) multipage app until ``st.navigation``
+    has run once in the process: a cold server whose first visitor opens a shared link such as
+    ``/predictions?model=...`` would run that page bare (no page config, file-name sidebar) for
+    everyone. Switching the legacy mode off and rerunning routes the request through the router.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -104,3 +104,15 @@ def select_run(model_id: str, label: str = "Run") -> str | None:
     st.query_params["run"] = chosen
     st.session_state[_RUN_KEY] = chosen
     return chosen
+
+
+def select_model_and_run() -> tuple[str | None, str | None]:
+    """Model and run pickers side by side (the run picker only when the model has runs)."""
+    left, right = st.columns(2)
+    with left:
+        model_id = select_model()
+    if model_id is None:
+        return None, None
+    with right:
+        run_id = select_run(model_id)
+    return model_id, run_id

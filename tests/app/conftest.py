@@ -15,8 +15,32 @@ BROKEN = "broken_model"
 
 
 @pytest.fixture
-def app(nb_run):
-    """A fresh AppTest of the entry point (the NB run is trained first)."""
+def app(nb_run, monkeypatch):
+    """A fresh AppTest of the entry point (the NB run is trained first), routed as on a warm server.
+
+    AppTest re-detects the legacy ``pages/`` folder mode before every run, which a real server
+    leaves after the router's first run; ``ui.nav.require_router`` would then rerun each time and
+    drop button clicks. ``cold_app`` keeps the detection to test that path.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def routed(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", routed)
+    return _new_app()
+
+
+@pytest.fixture
+def cold_app(nb_run):
+    """An AppTest as on a cold server: the ``pages/`` folder not yet known to be routed."""
+    return _new_app()
+
+
+def _new_app():
     from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)

@@ -178,3 +178,18 @@ def _result_tables(at) -> list[pd.DataFrame]:
 def _observed_vs_predictive_means(at) -> tuple[float, float]:
     table = next(e.value for e in at.dataframe if "share of zeros" in getattr(e.value, "columns", []))
     return float(table.loc["observed", "mean"]), float(table.loc["predictive (all draws)", "mean"])
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_cold_server_deep_link_runs_the_page_through_the_router(cold_app, page):
+    """A shared link opened first on a fresh server still goes through st.navigation (page config,
+    grouped sidebar) instead of Streamlit's legacy ``pages/`` folder mode."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    at = cold_app.run()
+    at.query_params["model"] = NB
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title and at.title[0].value != "Model catalogue"
+    assert PagesManager.uses_pages_directory is False, "the router's st.navigation ran for this page"

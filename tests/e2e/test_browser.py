@@ -74,7 +74,7 @@ def page(tmp_path):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium"),
                                     headless=True, args=BROWSER_ARGS)
-        context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+        context = browser.new_context(viewport={"width": 1500, "height": 2400}, accept_downloads=True)
         tab = context.new_page()
         tab.set_default_timeout(90_000)
         yield tab
