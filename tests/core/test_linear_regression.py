@@ -182,3 +182,23 @@ def test_registry_round_trip_train_load_predict_csv(registry):
     back = pd.read_csv(io.StringIO(table.to_csv(index=False)))
     assert {"predicted_mean", "prediction_lower", "prediction_upper", "fallback", "run_id"} <= set(back.columns)
     assert "posterior_predictive" in run.idata.children
+
+
+def test_fallback_when_sampling_does_not_converge(monkeypatch):
+    from bayes_core import diagnostics
+
+    real, calls = diagnostics.compute_diagnostics, []
+
+    def first_fit_failed(idata, summary=None):  # the MCMC fit reports R-hat 1.3; the OLS draws are real
+        out = real(idata, summary)
+        if not calls:
+            out.update(verdict="problem", r_hat_max=1.3)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(diagnostics, "compute_diagnostics", first_fit_failed)
+    model = BayesianLinearRegression()
+    with pytest.warns(FallbackWarning, match="R-hat max 1.300"):
+        fit = model.fit(**TINY)
+    assert model.fallback.used and fit.info["sampler"] == "ols-fallback"
+    assert fit.diagnostics["fallback"]["method"] == "OLS"
