@@ -46,7 +46,7 @@ PROP_FAMILY: dict[str, str] = {"goals": "poisson", "shots": "negbinom", "cards":
 DEFAULT_LINES: dict[str, tuple[float, ...]] = {"goals": (0.5,), "shots": (0.5, 1.5, 2.5), "cards": (0.5,)}
 PROPS_INPUTS_REPORT = "model_inputs"  # reports/model_inputs.json: features and their scaling
 _POSTERIOR_VARS = ("intercept", "home", "player_z", "player_chol", "opponent_effect", "shots_phi", "beta")
-_CHUNK = 2048  # requests per vectorised block: keeps the (request × draw) temporaries in cache
+_CHUNK = 512  # requests per vectorised block: keeps the (request × draw) temporaries in cache
 
 
 def count_pmf(k_max: int, rate: np.ndarray, family: str, phi: np.ndarray | None = None) -> np.ndarray:
@@ -70,58 +70,84 @@ def count_pmf(k_max: int, rate: np.ndarray, family: str, phi: np.ndarray | None 
     return out
 
 
-def count_sf(line: float, rate: np.ndarray, family: str, phi: np.ndarray | None = None) -> np.ndarray:
-    """P(y > line) for each element of ``rate``: 1 − Σ_{k ≤ floor(line)} pmf(k), exact.
+def tail_probabilities(rate: np.ndarray, lines, family: str, phi: np.ndarray | None = None
+                       ) -> dict[float, np.ndarray]:
+    """Posterior predictive P(y > line) for each row of ``rate`` (rows × draws), one array per line.
 
-    The same recursion as ``count_pmf``, accumulated in place (no (k, ...) stack in the hot path).
+    Exact: P(y > line) = 1 − Σ_{k ≤ floor(line)} mean_draws pmf(k | draw). The pmf recursion runs
+    once, in place, up to the highest line (the lines of one prop share it), and only row means
+    are kept, so the cost is a few passes over the (rows × draws) block whatever the lines.
     """
-    k_max = int(np.floor(line))
-    if k_max < 0:
-        return np.ones_like(rate)
+    lines = tuple(float(v) for v in lines)
+    k_top = int(np.floor(max(lines))) if lines else -1
+    out = {line: np.ones(rate.shape[0]) for line in lines if np.floor(line) < 0}
+    if k_top < 0:
+        return {line: out[line] for line in lines}
     if family == "poisson":
         pmf = np.exp(-rate)
-        cdf = pmf.copy()
-        for j in range(k_max):
-            pmf *= rate / (j + 1)
-            cdf += pmf
     elif family == "negbinom":
-        q = rate / (phi + rate)
-        pmf = np.exp(phi * np.log1p(-q))
-        cdf = pmf.copy()
-        for j in range(k_max):
-            pmf *= (j + phi) / (j + 1) * q
-            cdf += pmf
+        q = rate / (phi + rate)                     # p(k+1) = p(k)·(k+φ)/(k+1)·q, p(0) = (1−q)^φ
+        pmf = np.log1p(-q)
+        pmf *= phi
+        np.exp(pmf, out=pmf)
     else:
         raise ValueError(f"unknown count family {family!r}")
-    return np.clip(1.0 - cdf, 0.0, 1.0)
+    cdf = pmf.mean(axis=1, dtype=np.float64)
+    for j in range(k_top + 1):
+        if j:
+            if family == "poisson":
+                pmf *= rate
+                pmf *= np.float32(1.0 / j) if pmf.dtype == np.float32 else 1.0 / j
+            else:
+                pmf *= q
+                pmf *= ((j - 1 + phi) / j).astype(pmf.dtype)
+            cdf += pmf.mean(axis=1, dtype=np.float64)
+        for line in lines:
+            if np.floor(line) == j:
+                out[line] = np.clip(1.0 - cdf, 0.0, 1.0)
+    return {line: out[line] for line in lines}
+
+
+def _interval(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Row-wise lo and hi quantiles as order statistics (the empirical-CDF inverse, numpy's
+    ``inverted_cdf``): one partition with two pivots, the slowest step of a batch, kept minimal."""
+    n = values.shape[1]
+    k = [max(int(np.ceil(q * n)) - 1, 0) for q in (lo, hi)]
+    part = np.partition(values, k, axis=1)
+    return part[:, k].T.astype(float)
 
 
 class PropsDraws:
-    """Posterior draws of the player-props model as plain numpy arrays (no xarray after init)."""
+    """Posterior draws of the player-props model as plain numpy arrays (no xarray after init).
+
+    Tables are float32 laid out (prop, entity, draw): a request's draws are one contiguous row,
+    and half the memory traffic of float64 — probabilities stay accurate to ~1e-6.
+    """
+
+    dtype = np.float32
 
     def __init__(self, arrays: dict[str, np.ndarray], players: list[str], opponents: list[str],
                  features: list[str], feature_center: list[float], feature_scale: list[float]):
         self.players, self.opponents, self.features = list(players), list(opponents), list(features)
         self.n_draws = int(arrays["intercept"].shape[0])
-        z, chol = arrays["player_z"], arrays["player_chol"]           # (D, P, K), (D, K, K)
-        effect = np.einsum("dpj,dkj->kpd", z, chol)                     # player effects, (K, P, D)
+        f32 = lambda a: np.ascontiguousarray(a, dtype=self.dtype)  # noqa: E731
+        z, chol = arrays["player_z"], arrays["player_chol"]            # (D, K, P), (D, K, K)
+        effect = np.einsum("djp,dkj->kpd", z, chol)                     # player effects L·z, (K, P, D)
         zeros = np.zeros((len(PROPS), 1, self.n_draws))
-        # One extra all-zero row: the league-average player / opponent for unknown ids.
-        self.player = np.ascontiguousarray(np.concatenate([effect, zeros], axis=1))
-        opp = np.moveaxis(arrays["opponent_effect"], 0, -1)            # (O, K, D) → (K, O, D) below
-        self.opponent = np.ascontiguousarray(np.concatenate([np.moveaxis(opp, 1, 0), zeros], axis=1))
-        self.intercept = np.ascontiguousarray(arrays["intercept"].T)    # (K, D)
-        self.home = np.ascontiguousarray(arrays["home"].T)              # (K, D)
-        self.phi = np.asarray(arrays["shots_phi"], dtype=float).reshape(-1)  # (D,)
+        # One extra all-zero row (index −1): the league-average player / opponent for unknown ids.
+        self.player = f32(np.concatenate([effect, zeros], axis=1))
+        opp = np.transpose(arrays["opponent_effect"], (2, 1, 0))        # (D, O, K) → (K, O, D)
+        self.opponent = f32(np.concatenate([opp, zeros], axis=1))
+        self.intercept = f32(arrays["intercept"].T)                     # (K, D)
+        self.home = f32(arrays["home"].T)                               # (K, D)
+        self.base = f32(np.stack([self.intercept, self.intercept + self.home], axis=1))  # (K, away/home, D)
+        self.phi = f32(np.asarray(arrays["shots_phi"]).reshape(-1))      # (D,)
         beta = arrays.get("beta")
-        self.beta = (np.ascontiguousarray(np.moveaxis(beta, 0, -1)) if features      # (F, K, D)
-                     else np.zeros((0, len(PROPS), self.n_draws)))
+        self.beta = f32(np.transpose(beta, (1, 2, 0)) if features else np.zeros((0, len(PROPS), self.n_draws)))
         self.center = np.asarray(feature_center, dtype=float)
         self.scale = np.asarray(feature_scale, dtype=float)
-        import pandas as pd
-
-        self._player_index = pd.Index(self.players)
-        self._opponent_index = pd.Index(self.opponents)
+        self._player_index = {p: i for i, p in enumerate(self.players)}
+        self._opponent_index = {o: i for i, o in enumerate(self.opponents)}
 
     @classmethod
     def from_posterior(cls, posterior, inputs: dict[str, Any], n_samples: int | None = None) -> "PropsDraws":
@@ -142,39 +168,42 @@ class PropsDraws:
     # -- the vectorised core -----------------------------------------------------------------------
     def encode(self, player_ids, opponent_ids) -> tuple[np.ndarray, np.ndarray]:
         """Row indices into the effect tables; unknown ids map to the extra all-zero row (−1)."""
-        p = self._player_index.get_indexer(np.asarray(player_ids, dtype=object).astype(str))
-        o = self._opponent_index.get_indexer(np.asarray(opponent_ids, dtype=object).astype(str))
+        pi, oi = self._player_index, self._opponent_index
+        p = np.fromiter((pi.get(str(v), -1) for v in player_ids), dtype=np.intp, count=len(player_ids))
+        o = np.fromiter((oi.get(str(v), -1) for v in opponent_ids), dtype=np.intp, count=len(opponent_ids))
         return p, o
 
     def expected_counts(self, p_idx: np.ndarray, o_idx: np.ndarray, home: np.ndarray, x: np.ndarray,
                         minutes: np.ndarray) -> np.ndarray:
         """E[y | draw] for each prop, request and draw: (K, R, D). Unknown indices are −1 (= zeros)."""
-        xs = (x - self.center) / self.scale if self.features else x
-        exposure = (np.asarray(minutes, dtype=float) / 90.0)[:, None]
-        home = np.asarray(home, dtype=float)[:, None]
-        out = np.empty((len(PROPS), len(p_idx), self.n_draws))
+        xs = ((x - self.center) / self.scale).astype(self.dtype) if self.features else None
+        exposure = (np.asarray(minutes, dtype=float) / 90.0).astype(self.dtype)[:, None]
+        h_idx = np.asarray(home, dtype=bool).astype(np.intp)
+        out = np.empty((len(PROPS), len(p_idx), self.n_draws), dtype=self.dtype)
         for k in range(len(PROPS)):
-            eta = self.player[k][p_idx] + self.opponent[k][o_idx]
-            eta += self.intercept[k] + home * self.home[k]
-            if self.features:
+            eta = out[k]
+            np.take(self.player[k], p_idx, axis=0, out=eta)
+            eta += self.opponent[k][o_idx]
+            eta += self.base[k][h_idx]
+            if xs is not None:
                 eta += xs @ self.beta[:, k, :]
             np.exp(eta, out=eta)
-            out[k] = eta * exposure
+            eta *= exposure
         return out
 
     def summarise(self, rates: np.ndarray, lines: dict[str, tuple[float, ...]], credible_level: float
-                  ) -> dict[str, dict[str, np.ndarray]]:
+                  ) -> dict[str, dict[str, Any]]:
         """Per prop: mean and credible interval of the expected count, P(y > line) per line (R,)."""
         lo, hi = (1 - credible_level) / 2, 1 - (1 - credible_level) / 2
         out = {}
         for k, prop in enumerate(PROPS):
             lam = rates[k]
-            q = np.quantile(lam, [lo, hi], axis=1)
+            q = _interval(lam, lo, hi)
+            mean = lam.mean(axis=1, dtype=np.float64)
             phi = self.phi[None, :] if PROP_FAMILY[prop] == "negbinom" else None
-            out[prop] = {
-                "mean": lam.mean(axis=1), "ci_low": q[0], "ci_high": q[1],
-                "p_over": {line: count_sf(line, lam, PROP_FAMILY[prop], phi).mean(axis=1) for line in lines[prop]},
-            }
+            # The tails last: their recursion may work in place on a copy, never on ``rates``.
+            out[prop] = {"mean": mean, "ci_low": q[0], "ci_high": q[1],
+                         "p_over": tail_probabilities(lam, lines[prop], PROP_FAMILY[prop], phi)}
         return out
 
 
@@ -323,27 +352,33 @@ class BayesianPredictor:
         """(players, opponents, was_home, minutes, features matrix) as arrays, features checked."""
         import pandas as pd
 
+        feats = self.features
         if isinstance(requests, pd.DataFrame):
-            frame = requests
-            missing = [f for f in self.features if f not in frame.columns]
-            x = frame[[f for f in self.features if f in frame.columns]].to_numpy(dtype=float)
+            n = len(requests)
+            missing = [f for f in feats if f not in requests.columns]
+            x = requests[feats].to_numpy(dtype=float) if not missing else None
+            cols = {c: requests[c].to_numpy() if c in requests.columns else None
+                    for c in ("player_id", "opponent_id", "was_home", "minutes")}
         else:
             requests = list(requests)
-            frame = pd.DataFrame({key: [r.get(key) for r in requests]
-                                  for key in ("player_id", "opponent_id", "was_home", "minutes")})
-            feats = [r.get("features") or {} for r in requests]
-            missing = sorted({f for fv in feats for f in self.features if fv.get(f) is None})
-            x = np.array([[fv.get(f) for f in self.features] for fv in feats], dtype=float) if not missing \
-                else np.zeros((len(requests), 0))
+            n = len(requests)
+            cols = {c: [r.get(c) for r in requests] for c in ("player_id", "opponent_id", "was_home", "minutes")}
+            values = [r.get("features") or {} for r in requests]
+            missing = sorted({f for fv in values for f in feats if fv.get(f) is None})
+            x = np.array([[fv[f] for f in feats] for fv in values], dtype=float) if not missing else None
         if missing:
             raise ValueError(f"missing feature value(s): {', '.join(missing)} "
-                             f"(this run was trained with features: {', '.join(self.features)})")
-        if self.features and not np.all(np.isfinite(x)):
-            raise ValueError(f"feature values must be finite numbers ({', '.join(self.features)})")
-        x = x.reshape(len(frame), len(self.features))
-        minutes = frame["minutes"].fillna(90).to_numpy(dtype=float) if "minutes" in frame else np.full(len(frame), 90.0)
-        home = frame["was_home"].to_numpy().astype(bool)
-        return frame["player_id"].to_numpy(), frame["opponent_id"].to_numpy(), home, minutes, x
+                             f"(this run was trained with features: {', '.join(feats)})")
+        x = x.reshape(n, len(feats))
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"feature values must be finite numbers ({', '.join(feats)})")
+        for c in ("player_id", "opponent_id", "was_home"):
+            if cols[c] is None:
+                raise ValueError(f"requests need {c}")
+        minutes = cols["minutes"]
+        minutes = np.full(n, 90.0) if minutes is None else np.array([90.0 if m is None else m for m in minutes], dtype=float)
+        home = np.array([bool(h) for h in cols["was_home"]], dtype=bool)
+        return cols["player_id"], cols["opponent_id"], home, minutes, x
 
     def _warnings(self, players, opponents, p_idx, o_idx) -> list[list[str]]:
         out: list[list[str]] = [[] for _ in range(len(p_idx))]

@@ -6,9 +6,9 @@ For each prop k ∈ {goals, shots, cards} and row i (player p, opponent o):
     goals, cards ~ Poisson(λ);  shots ~ NegativeBinomial(mean λ, φ)
 
 Player effects (multi-task): player_p = L·z_p with z_p ~ N(0, I₃) and L the Cholesky factor of an
-LKJ covariance (non-centred), so what a player's shots say informs his goals. ``multitask: false``
+LKJ covariance (non-centred; z zero-sum over players), so what a player's shots say informs his goals. ``multitask: false``
 makes L diagonal (independent per prop, the single-task baseline). Opponent effects are partially
-pooled per prop (non-centred: opponent_ok = σ_k·z_ok). Features are centred and scaled on the
+pooled per prop (non-centred and zero-sum: opponent_ok = σ_k·z_ko). Features are centred and scaled on the
 training window; their centre and scale are saved in the run (reports/model_inputs.json).
 
 Training uses rows in [train_start, train_end] with minutes > 0; rows in (train_end, val_end] are
@@ -159,7 +159,10 @@ class PlayerPropsModel(BaseBayesianModel):
         with pm.Model(coords=coords) as model:
             intercept = pm.Normal("intercept", mu=pr["intercept_mu"], sigma=pr["intercept_sigma"], dims="prop")
             home = pm.Normal("home", mu=0.0, sigma=pr["home_sigma"], dims="prop")
-            player_z = pm.Normal("player_z", 0.0, 1.0, dims=("player", "prop"))
+            # Zero-sum over players (and opponents): the intercept is then the average player against
+            # the average opponent — exactly what unknown ids are predicted as — and it no longer
+            # trades off against the mean of the effects (which made its ESS poor).
+            player_z = pm.ZeroSumNormal("player_z", sigma=1.0, dims=("prop", "player"))
             if self.options.get("multitask", True):
                 # The full correlation matrix is not stored: its constant diagonal (1 ± 1e-16)
                 # gives meaningless R-hat values; the three off-diagonal pairs say it all.
@@ -171,10 +174,11 @@ class PlayerPropsModel(BaseBayesianModel):
             else:
                 chol = pt.diag(pm.HalfNormal("player_sd", sigma=pr["player_sigma"], dims="prop"))
             chol = pm.Deterministic("player_chol", chol, dims=("prop", "prop_b"))
-            player = player_z @ chol.T
+            player = (chol @ player_z).T  # (player, prop)
             opponent_sd = pm.HalfNormal("opponent_sd", sigma=pr["opponent_sigma"], dims="prop")
-            opponent_z = pm.Normal("opponent_z", 0.0, 1.0, dims=("opponent", "prop"))
-            opponent = pm.Deterministic("opponent_effect", opponent_z * opponent_sd, dims=("opponent", "prop"))
+            opponent_z = pm.ZeroSumNormal("opponent_z", sigma=1.0, dims=("prop", "opponent"))
+            opponent = pm.Deterministic("opponent_effect", (opponent_z * opponent_sd[:, None]).T,
+                                        dims=("opponent", "prop"))
             # Over-dispersion 1/φ shrunk towards 0 (Poisson): a half-normal on 1/φ, not on φ.
             shots_inv_phi = pm.HalfNormal("shots_inv_phi", sigma=pr["inv_phi_sigma"])
             shots_phi = pm.Deterministic("shots_phi", 1.0 / shots_inv_phi)
@@ -301,7 +305,7 @@ def calibration_report(draws, validation: pd.DataFrame, options: Mapping[str, An
                        lines: Mapping[str, tuple[float, ...]] = DEFAULT_LINES, n_bins: int = 10) -> dict[str, Any]:
     """ECE, Brier and log loss of P(y > line) on the validation rows, per prop and line."""
     from bayes_core.calibration import calibration_metrics
-    from bayes_core.predictor import PROP_FAMILY, count_sf
+    from bayes_core.predictor import PROP_FAMILY, tail_probabilities
 
     p_idx, o_idx = draws.encode(validation["player_id"], validation["opponent_id"])
     x = validation[draws.features].to_numpy(dtype=float) if draws.features else np.zeros((len(validation), 0))
@@ -311,8 +315,8 @@ def calibration_report(draws, validation: pd.DataFrame, options: Mapping[str, An
     for k, prop in enumerate(PROPS):
         phi = draws.phi[None, :] if PROP_FAMILY[prop] == "negbinom" else None
         y = validation[prop].to_numpy()
-        props[prop] = {f"{line:g}": calibration_metrics(count_sf(line, rates[k], PROP_FAMILY[prop], phi).mean(axis=1),
-                                                        (y > line).astype(float), n_bins)
+        p_over = tail_probabilities(rates[k], lines[prop], PROP_FAMILY[prop], phi)
+        props[prop] = {f"{line:g}": calibration_metrics(p_over[line], (y > line).astype(float), n_bins)
                        for line in lines[prop]}
     eces = [m["ece"] for per_line in props.values() for m in per_line.values()]
     dates = pd.to_datetime(validation["date"])

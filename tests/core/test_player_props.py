@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.predictor import PROPS, BayesianPredictor, count_sf
+from bayes_core.predictor import PROPS, BayesianPredictor, count_pmf, tail_probabilities
 from tests.conftest import TINY
 
 TRAIN_END = "2025-11-15"  # the reduced league runs 18 weekly rounds from 2025-08-16 to 2025-12-13
@@ -92,15 +92,20 @@ def test_single_task_variant_has_independent_player_effects(registry, small_leag
 
 
 # -- exact tails ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("line", [-1.0, 0.0, 0.5, 1.5, 2.5, 7.0])
-def test_count_tails_are_exact(line):
+def test_tail_probabilities_are_exact_mixtures():
     from scipy import stats
 
-    rate = np.array([0.01, 0.3, 1.2, 4.0, 15.0])
-    phi = np.array([0.7, 2.0, 4.0, 9.0, 30.0])
-    k = np.floor(line)
-    assert np.allclose(count_sf(line, rate, "poisson"), stats.poisson.sf(k, rate), atol=1e-12)
-    assert np.allclose(count_sf(line, rate, "negbinom", phi), stats.nbinom.sf(k, phi, phi / (phi + rate)), atol=1e-12)
+    rng = np.random.default_rng(1)
+    rate = np.exp(rng.normal(0.0, 1.2, size=(4, 50)))  # 4 requests × 50 draws
+    phi = np.exp(rng.normal(1.0, 0.5, size=50))
+    lines = (-1.0, 0.0, 0.5, 1.5, 2.5, 7.0)
+    for family, dist in (("poisson", lambda k: stats.poisson.sf(k, rate)),
+                         ("negbinom", lambda k: stats.nbinom.sf(k, phi, phi / (phi + rate)))):
+        got = tail_probabilities(rate, lines, family, phi[None, :] if family == "negbinom" else None)
+        for line in lines:
+            assert np.allclose(got[line], dist(np.floor(line)).mean(axis=1), atol=1e-12), (family, line)
+    pmf = count_pmf(5, rate, "negbinom", phi[None, :])
+    assert np.allclose(pmf, stats.nbinom.pmf(np.arange(6)[:, None, None], phi, phi / (phi + rate)), atol=1e-12)
 
 
 # -- predictor ------------------------------------------------------------------------------------------
@@ -215,3 +220,30 @@ def test_recovers_home_effects_and_goals_shots_correlation(registry):
         assert abs(draws.mean() - TRUE_PARAMETERS[f"home_{prop}"]) < 3 * draws.std(), prop
     corr = post["player_corr"].sel(prop_pair="goals:shots").values.ravel()
     assert (corr > 0).mean() > 0.95
+
+
+# -- CLI -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_cli_train_with_windows_reports_non_convergence(tmp_path, small_league):
+    """Too few draws to converge: the run is written with its windows, the CLI says so, exits 3."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    csv = tmp_path / "league.csv"
+    small_league.to_csv(csv, index=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "bayes_core", "train", "player_props", "--data", str(csv), "--draws", "15",
+         "--tune", "15", "--chains", "2", "--train-end", TRAIN_END, "--val-end", "2025-12-06", "--json"],
+        capture_output=True, text=True, cwd=root, timeout=900,
+        env={**os.environ, "PYTHONPATH": str(root), "BAYES_ARTIFACTS_DIR": str(tmp_path / "artifacts")})
+    payload = json.loads(out.stdout)
+    assert payload["diagnostics"]["verdict"] == "problem"
+    assert out.returncode == 3 and "did not converge" in out.stderr and "more draws" in out.stderr
+    meta = json.loads((Path(payload["run_dir"]) / "metadata.json").read_text())
+    assert meta["options"]["train_end"] == TRAIN_END and meta["options"]["val_end"] == "2025-12-06"
+    cal = json.loads((Path(payload["run_dir"]) / "reports" / "calibration.json").read_text())
+    assert cal["window"]["to"] <= "2025-12-06" < "2025-12-13"
