@@ -10,6 +10,8 @@ import importlib
 
 _EXPORTS: dict[str, str] = {
     "HierarchicalNegBinomModel": "hierarchical_negbinom",
+    "PlayerPropsModel": "player_props",
+    "compare_multitask": "player_props",
 }
 
 
