@@ -9,6 +9,7 @@ A model subclass fills hooks and nothing more:
                              (defaults to ``build_model``)
 - ``predict_rows(run, reqs)`` posterior draws → one output row per validated request
 - ``run_options(run)``       options for ``select`` fields that come from a trained run
+- ``inference_params_for(run)`` the inference form's fields when they depend on the run
 - ``build_reports(...)``     optional extra JSON reports saved with the run
 
 The base class owns loading and validating data, sampling (``samplers``), diagnostics, the
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_core import artifacts, diagnostics, samplers
-from bayes_core.config import ModelMetadata
+from bayes_core.config import InferenceParameter, ModelMetadata
 from bayes_core.data import DataSchema, read_csv
 from bayes_core.errors import BayesCoreError, InvalidParametersError, NotTrainedError
 from bayes_core.forms import validate_fields
@@ -110,6 +111,11 @@ class BaseBayesianModel:
 
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
         return {}
+
+    def inference_params_for(self, run: artifacts.Run | None) -> list[InferenceParameter]:
+        """The inference form's fields. Default: the config's. Override when the fields themselves
+        depend on the trained run (e.g. one input per feature the run was trained on)."""
+        return list(self.metadata.inference_params)
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -308,7 +314,7 @@ class BaseBayesianModel:
     def get_inference_form_fields(self, run: artifacts.Run | None = None) -> list[dict[str, Any]]:
         dynamic = self.run_options(run) if run is not None else {}
         fields = []
-        for p in self.metadata.inference_params:
+        for p in self.inference_params_for(run):
             spec = p.model_dump()
             spec["label"] = p.display_label
             if p.name in dynamic:
@@ -319,7 +325,7 @@ class BaseBayesianModel:
         return fields
 
     def coerce_inference_params(self, params: Mapping[str, Any], run: artifacts.Run | None = None) -> dict[str, Any]:
-        clean, errors = validate_fields(self.metadata.inference_params, params,
+        clean, errors = validate_fields(self.inference_params_for(run), params,
                                         self.run_options(run) if run is not None else None)
         if errors:
             raise InvalidParametersError(errors)

@@ -12,6 +12,11 @@ _EXPORTS: dict[str, str] = {
     "HierarchicalNegBinomModel": "hierarchical_negbinom",
     "PlayerPropsModel": "player_props",
     "compare_multitask": "player_props",
+    "BayesianLinearRegression": "linear_regression",
+    "bayesian_sharpe": "sharpe",
+    "compare_strategies_bayesian": "sharpe",
+    "BayesianSharpeModel": "sharpe",
+    "StrategyComparisonModel": "sharpe",
 }
 
 
