@@ -10,6 +10,9 @@ import importlib
 
 _EXPORTS: dict[str, str] = {
     "HierarchicalNegBinomModel": "hierarchical_negbinom",
+    "BayesianPairsTrading": "pairs_trading",
+    "StochasticVolatilityModel": "stochastic_volatility",
+    "estimate_volatility_regime": "stochastic_volatility",
 }
 
 
