@@ -39,6 +39,8 @@ from bayes_core.forms import validate_fields
 
 log = logging.getLogger("bayes_core")
 
+PPC_MAX_VALUES = 5_000_000  # replicated values kept in a run's posterior predictive group
+
 _VERSIONED_PACKAGES = ("pymc", "pytensor", "nutpie", "numpyro", "jax", "arviz", "arviz-stats",
                        "numpy", "pandas", "xarray", "scipy")
 
@@ -183,8 +185,9 @@ class BaseBayesianModel:
     def _add_posterior_predictive(self, idata, data: pd.DataFrame, settings: samplers.SamplerSettings) -> None:
         import pymc as pm
 
-        keep = self.metadata.training.posterior_predictive_draws
-        if keep == 0:
+        # Thinned, and capped by size: 500 draws of a million observations would be 4 GB.
+        keep = min(self.metadata.training.posterior_predictive_draws, max(1, PPC_MAX_VALUES // max(len(data), 1)))
+        if self.metadata.training.posterior_predictive_draws == 0:
             return
         posterior = idata["posterior"].to_dataset()
         n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]

@@ -126,13 +126,26 @@ class HierarchicalNegBinomModel(BaseBayesianModel):
     def predict_rows(self, run: Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
         from bayes_core.predictor import draws_for_run
 
-        return pd.DataFrame([predict_one(draws_for_run(run), r) for r in requests])
+        draws = draws_for_run(run, max_draws=PREDICTION_DRAWS)
+        # Identical requests (common in batch files) are computed once.
+        keys = [(str(r["entity"]), int(r["windows"]), int(r["threshold"]), float(r["credible_level"])) for r in requests]
+        unique = {key: predict_one(draws, dict(zip(("entity", "windows", "threshold", "credible_level"), key)))
+                  for key in dict.fromkeys(keys)}
+        return pd.DataFrame([unique[key] for key in keys])
+
+
+PREDICTION_DRAWS = 1000  # posterior draws used per prediction: ample for intervals and tail probabilities
+
+
+def nb_cdf(k, n, p):
+    """NB CDF with real-valued size ``n`` and success probability ``p``: P(Y ≤ k) = I_p(n, k + 1)."""
+    from scipy.special import betainc
+
+    return betainc(n, np.asarray(k, dtype=float) + 1.0, p)
 
 
 def predict_one(draws: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
-    """Prediction for one request from cached draws (``mu``, ``alpha``, ``phi``, ``theta``, ``entities``)."""
-    from scipy import stats
-
+    """Prediction for one request from cached draws (``mu``, ``alpha``, ``phi``, ``theta``, ``entity_index``)."""
     entity, windows, threshold, level = str(req["entity"]), int(req["windows"]), int(req["threshold"]), float(req["credible_level"])
     known = entity in draws["entity_index"]
     if known:
@@ -144,10 +157,12 @@ def predict_one(draws: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         warning = f"unknown entity {entity!r}: population prediction (a new entity drawn from the fitted population)"
     phi = draws["phi"]
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-    # Sum of `windows` iid NB(θ, φ) draws is NB(mean = w·θ, alpha = w·φ).
-    n_total, p_total = windows * phi, phi / (phi + theta)
-    total_cdf = lambda k: stats.nbinom.cdf(k, n_total, p_total).mean()  # noqa: E731
-    p_exceed = float(stats.nbinom.sf(threshold - 1, phi, phi / (phi + theta)).mean()) if threshold > 0 else 1.0
+    p_window = phi / (phi + theta)
+    # The sum of `windows` iid NB(θ, φ) counts is NB(mean = w·θ, alpha = w·φ): same p, size w·φ.
+    n_total = windows * phi
+    p_exceed = 1.0 - float(nb_cdf(threshold - 1, phi, p_window).mean()) if threshold > 0 else 1.0
+    mean_total = windows * theta
+    total_lower, total_upper = _mixture_quantiles(n_total, p_window, mean_total, (lo_q, hi_q))
     return {
         "entity": entity,
         "known_entity": known,
@@ -157,21 +172,49 @@ def predict_one(draws: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         "rate_mean": float(theta.mean()),
         "rate_lower": float(np.quantile(theta, lo_q)),
         "rate_upper": float(np.quantile(theta, hi_q)),
-        "total_mean": float(windows * theta.mean()),
-        "total_lower": _mixture_quantile(total_cdf, lo_q, windows * theta),
-        "total_upper": _mixture_quantile(total_cdf, hi_q, windows * theta),
+        "total_mean": float(mean_total.mean()),
+        "total_lower": total_lower,
+        "total_upper": total_upper,
         "p_at_least_threshold": p_exceed,
         "warning": warning,
     }
 
 
-def _mixture_quantile(cdf, q: float, means: np.ndarray) -> int:
-    """Smallest integer k with cdf(k) ≥ q, by bisection (cdf is the posterior predictive mixture)."""
-    lo, hi = 0, max(1, int(np.ceil(means.max() * 10 + 50)))
+def _mixture_quantiles(n: np.ndarray, p: np.ndarray, means: np.ndarray, qs: tuple[float, ...]) -> list[int]:
+    """Exact quantiles of the posterior predictive mixture of NB(n_d, p_d) over draws d.
+
+    The mixture CDF is evaluated on a bracket of ±8 sd around the draws' means in one pass: the pmf
+    of each draw by its ratio recursion in log space, then a cumulative sum (no per-k special calls).
+    """
+    from scipy.special import gammaln
+
+    sd = np.sqrt(means + means**2 / n)
+    lo = max(0, int(means.min() - 8 * sd.max()))
+    hi = int(np.ceil(means.max() + 8 * sd.max())) + 1
+    if (hi - lo) * len(n) > 200_000:  # a wide bracket (many windows): bisection on the exact CDF
+        return [_bisect_quantile(lambda k: float(nb_cdf(k, n, p).mean()), q, lo, hi) for q in qs]
+    ks = np.arange(lo, hi + 1, dtype=float)
+    log_p, log_q = np.log(p), np.log1p(-p)
+    log_first = gammaln(lo + n) - gammaln(n) - gammaln(lo + 1.0) + n * log_p + lo * log_q
+    log_ratio = np.log((ks[:-1, None] + n) / (ks[:-1, None] + 1.0)) + log_q
+    log_pmf = np.vstack([log_first[None, :], log_first + np.cumsum(log_ratio, axis=0)])
+    below = nb_cdf(lo - 1, n, p) if lo > 0 else 0.0
+    mixture_cdf = (below + np.cumsum(np.exp(log_pmf), axis=0)).mean(axis=1)
+    out = []
+    for q in qs:
+        i = int(np.searchsorted(mixture_cdf, q))
+        out.append(int(ks[min(i, len(ks) - 1)]))
+    return out
+
+
+def _bisect_quantile(cdf, q: float, lo: int, hi: int) -> int:
+    """Smallest integer k in [lo, hi] with cdf(k) ≥ q (hi widened if needed)."""
     while cdf(hi) < q:
         hi *= 2
-    if cdf(0) >= q:
-        return 0
+    if lo > 0 and cdf(lo) >= q:
+        lo = 0
+    if cdf(lo) >= q:
+        return lo
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if cdf(mid) >= q else (mid, hi)

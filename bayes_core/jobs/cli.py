@@ -1,0 +1,137 @@
+"""``python -m bayes_core jobs submit|list|status|cancel|logs`` — background training from a shell.
+
+``add_parser(subparsers, common)`` mounts the ``jobs`` command on the main CLI (``bayes_core.cli``);
+each handler takes ``(args, extra)`` and returns an exit code, and core errors propagate to the main
+CLI, which prints them (``{"error": ...}`` with ``--json``). ``--json`` output: ``submit`` →
+``{"job_id", "state"}``, ``status``/``cancel`` → the job row, ``list`` → ``{"jobs": [...]}``,
+``logs`` → ``{"job_id", "log"}``. Model options are flags as on ``train`` (``--non-centered true``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from bayes_core.errors import BayesCoreError, DataValidationError
+
+
+def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    from bayes_core.cli import add_training_arguments
+
+    parents = [common] if common is not None else []
+    jobs = subparsers.add_parser("jobs", parents=parents, help="background training jobs (submit, list, status, cancel, logs)",
+                                 description="Train models in the background and follow the jobs.")
+    sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="{submit,list,status,cancel,logs}")
+
+    submit = sub.add_parser("submit", parents=parents, help="queue a training job (same options as train)",
+                            epilog="Model options are flags too, e.g. --non-centered true.")
+    add_training_arguments(submit)
+    submit.add_argument("--data-run", metavar="RUN_ID", help="train on the data snapshot of an earlier run of the model")
+    submit.set_defaults(func=cmd_submit)
+
+    listing = sub.add_parser("list", parents=parents, help="list jobs, newest first")
+    listing.add_argument("--model", dest="model_id", help="only jobs of this model")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(func=cmd_list)
+
+    for name, func, text in (("status", cmd_status, "show one job"), ("cancel", cmd_cancel, "cancel a job")):
+        p = sub.add_parser(name, parents=parents, help=text)
+        p.add_argument("job_id")
+        p.set_defaults(func=func)
+
+    logs = sub.add_parser("logs", parents=parents, help="print the end of a job's log")
+    logs.add_argument("job_id")
+    logs.add_argument("--tail", type=int, default=200, help="number of lines (default 200)")
+    logs.set_defaults(func=cmd_logs)
+    return jobs
+
+
+# -- handlers ------------------------------------------------------------------------------------
+def _runner():
+    from bayes_core.jobs import get_runner
+
+    return get_runner()
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, default=str))
+
+
+def _no_extra(extra: list[str] | None) -> None:
+    if extra:
+        raise BayesCoreError(f"Unknown argument(s): {' '.join(extra)}")
+
+
+def cmd_submit(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    from bayes_core.cli import parse_model_options, training_settings
+
+    options = parse_model_options(args.model_id, extra or [])
+    data_csv = None
+    if args.data is not None:
+        try:
+            data_csv = args.data.read_bytes()
+        except OSError as exc:
+            raise DataValidationError([f"cannot read {args.data}: {exc.strerror}"]) from exc
+    job = _runner().submit(args.model_id, training_settings(args), options, data_csv=data_csv,
+                           data_run_id=args.data_run)
+    if args.json:
+        _print_json({"job_id": job.job_id, "state": job.state})
+    else:
+        print(f"job {job.job_id} {job.state} ({job.model_id}); follow it with "
+              f"`python -m bayes_core jobs status {job.job_id}`")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    jobs = _runner().list(args.model_id, limit=args.limit)
+    if args.json:
+        _print_json({"jobs": [j.to_dict() for j in jobs]})
+        return 0
+    if not jobs:
+        print("no jobs")
+        return 0
+    print(f"{'JOB':<25} {'MODEL':<24} {'STATE':<10} {'PROGRESS':>8}  {'PHASE':<20} RUN")
+    for j in jobs:
+        print(f"{j.job_id:<25} {j.model_id:<24} {j.state:<10} {j.fraction:>8.0%}  "
+              f"{str(j.progress.get('phase', '')):<20} {j.run_id or ''}")
+    return 0
+
+
+def _show(args: argparse.Namespace, job) -> int:
+    if args.json:
+        _print_json(job.to_dict())
+        return 0
+    p = job.progress
+    print(f"job {job.job_id}: {job.model_id}, {job.state}")
+    print(f"  phase {p.get('phase')}, draws {p.get('draws_done')}/{p.get('draws_total')}, "
+          f"divergences {p.get('divergences')}, elapsed {p.get('elapsed_s')} s, ETA {p.get('eta_s')} s")
+    for label, value in (("created", job.created_at), ("started", job.started_at), ("finished", job.finished_at),
+                         ("pid", job.pid), ("sampler", job.sampler), ("device", job.device), ("run", job.run_id),
+                         ("log", job.log_path)):
+        if value is not None:
+            print(f"  {label}: {value}")
+    if job.error:
+        print(f"  error: {job.error}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    return _show(args, _runner().status(args.job_id))
+
+
+def cmd_cancel(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    return _show(args, _runner().cancel(args.job_id))
+
+
+def cmd_logs(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    text = _runner().logs(args.job_id, tail_lines=args.tail)
+    if args.json:
+        _print_json({"job_id": args.job_id, "log": text})
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,100 @@
+"""Starting, checking and stopping detached worker processes (POSIX).
+
+A worker is the leader of its own session and process group (``start_new_session=True``), so it
+outlives the page or CLI that started it and cancelling can stop it together with any children
+(PyMC's multiprocess chains).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bayes_core import artifacts
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+WORKER_MODULE = "bayes_core.jobs.worker"
+_CHILDREN: dict[int, subprocess.Popen] = {}  # workers this process started: polled so they never linger as zombies
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def spawn_worker(job_id: str, log_path: Path) -> int:
+    """Start ``python -m bayes_core.jobs.worker <job_id>`` detached; stdout/stderr go to the job log."""
+    env = dict(os.environ)
+    # The worker must see the same artifacts root and configs whatever its working directory.
+    env["BAYES_ARTIFACTS_DIR"] = str(artifacts.artifacts_root().resolve())
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", WORKER_MODULE, job_id], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=env, start_new_session=True, close_fds=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    return proc.pid
+
+
+def reap_children() -> None:
+    """Collect the exit status of finished workers this process started (no zombies linger)."""
+    for pid in list(_CHILDREN):
+        _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    proc = _CHILDREN.get(pid)
+    if proc is not None and proc.poll() is not None:
+        _CHILDREN.pop(pid, None)
+
+
+def worker_alive(pid: int | None, job_id: str) -> bool:
+    """Is ``pid`` still the worker of ``job_id``? False for a gone, zombie or reused pid."""
+    if not pid:
+        return False
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else: cannot be ours, but do not declare it dead
+    proc_dir = Path(f"/proc/{pid}")
+    if not proc_dir.is_dir():  # no procfs (macOS): the signal check is all we have
+        return True
+    try:
+        state = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc_dir / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    except OSError:
+        return True
+    if state in ("Z", "X"):
+        return False
+    return WORKER_MODULE.encode() in cmdline and job_id.encode() in cmdline
+
+
+def terminate_worker(pid: int, job_id: str, grace_s: float = 2.5, kill_wait_s: float = 1.5) -> bool:
+    """SIGTERM the worker's process group, SIGKILL it after ``grace_s``; True once it is gone."""
+    if not worker_alive(pid, job_id):
+        return True
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, kill_wait_s)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not worker_alive(pid, job_id):
+                return True
+            time.sleep(0.05)
+    return not worker_alive(pid, job_id)

@@ -1,0 +1,38 @@
+"""Prediction latency of the NB model from a trained run: single requests and a 10,000-row batch."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+
+from bench.common import latency
+
+
+def run(mode: str) -> dict[str, Any]:
+    from bayes_core.models.hierarchical_negbinom import HierarchicalNegBinomModel, predict_one
+    from bayes_core.predictor import draws_for_run
+
+    model = HierarchicalNegBinomModel()
+    draws = {"full": 500, "quick": 300, "smoke": 30}[mode]
+    trained = model.train(draws=draws, tune=draws, chains=2, seed=3)
+    calls = {"full": 1000, "quick": 1000, "smoke": 50}[mode]
+    batch_rows = {"full": 10_000, "quick": 10_000, "smoke": 200}[mode]
+
+    t0 = time.perf_counter()
+    cached = draws_for_run(trained)
+    load_s = time.perf_counter() - t0
+    request = {"entity": "E003", "windows": 2, "threshold": 5, "credible_level": 0.9}
+    core = latency(lambda: predict_one(cached, request), calls)
+    full = latency(lambda: model.predict(request, trained), calls)
+    entities = list(cached["entity_index"])
+    batch = pd.DataFrame({"entity": [entities[i % len(entities)] for i in range(batch_rows)],
+                          "windows": 1, "threshold": 5, "credible_level": 0.9})
+    t0 = time.perf_counter()
+    table, problems = model.predict_batch(batch, trained)
+    batch_s = time.perf_counter() - t0
+    assert len(table) == batch_rows and not problems
+    return {"posterior_draws": int(cached["n_draws"]), "load_draws_s": load_s,
+            "predict_one_from_cache": core, "model_predict_validated": full,
+            "batch_rows": batch_rows, "batch_s": batch_s}

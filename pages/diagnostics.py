@@ -1,0 +1,72 @@
+"""Diagnostics of a trained run: verdict, coloured summary, trace/rank/energy/pair/forest plots, DAG."""
+
+import streamlit as st
+
+from bayes_core import artifacts
+from ui import charts, nav, resources, state
+from ui import diagnostics_view as dv
+
+nav.require_router()
+st.title("Convergence diagnostics")
+model_id, run_id = state.select_model_and_run()
+if model_id is None:
+    st.stop()
+if run_id is None:
+    st.info("This model has no trained run yet. Train it first.", icon=":material/hourglass_empty:")
+    st.page_link(nav.TRAINING, label="Go to training", icon=":material/model_training:",
+                 query_params=nav.url_params(model_id))
+    st.stop()
+model = resources.model(model_id)
+run = resources.run(model_id, run_id)
+nav.page_links(model_id, run_id, exclude=nav.DIAGNOSTICS)
+diag = run.diagnostics
+dv.verdict_banner(diag)
+dv.metrics_row(diag)
+post = resources.posterior(model_id, run_id)
+summary = resources.summary(model_id, run_id)
+vectors = [n for n, dims in post["dims"].items() if dims]
+
+tab_summary, tab_trace, tab_pair, tab_vectors, tab_dag, tab_run = st.tabs(
+    ["Summary", "Trace & rank", "Pair & energy", "Vector parameters", "Model graph", "Run details"])
+with tab_summary:
+    all_vars = list(post["arrays"])
+    default = [v for v in model.headline_vars if v in all_vars] or [v for v in all_vars if v not in vectors]
+    shown = st.multiselect("Variables", all_vars, default=default,
+                           help="Vector variables (one value per entity) can be long; add them on purpose.")
+    st.dataframe(dv.styled_summary(dv.rows_for(summary, shown)), width="stretch")
+    st.caption("Cells: green good, orange warning, red problem (R-hat < 1.01 / ≤ 1.05; ESS > 400 / ≥ 100).")
+    csv_col, nc_col = st.columns(2)
+    csv_col.download_button("Download summary (CSV)", summary.to_csv().encode(), f"summary_{run_id}.csv",
+                            "text/csv", icon=":material/download:", on_click="ignore")
+    nc_col.download_button("Download trace (NetCDF)",
+                           lambda: resources.run_file_bytes(model_id, run_id, artifacts.TRACE_FILE),
+                           f"trace_{run_id}.nc", "application/x-netcdf", icon=":material/download:",
+                           on_click="ignore")
+with tab_trace:
+    label, draws = dv.pick_scalar(post, model.headline_vars, "trace")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.trace(draws, label), width="stretch")
+    right.plotly_chart(charts.rank(draws, label), width="stretch")
+with tab_pair:
+    left, right = st.columns(2)
+    with left:
+        x_label, x = dv.pick_scalar(post, model.headline_vars, "pair_x", "x")
+    with right:
+        y_label, y = dv.pick_scalar(post, model.headline_vars, "pair_y", "y", default=1)
+    st.plotly_chart(charts.pair(x, y, x_label, y_label, dv.sample_stat(run, "diverging")), width="stretch")
+    energy = dv.sample_stat(run, "energy")
+    if energy is not None:
+        st.plotly_chart(charts.energy(energy), width="stretch")
+with tab_vectors:
+    if not vectors:
+        st.info("This model has no vector parameters.")
+    for name in vectors:
+        dv.forest_section(summary, name, key=f"forest_{name}")
+with tab_dag:
+    if run.dag_dot:
+        st.graphviz_chart(dv.colour_dag(run.dag_dot, diag.get("per_variable", {})))
+        st.caption("Free variables filled by their worst R-hat/ESS verdict: green good, orange warning, red problem.")
+    else:
+        st.info("This run has no saved model graph.")
+with tab_run:
+    dv.run_details(run.metadata)

@@ -1,0 +1,51 @@
+"""Prior predictive: how the priors' choices show in simulated data, before any training."""
+
+import streamlit as st
+
+from bayes_core.errors import BayesCoreError, DataValidationError
+from ui import nav, prior, resources, state
+
+nav.require_router()
+st.title("Prior predictive check")
+st.caption("Data simulated from the priors alone. Move a prior and see whether the simulated data "
+           "still covers what is plausible for your data, before spending time on training.")
+
+model_id = state.select_model()
+if model_id is None:
+    st.stop()
+meta = state.registry().get_model_metadata(model_id)
+model = resources.model(model_id)
+nav.page_links(model_id, exclude=nav.PRIOR_PREDICTIVE)
+
+source, settings = st.columns([2, 1])
+with source:
+    use_upload = st.radio("Data", ["Example data", "Upload a CSV"], horizontal=True) == "Upload a CSV"
+    st.caption(model.data_schema().description)
+    data_csv = None
+    if use_upload:
+        upload = st.file_uploader("CSV file", type=["csv"])
+        if upload is None:
+            st.info("Upload a CSV with the columns above to compare against your own data.")
+            st.stop()
+        data_csv = upload.getvalue()
+        try:
+            model.load_data(data_csv)
+        except DataValidationError as exc:
+            st.error("The uploaded file cannot be used:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+            st.stop()
+with settings:
+    draws = st.select_slider("Prior draws", [100, 250, 500, 1000, 2000], value=500)
+    seed = st.number_input("Seed", min_value=0, value=0, step=1)
+
+st.subheader("Prior hyper-parameters")
+priors = prior.prior_inputs(meta)
+try:
+    with st.spinner("Sampling the prior predictive…"):
+        result = prior.sample(model_id, meta.config_hash, tuple(sorted(priors.items())), data_csv, int(draws), int(seed))
+except BayesCoreError as exc:
+    st.error(str(exc))
+    st.stop()
+except (ValueError, FloatingPointError) as exc:  # e.g. a prior value the distribution rejects
+    st.error(f"Sampling failed with these priors: {exc}")
+    st.stop()
+prior.render(result, model.headline_vars)

@@ -1,0 +1,84 @@
+"""AppTest fixtures: the app driven from its entry point, and a fixture tree of model configs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+NB = "hierarchical_negbinom"
+DEPRECATED = "old_negbinom"
+BROKEN = "broken_model"
+
+
+@pytest.fixture
+def app(nb_run, monkeypatch):
+    """A fresh AppTest of the entry point (the NB run is trained first), routed as on a warm server.
+
+    AppTest re-detects the legacy ``pages/`` folder mode before every run, which a real server
+    leaves after the router's first run; ``ui.nav.require_router`` would then rerun each time and
+    drop button clicks. ``cold_app`` keeps the detection to test that path.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def routed(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", routed)
+    return _new_app()
+
+
+@pytest.fixture
+def cold_app(nb_run):
+    """An AppTest as on a cold server: the ``pages/`` folder not yet known to be routed."""
+    return _new_app()
+
+
+def _new_app():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+
+
+@pytest.fixture
+def config_tree(tmp_path, monkeypatch):
+    """Copies of the real configs plus a deprecated model (never trained) and a broken config."""
+    from bayes_core.registry import DEFAULT_CONFIG_DIR, get_registry
+
+    root = tmp_path / "model_configs"
+    shutil.copytree(DEFAULT_CONFIG_DIR, root)
+    nb = yaml.safe_load((root / NB / "config.yaml").read_text())
+    (root / DEPRECATED).mkdir()
+    (root / DEPRECATED / "config.yaml").write_text(
+        yaml.safe_dump({**nb, "name": "Old event-rate model", "status": "deprecated"}))
+    (root / BROKEN).mkdir()
+    (root / BROKEN / "config.yaml").write_text(
+        yaml.safe_dump({"name": "Broken", "model_class": nb["model_class"], "verison": "1"}))
+    monkeypatch.setenv("BAYES_MODEL_CONFIGS", str(root))
+    get_registry()
+    yield root
+    monkeypatch.undo()
+    get_registry(refresh=True)
+
+
+@pytest.fixture
+def captured_downloads(monkeypatch):
+    """Bytes handed to download buttons, by file name (AppTest keeps no media after a run)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def capture(self, path_or_data, mimetype, kind, filename=None):
+        if filename and isinstance(path_or_data, bytes):
+            files[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    return files

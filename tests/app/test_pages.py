@@ -1,0 +1,195 @@
+"""Every page driven through the entry point with AppTest, against a tiny trained NB run."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.app.conftest import BROKEN, DEPRECATED, NB, ROOT
+
+PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/diagnostics.py", "pages/predictions.py"]
+FORM = f"predict_{NB}"
+
+
+def open_page(app, page: str, **params: str):
+    """Run the entry point, then open ``page`` with ``params`` in the URL (as a shared link would)."""
+    app.run()
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.switch_page(page)
+    return app.run()
+
+
+def texts(app, kind: str) -> list[str]:
+    return [str(e.value) for e in getattr(app, kind)]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_without_exception(app, page):
+    at = open_page(app, page, model=NB)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, "every page has a title"
+
+
+def test_catalogue_lists_models_hides_deprecated_and_shows_broken_configs(app, config_tree):
+    at = app.run()
+    assert not at.exception
+    cards = " ".join(texts(at, "markdown"))
+    assert "Hierarchical Negative-Binomial event rates" in cards
+    assert "Old event-rate model" not in cards
+    errors = " ".join(texts(at, "error"))
+    assert f"{BROKEN}/config.yaml" in errors and "did you mean 'version'" in errors
+    next(c for c in at.checkbox if c.label == "Show deprecated").check().run()
+    assert "Old event-rate model" in " ".join(texts(at, "markdown"))
+
+
+def test_catalogue_filters_by_tag_and_text(app, config_tree):
+    at = app.run()
+    at.text_input[0].input("no model mentions this").run()
+    assert "No model matches the filters." in texts(at, "info")
+    at.text_input[0].input("negative-binomial").run()
+    assert "Hierarchical Negative-Binomial event rates" in " ".join(texts(at, "markdown"))
+
+
+def test_catalogue_detail_shows_inference_parameters_priors_and_dag(app):
+    at = open_page(app, "pages/catalogue.py", model=NB)
+    tables = [e.value for e in at.dataframe]
+    params = next(t for t in tables if "name" in t.columns and "allowed" in t.columns)
+    assert list(params["name"]) == ["entity", "windows", "threshold", "credible_level"]
+    priors = next(t for t in tables if "hyper-parameter" in t.columns)
+    assert set(priors["hyper-parameter"]) == {"mu_rate", "alpha_sigma", "phi_sigma"}
+    assert at.get("graphviz_chart"), "the DAG of the latest run is shown"
+
+
+def test_invalid_model_in_url_is_ignored_with_a_notice(app):
+    at = open_page(app, "pages/predictions.py", model="../../etc")
+    assert not at.exception
+    assert any("Ignored" in w and "no such model" in w for w in texts(at, "warning"))
+    assert at.selectbox[0].value == NB, "falls back to the first registered model"
+
+
+def test_invalid_run_in_url_is_ignored_and_latest_used(app, nb_run):
+    at = open_page(app, "pages/diagnostics.py", model=NB, run="20990101-000000-000000-abcdef")
+    assert any("no such run" in w for w in texts(at, "warning"))
+    assert at.query_params["run"] == [nb_run.run_id] or at.query_params["run"] == nb_run.run_id
+
+
+def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):
+    at = open_page(app, "pages/predictions.py", model=NB)
+    at.number_input(key=f"{FORM}__windows").set_value(5000)
+    _submit(at)
+    at.run()
+    errors = texts(at, "error")
+    assert any("Windows ahead: must be ≤ 1000 (got 5000)" in e for e in errors), errors
+    assert not _result_tables(at), "nothing predicted while a field is invalid"
+    at.number_input(key=f"{FORM}__windows").set_value(3)
+    _submit(at)
+    at.run()
+    assert not any("Windows ahead" in e for e in texts(at, "error"))
+    table = _result_tables(at)[0]
+    assert table["windows"].tolist() == [3] and table["total_mean"].iloc[0] > 0
+
+
+def test_csv_download_has_inputs_outputs_and_provenance(app, nb_run, captured_downloads):
+    at = open_page(app, "pages/predictions.py", model=NB)
+    _submit(at)
+    at.run()
+    button = next(b for b in at.get("download_button") if b.proto.label == "Download predictions (CSV)")
+    if nb_run.verdict == "problem":  # the tiny run rarely converges: the download is gated
+        assert button.proto.disabled
+        next(c for c in at.checkbox if c.label.startswith("I understand")).check().run()
+        button = next(b for b in at.get("download_button") if b.proto.label == "Download predictions (CSV)")
+    assert not button.proto.disabled
+    name = f"predictions_{NB}_{nb_run.run_id}.csv"
+    csv = pd.read_csv(io.BytesIO(captured_downloads[name]))
+    for column in ("entity", "windows", "threshold", "credible_level", "rate_mean", "total_lower", "total_upper",
+                   "p_at_least_threshold", "run_id", "model_version", "convergence_verdict"):
+        assert column in csv.columns, column
+    assert csv["run_id"].tolist() == [nb_run.run_id]
+    assert csv["convergence_verdict"].iloc[0] == nb_run.verdict
+    assert ("convergence_warning" in csv.columns) == (nb_run.verdict == "problem")
+
+
+def test_batch_csv_reports_bad_rows_and_predicts_good_ones(app, nb_run, captured_downloads):
+    at = open_page(app, "pages/predictions.py", model=NB)
+    upload = b"entity,windows,threshold,credible_level\nE001,2,3,0.9\nE002,0,3,0.9\nNEW,1,1,0.8\n"
+    at.file_uploader(key=f"batch_{NB}").set_value(("requests.csv", upload, "text/csv"))
+    at.run()
+    problems = next(e.value for e in at.dataframe if "field" in e.value.columns)
+    assert problems.to_dict("records") == [{"row": 3, "field": "windows", "message": "must be ≥ 1 (got 0)"}]
+    results = _result_tables(at)[0]
+    assert results["entity"].tolist() == ["E001", "NEW"]
+    assert results["known_entity"].tolist() == [True, False]
+
+
+def test_untrained_model_links_to_training(app, config_tree):
+    at = open_page(app, "pages/predictions.py", model=DEPRECATED)
+    assert not at.exception
+    assert any("no trained run" in i for i in texts(at, "info"))
+    assert any(link.proto.page.endswith("training.py") or "training" in link.proto.page
+               for link in at.get("page_link"))
+
+
+def test_prior_predictive_reports_each_problem_of_an_uploaded_csv(app):
+    at = open_page(app, "pages/prior_predictive.py", model=NB)
+    at.radio[0].set_value("Upload a CSV").run()
+    at.file_uploader[0].set_value(("bad.csv", b"entity,count\nA,1\nB,-2\nC,x\n", "text/csv"))
+    at.run()
+    error = " ".join(texts(at, "error"))
+    assert "negative value in row 3" in error and "not a number in row 4" in error
+
+
+def test_prior_change_moves_the_prior_predictive(app):
+    at = open_page(app, "pages/prior_predictive.py", model=NB)
+    before = _observed_vs_predictive_means(at)
+    at.slider(key=f"prior_{NB}_mu_rate").set_value(0.4).run()
+    after = _observed_vs_predictive_means(at)
+    assert after[0] == before[0], "observed data unchanged"
+    assert after[1] < before[1], "a larger rate on μ pulls the simulated counts down"
+
+
+def test_catalogue_import_loads_neither_jax_nor_pymc(nb_run):
+    code = (
+        "import sys, json; sys.path.insert(0, '.');"
+        "from streamlit.testing.v1 import AppTest;"
+        "at = AppTest.from_file('streamlit_app.py', default_timeout=120).run();"
+        "assert not at.exception, at.exception;"
+        "print(json.dumps({m: m in sys.modules for m in ('jax', 'pymc', 'pytensor', 'numpyro')}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"jax": False, "pymc": False, "pytensor": False,
+                                                               "numpyro": False}
+
+
+def _submit(at) -> None:
+    next(b for b in at.button if b.proto.label == "Predict").click()
+
+
+def _result_tables(at) -> list[pd.DataFrame]:
+    return [e.value for e in at.dataframe if "rate_mean" in getattr(e.value, "columns", [])]
+
+
+def _observed_vs_predictive_means(at) -> tuple[float, float]:
+    table = next(e.value for e in at.dataframe if "share of zeros" in getattr(e.value, "columns", []))
+    return float(table.loc["observed", "mean"]), float(table.loc["predictive (all draws)", "mean"])
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_cold_server_deep_link_runs_the_page_through_the_router(cold_app, page):
+    """A shared link opened first on a fresh server still goes through st.navigation (page config,
+    grouped sidebar) instead of Streamlit's legacy ``pages/`` folder mode."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    at = cold_app.run()
+    at.query_params["model"] = NB
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title and at.title[0].value != "Model catalogue"
+    assert PagesManager.uses_pages_directory is False, "the router's st.navigation ran for this page"

@@ -1,0 +1,102 @@
+"""AppTest of the training page: submitting adds a job row; invalid values are reported, not queued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bayes_core.jobs import get_runner
+from ui.training import validate_upload
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "training.py")
+MODEL = "hierarchical_negbinom"
+KEY = f"train_{MODEL}_"
+
+
+@pytest.fixture
+def page(monkeypatch):
+    monkeypatch.setenv("BAYES_MAX_JOBS", "4")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["model"] = MODEL
+    yield at
+    runner = get_runner()
+    for job in runner.list():
+        if job.is_active:
+            runner.cancel(job.job_id)
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(str(e.value) for e in [*at.markdown, *at.caption, *at.success, *at.error, *at.info])
+
+
+def test_page_shows_the_form_with_config_defaults(page, registry):
+    page.run()
+    assert not page.exception
+    assert page.selectbox(key="training_model").value == MODEL
+    training = registry.get_model_metadata(MODEL).training
+    assert page.number_input(key=KEY + "draws").value == training.default_iterations
+    assert page.number_input(key=KEY + "target_accept").value == pytest.approx(training.target_accept)
+    assert page.checkbox(key=KEY + "opt__non_centered").value is False  # the model option, from config
+
+
+def test_unknown_model_in_the_url_is_reported(page):
+    page.query_params["model"] = "../etc"
+    page.run()
+    assert not page.exception
+    assert any("no model '../etc'" in w.value for w in page.warning)
+
+
+def test_submitting_adds_a_job_row(page):
+    page.run()
+    before = {j.job_id for j in get_runner().list(MODEL)}
+    for name, value in (("draws", 60), ("tune", 60), ("chains", 1)):
+        page.number_input(key=KEY + name).set_value(value)
+    page.checkbox(key=KEY + "opt__non_centered").check()
+    page.button(key="train_submit").click().run()
+    assert not page.exception
+    new = [j for j in get_runner().list(MODEL) if j.job_id not in before]
+    assert len(new) == 1, [e.value for e in page.error]
+    job = new[0]
+    assert job.settings["draws"] == 60 and job.settings["chains"] == 1 and job.options == {"non_centered": True}
+    assert any(job.job_id in s.value for s in page.success)
+    assert job.job_id in texts(page)  # its row in the jobs table
+    assert any(b.label == "Cancel" for b in page.button) or not get_runner().status(job.job_id).is_active
+
+
+def test_invalid_form_value_is_reported_and_nothing_queued(page):
+    page.run()
+    before = len(get_runner().list(limit=10_000))
+    page.number_input(key=KEY + "target_accept").set_value(0.3)
+    page.number_input(key=KEY + "chains").set_value(0)
+    page.button(key="train_submit").click().run()
+    assert not page.exception
+    errors = "\n".join(e.value for e in page.error)
+    assert "target_accept: must be between 0.5 and 1" in errors and "chains:" in errors
+    assert len(get_runner().list(limit=10_000)) == before
+
+
+def test_gpu_without_a_gpu_is_refused_on_the_page(page):
+    page.run()
+    page.selectbox(key=KEY + "device").set_value("gpu")
+    page.button(key="train_submit").click().run()
+    assert any("no GPU" in e.value for e in page.error)
+
+
+def test_upload_validation_lists_every_problem(nb_model):
+    problems = validate_upload(nb_model, b"entity,count\nA,-1\nB,x\nC,2.5\n")
+    assert len(problems) == 3 and any("negative" in p for p in problems) and any("row 3" in p for p in problems)
+    assert validate_upload(nb_model, b"entity,count\nA,1\nB,2\n") == []
+
+
+def test_uploaded_csv_is_validated_on_upload(page):
+    page.run()
+    page.radio(key=KEY + "data").set_value("Upload a CSV").run()
+    page.file_uploader(key=KEY + "upload").upload("counts.csv", b"entity,count\nA,-1\nB,x\n", "text/csv").run()
+    assert not page.exception
+    errors = [e.value for e in page.error]
+    assert any("counts.csv cannot be used" in e for e in errors)
+    assert any("negative value in row 2" in e for e in errors) and any("not a number in row 3" in e for e in errors)
+    page.file_uploader(key=KEY + "upload").upload("good.csv", b"entity,count\nA,1\nB,2\n", "text/csv").run()
+    assert any("good.csv: 2 valid rows" in s.value for s in page.success)

@@ -1,0 +1,48 @@
+"""The contract every registered model keeps: example data → build → prior predictive → tiny
+training run → save → load → predict → CSV round trip."""
+
+import pandas as pd
+import pytest
+
+from bayes_core import artifacts
+from bayes_core.registry import get_registry
+from tests.conftest import TINY
+
+MODEL_IDS = get_registry(refresh=True).model_ids()
+
+
+def default_request(model, run) -> dict:
+    return {f["name"]: f["default"] for f in model.get_inference_form_fields(run) if f["default"] is not None}
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_model_lifecycle(model_id, tmp_path):
+    model = get_registry().load_model_instance(model_id)
+    data = model.load_data()
+    assert len(data) >= model.data_schema().min_rows
+    assert model.true_parameters, "example data must come with its known true parameters"
+
+    prior = model.sample_prior_predictive(data, draws=20)
+    assert {"prior", "prior_predictive"} <= set(prior.children)
+
+    run = model.train(data, **TINY)
+    assert model.has_trained_model()
+    for name in (artifacts.TRACE_FILE, artifacts.SUMMARY_FILE, artifacts.DIAGNOSTICS_FILE,
+                 artifacts.METADATA_FILE, artifacts.DATA_FILE, artifacts.DAG_DOT_FILE, artifacts.LOG_FILE):
+        assert (run.path / name).is_file(), name
+
+    loaded = artifacts.Run(model_id, run.run_id)
+    assert {"posterior", "sample_stats", "posterior_predictive", "observed_data"} <= set(loaded.idata.children)
+    assert loaded.metadata["model_version"] == model.metadata.version
+    assert loaded.metadata["settings"]["draws"] == TINY["draws"]
+    assert set(loaded.diagnostics) >= {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi_min",
+                                       "converged", "verdicts"}
+    assert len(loaded.data) == len(data)
+
+    table = model.predict(default_request(model, loaded), loaded)
+    assert len(table) == 1 and table["run_id"].iloc[0] == run.run_id
+    path = tmp_path / "predictions.csv"
+    table.to_csv(path, index=False)
+    back = pd.read_csv(path, keep_default_na=False)
+    assert list(back.columns) == list(table.columns)
+    assert back["run_id"].iloc[0] == run.run_id

@@ -1,0 +1,23 @@
+"""The benchmark harness runs end to end at tiny sizes and writes its report (no timing asserts)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_smoke_writes_markdown_and_json(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "nb_training,prediction",
+                          "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert results["machine"]["cpu_count"] >= 1
+    nb = results["benches"]["nb_training"]["result"]
+    assert set(nb["training"]) == {"project (reduced + nutpie)", "stock PyMC (nutpie, plain)", "stock NumPyro CPU (plain)"}
+    assert nb["scaling"]["gradient_big"]["reduced_gradient_ms"] > 0
+    pred = results["benches"]["prediction"]["result"]
+    assert pred["predict_one_from_cache"]["p95_ms"] >= pred["predict_one_from_cache"]["p50_ms"] > 0
+    markdown = (tmp_path / "latest.md").read_text()
+    assert "ESS/s of the project path" in markdown and "## prediction" in markdown

@@ -1,0 +1,133 @@
+"""Catalogue sections: model cards, filters, broken-config panel and a model's detail view."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Iterable
+
+import pandas as pd
+import streamlit as st
+
+from bayes_core import artifacts
+from bayes_core.config import ModelMetadata
+from bayes_core.errors import BayesCoreError
+from bayes_core.registry import ConfigProblem, resolve_model_class
+from ui import nav
+
+STATUS_BADGES = {"active": ("Active", "green"), "beta": ("BETA", "orange"), "deprecated": ("Deprecated", "gray")}
+VERDICT_BADGES = {"good": ("Converged", "green", ":material/check_circle:"),
+                  "warning": ("Warnings", "orange", ":material/warning:"),
+                  "problem": ("Problems", "red", ":material/error:")}
+
+
+def filter_entries(entries: Iterable[dict[str, Any]], show_deprecated: bool, tags: list[str], text: str
+                   ) -> list[dict[str, Any]]:
+    """Entries of ``get_all_models_with_status()`` kept by status, all chosen tags and a text search."""
+    needle = text.strip().lower()
+    out = []
+    for entry in entries:
+        meta: ModelMetadata = entry["metadata"]
+        if meta.status == "deprecated" and not show_deprecated:
+            continue
+        if tags and not set(tags) <= set(meta.tags):
+            continue
+        haystack = " ".join([meta.model_id, meta.name, meta.description, meta.author, *meta.tags]).lower()
+        if needle and needle not in haystack:
+            continue
+        out.append(entry)
+    return out
+
+
+def last_verdict(entry: dict[str, Any]) -> str | None:
+    if not entry["last_run_id"]:
+        return None
+    try:
+        return artifacts.Run(entry["model_id"], entry["last_run_id"]).verdict
+    except BayesCoreError:
+        return "unreadable"
+
+
+def render_config_problems(problems: list[ConfigProblem]) -> None:
+    if not problems:
+        return
+    with st.expander(f":red[:material/error: {len(problems)} model config(s) could not be loaded]", expanded=True):
+        st.caption("The other models work normally. Fix the files below and press **Reload configs**.")
+        for problem in problems:
+            st.error(f"**{problem.path}**\n\n" + "\n".join(f"- {m}" for m in problem.messages))
+
+
+def render_card(entry: dict[str, Any]) -> None:
+    meta: ModelMetadata = entry["metadata"]
+    with st.container(border=True):
+        text, badge_colour = STATUS_BADGES[meta.status]
+        st.markdown(f"#### {meta.name}")
+        st.markdown(f":{badge_colour}-badge[{text}] :gray-badge[v{meta.version}] "
+                    + " ".join(f":blue-badge[{t}]" for t in meta.tags))
+        st.caption(f"`{meta.model_id}`" + (f" · by {meta.author}" if meta.author else ""))
+        if meta.description:
+            st.write(meta.description)
+        verdict = last_verdict(entry)
+        if verdict is None:
+            st.markdown(":gray-badge[:material/hourglass_empty: Not trained yet]")
+        else:
+            label, colour, icon = VERDICT_BADGES.get(verdict, (verdict, "gray", ":material/help:"))
+            when = (entry["last_trained"] or "")[:16].replace("T", " ")
+            st.markdown(f":{colour}-badge[{icon} {label}] Last run {when} UTC · `{entry['last_run_id']}`")
+        if st.button("Details", key=f"details_{meta.model_id}", icon=":material/info:"):
+            st.query_params["model"] = meta.model_id
+            st.session_state["selected_model"] = meta.model_id
+            st.rerun()
+        nav.page_links(meta.model_id, entry["last_run_id"])
+
+
+def inference_table(meta: ModelMetadata) -> pd.DataFrame:
+    rows = []
+    for p in meta.inference_params:
+        if p.type in ("integer", "float"):
+            allowed = f"{'' if p.min_value is None else f'{p.min_value:g}'} … {'' if p.max_value is None else f'{p.max_value:g}'}"
+        elif p.type == "select":
+            allowed = "from the trained run" if p.options_from_run else ", ".join(map(str, p.options or []))
+        else:
+            allowed = ""
+        rows.append({"name": p.name, "label": p.display_label, "type": p.type, "default": "" if p.default is None
+                     else str(p.default), "allowed": allowed, "required": p.required, "help": p.help_text})
+    return pd.DataFrame(rows)
+
+
+@st.cache_data(max_entries=32, show_spinner="Building the model graph…")
+def model_graph_source(model_id: str, config_hash: str | None) -> str:
+    """DOT source of the model's DAG on its example data (imports PyMC: only on demand)."""
+    from ui import resources
+
+    return resources.model(model_id).graph().source
+
+
+def render_detail(meta: ModelMetadata) -> None:
+    st.subheader(f"{meta.name} · details")
+    doc = inspect.getmodule(resolve_model_class(meta.model_class)).__doc__
+    if doc:
+        with st.expander("Model definition", expanded=True):
+            st.code(doc.strip(), language=None, wrap_lines=True)
+    st.markdown("**Inference parameters** (the prediction form)")
+    st.dataframe(inference_table(meta), hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Prior hyper-parameters**")
+        st.dataframe(pd.DataFrame({"hyper-parameter": list(meta.priors), "value": list(meta.priors.values())}),
+                     hide_index=True, width="stretch")
+    with right:
+        t = meta.training
+        st.markdown("**Training defaults**")
+        st.dataframe(pd.DataFrame({"setting": ["draws", "warm-up", "chains", "target_accept", "sampler", "device"],
+                                   "value": [str(v) for v in (t.default_iterations, t.warmup, t.chains,
+                                                              t.target_accept, t.sampler, t.device)]}),
+                     hide_index=True, width="stretch")
+    st.markdown("**Model graph (DAG)**")
+    latest = artifacts.latest_run_id(meta.model_id)
+    dot = artifacts.Run(meta.model_id, latest).dag_dot if latest else None
+    if dot is None and st.toggle("Build the model graph from the example data"):
+        dot = model_graph_source(meta.model_id, meta.config_hash)
+    if dot:
+        st.graphviz_chart(dot)
+    elif not latest:
+        st.caption("No trained run yet: the graph is built from the example data on request.")

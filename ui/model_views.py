@@ -1,0 +1,36 @@
+"""Model-specific views below the generic predictions content (``ui/views/<model_id>.py``)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import streamlit as st
+
+from bayes_core.artifacts import Run
+from bayes_core.base import BaseBayesianModel
+from bayes_core.config import MODEL_ID_PATTERN
+
+
+def view_module_name(model: BaseBayesianModel) -> str | None:
+    """``ui.views.<model_id>`` when that module exists; the id comes from the registry's metadata."""
+    model_id = model.model_id
+    if not MODEL_ID_PATTERN.match(model_id):
+        return None
+    name = f"ui.views.{model_id}"
+    return name if importlib.util.find_spec(name) is not None else None
+
+
+def render_model_views(model: BaseBayesianModel, run: Run) -> None:
+    """Call the model's ``render(model, run)``; a failing view is reported, the page keeps serving."""
+    name = view_module_name(model)
+    if name is None:
+        return
+    st.divider()
+    st.header(f"{model.metadata.name}: model-specific views")
+    try:
+        importlib.import_module(name).render(model, run)
+    except Exception as exc:  # one model's view must not take the generic page down
+        st.error(f"The model-specific view failed: {type(exc).__name__}: {exc}", icon=":material/error:")
+        with st.expander("Details"):
+            st.exception(exc)

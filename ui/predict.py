@@ -1,0 +1,102 @@
+"""Prediction sections: the generated form, batch CSV, results and the gated CSV download."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from bayes_core.artifacts import Run
+from bayes_core.base import BaseBayesianModel
+from bayes_core.data import read_csv
+from bayes_core.diagnostics import PROBLEM
+from bayes_core.errors import BayesCoreError, DataValidationError
+from ui import forms
+
+NOT_CONVERGED = "run did not converge: treat these predictions with caution"
+
+
+def predictions_csv(table: pd.DataFrame, verdict: str) -> bytes:
+    """Inputs, outputs and provenance (run id, model version, verdict); not-converged runs marked."""
+    table = table.copy()
+    if verdict == PROBLEM:
+        table["convergence_warning"] = NOT_CONVERGED
+    return table.to_csv(index=False).encode()
+
+
+def convergence_gate(run: Run) -> None:
+    if run.verdict == PROBLEM:
+        st.warning("This run did **not** converge (see Diagnostics). Predictions are shown, but they may be "
+                   "wrong; the CSV marks every row, and you must acknowledge this before downloading.",
+                   icon=":material/warning:")
+
+
+def download(table: pd.DataFrame, run: Run, file_name: str, key: str) -> None:
+    """The CSV download; behind an acknowledgement when the run's verdict is "problem"."""
+    allowed = True
+    if run.verdict == PROBLEM:
+        allowed = st.checkbox("I understand these predictions come from a run that did not converge.",
+                              key=f"{key}_ack")
+    st.download_button("Download predictions (CSV)", predictions_csv(table, run.verdict), file_name, "text/csv",
+                       key=f"{key}_download", disabled=not allowed, icon=":material/download:", on_click="ignore")
+
+
+def single_form(model: BaseBayesianModel, run: Run) -> None:
+    """The form generated from the config's inference parameters; predicts only valid input."""
+    state_key = f"prediction_{run.run_id}"
+    with st.form(f"predict_{model.model_id}"):
+        values, errors = forms.render_fields(model.get_inference_form_fields(run), f"predict_{model.model_id}",
+                                             columns=2)
+        submitted = st.form_submit_button("Predict", type="primary", icon=":material/play_arrow:")
+    if submitted:
+        ok, request_errors = model.validate_inference_params(values, run) if not errors else (False, {})
+        if ok:
+            try:
+                st.session_state[state_key] = model.predict(values, run)
+            except BayesCoreError as exc:
+                st.error(str(exc))
+        else:
+            forms.show_errors({k: v for k, v in request_errors.items() if k not in errors})
+            st.session_state.pop(state_key, None)
+            st.error("Fix the fields marked above; nothing was predicted.", icon=":material/error:")
+    result = st.session_state.get(state_key)
+    if result is not None:
+        show_results(result, run, f"predictions_{model.model_id}_{run.run_id}.csv", "single")
+
+
+def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> None:
+    warnings = table["warning"] if "warning" in table.columns else pd.Series(dtype=str)
+    for note in sorted({w for w in warnings if isinstance(w, str) and w}):
+        st.info(note, icon=":material/info:")
+    st.dataframe(table, hide_index=True, width="stretch")
+    download(table, run, file_name, key)
+
+
+def template_csv(model: BaseBayesianModel, run: Run) -> bytes:
+    row = {f["name"]: f["default"] for f in model.get_inference_form_fields(run)}
+    return pd.DataFrame([row]).to_csv(index=False).encode()
+
+
+def batch(model: BaseBayesianModel, run: Run) -> None:
+    st.caption("One row per request; columns named after the inference parameters: "
+               + ", ".join(f"`{p.name}`" for p in model.metadata.inference_params) + ".")
+    st.download_button("Template CSV", template_csv(model, run), f"template_{model.model_id}.csv", "text/csv",
+                       icon=":material/description:", on_click="ignore")
+    upload = st.file_uploader("Requests CSV", type=["csv"], key=f"batch_{model.model_id}")
+    if upload is None:
+        return
+    try:
+        requests = read_csv(upload.getvalue())
+        results, problems = model.predict_batch(requests, run)
+    except DataValidationError as exc:
+        st.error("The file cannot be read:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+        return
+    except BayesCoreError as exc:
+        st.error(str(exc))
+        return
+    if problems:
+        st.error(f"{len({p['row'] for p in problems})} row(s) were not predicted (rows numbered as in the file, "
+                 "header = row 1):")
+        st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
+    if len(results):
+        st.success(f"{len(results)} of {len(requests)} row(s) predicted.")
+        show_results(results, run, f"batch_predictions_{model.model_id}_{run.run_id}.csv", "batch")

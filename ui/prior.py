@@ -1,0 +1,78 @@
+"""Prior predictive section: prior hyper-parameter inputs, cached sampling, plots and statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from bayes_core.config import ModelMetadata
+from ui import charts, resources
+
+
+def prior_inputs(meta: ModelMetadata) -> dict[str, float]:
+    """One slider per config prior, its config value as default (range around it, same sign)."""
+    values = {}
+    cols = st.columns(min(4, max(1, len(meta.priors))))
+    for i, (name, default) in enumerate(meta.priors.items()):
+        if default > 0:
+            lo, hi, step = default / 20, default * 5, default / 20
+        else:
+            span = max(abs(default) * 5, 1.0)
+            lo, hi, step = -span, span, span / 100
+        values[name] = cols[i % len(cols)].slider(
+            name, min_value=float(lo), max_value=float(hi), value=float(default), step=float(step),
+            key=f"prior_{meta.model_id}_{name}", help=f"Config value: {default:g}")
+    return values
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sample(model_id: str, config_hash: str | None, priors: tuple[tuple[str, float], ...], data_csv: bytes | None,
+           draws: int, seed: int) -> dict[str, Any]:
+    """Prior and prior predictive draws as plain arrays (cached by every input)."""
+    model = resources.model(model_id, dict(priors))
+    data = model.load_data(data_csv)
+    tree = model.sample_prior_predictive(data, draws=draws, seed=seed)
+    prior = tree["prior"].to_dataset()
+    predictive = tree["prior_predictive"].to_dataset()
+    observed = tree["observed_data"].to_dataset() if "observed_data" in tree.children else None
+    scalars = {n: prior[n].values.reshape(-1) for n in prior.data_vars if prior[n].ndim == 2}
+    return {
+        "prior": scalars,
+        "predictive": {n: predictive[n].values.reshape(-1, *predictive[n].shape[2:]) for n in predictive.data_vars},
+        "observed": {n: observed[n].values for n in observed.data_vars} if observed is not None else {},
+    }
+
+
+def summary_statistics(observed: np.ndarray | None, replicated: np.ndarray) -> pd.DataFrame:
+    """Mean, sd, quantiles, share of zeros and max: pooled predictive draws vs observed data."""
+    def stats(x: np.ndarray) -> dict[str, float]:
+        x = np.asarray(x, dtype=float).ravel()
+        q5, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
+        return {"mean": x.mean(), "sd": x.std(ddof=1) if x.size > 1 else 0.0, "5%": q5, "median": q50, "95%": q95,
+                "share of zeros": float(np.mean(x == 0)), "max": x.max()}
+
+    rows = {"predictive (all draws)": stats(replicated)}
+    if observed is not None:
+        rows["observed"] = stats(observed)
+    return pd.DataFrame(rows).T
+
+
+def render(result: dict[str, Any], headline: list[str]) -> None:
+    for name, replicated in result["predictive"].items():
+        observed = result["observed"].get(name)
+        left, right = st.columns(2)
+        left.plotly_chart(charts.predictive_vs_observed(observed, replicated, f"Prior predictive vs observed: {name}",
+                                                        replicated_name="Prior predictive"), width="stretch")
+        right.plotly_chart(charts.ecdf_overlay(observed, replicated, f"ECDF: {name}",
+                                               replicated_name="Prior predictive"), width="stretch")
+        st.markdown(f"**Summary statistics: {name}**")
+        st.dataframe(summary_statistics(observed, replicated).style.format("{:.3g}"), width="stretch")
+    st.subheader("Marginal priors")
+    names = [n for n in headline if n in result["prior"]] + [n for n in result["prior"] if n not in headline]
+    cols = st.columns(min(3, max(1, len(names))))
+    for i, name in enumerate(names):
+        cols[i % len(cols)].plotly_chart(charts.marginal(result["prior"][name], name, colour=charts.OBSERVED),
+                                         width="stretch")

@@ -1,0 +1,118 @@
+"""Which model and run a page shows: carried in the URL (``?model=<id>&run=<run_id>``).
+
+A URL value is only ever compared with the registry and the model's existing run ids; one that
+matches nothing is dropped with a visible notice and never reaches a path. The selection is also
+kept in session state, so moving through the sidebar (which drops the query string) keeps it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from bayes_core import artifacts
+from bayes_core.registry import ModelRegistry, get_registry
+
+_MODEL_KEY, _RUN_KEY = "selected_model", "selected_run"
+
+
+def registry() -> ModelRegistry:
+    """The process-wide registry (discovery cached in the core; the catalogue can refresh it)."""
+    return get_registry()
+
+
+def _shown(raw: str) -> str:
+    """A URL value made safe to echo in a notice."""
+    return re.sub(r"[^A-Za-z0-9_.:-]", "?", str(raw))[:64]
+
+
+def _url_value(name: str) -> str | None:
+    value = st.query_params.get(name)
+    return value if value else None
+
+
+def url_model() -> str | None:
+    """The registered model named in the URL (or kept in session), else None with a notice."""
+    raw = _url_value("model")
+    if raw is not None:
+        if raw in registry():
+            st.session_state[_MODEL_KEY] = raw
+            return raw
+        st.warning(f"Ignored `?model={_shown(raw)}`: no such model is registered. "
+                   "Pick one from the list instead.", icon=":material/link_off:")
+        st.query_params.pop("model", None)
+        st.query_params.pop("run", None)
+        return None
+    kept = st.session_state.get(_MODEL_KEY)
+    return kept if kept in registry() else None
+
+
+def select_model(label: str = "Model", include_deprecated: bool = False) -> str | None:
+    """A model picker defaulting to the URL's model; the choice is written back to the URL."""
+    reg = registry()
+    choices = dict(reg.get_model_for_dropdown())
+    current = url_model()
+    if current and current not in choices:  # a deprecated model reached by a shared link
+        meta = reg.get_model_metadata(current)
+        choices[current] = f"{meta.name} [DEPRECATED]"
+    if include_deprecated:
+        choices.update({m: f"{meta.name} [DEPRECATED]" for m, meta in reg.get_all_models().items()
+                        if m not in choices})
+    if not choices:
+        st.info("No models are registered. Add `model_configs/<model_id>/config.yaml`.")
+        return None
+    ids = list(choices)
+    chosen = st.selectbox(label, ids, index=ids.index(current) if current in ids else 0,
+                          format_func=choices.__getitem__)
+    if chosen != st.query_params.get("model"):
+        if st.query_params.get("model") is not None:
+            st.query_params.pop("run", None)
+        st.query_params["model"] = chosen
+    st.session_state[_MODEL_KEY] = chosen
+    return chosen
+
+
+def url_run(model_id: str) -> str | None:
+    """The URL's run if it is an existing run of ``model_id``; otherwise None (with a notice)."""
+    raw = _url_value("run")
+    run_ids = artifacts.list_run_ids(model_id)
+    if raw is not None:
+        if raw in run_ids:
+            return raw
+        st.warning(f"Ignored `?run={_shown(raw)}`: model `{model_id}` has no such run; "
+                   "showing the latest run instead.", icon=":material/link_off:")
+        st.query_params.pop("run", None)
+        return None
+    kept = st.session_state.get(_RUN_KEY)
+    return kept if kept in run_ids else None
+
+
+def select_run(model_id: str, label: str = "Run") -> str | None:
+    """A run picker, newest first, defaulting to the URL's run or the latest; None if untrained."""
+    run_ids = artifacts.list_run_ids(model_id)[::-1]
+    if not run_ids:
+        return None
+    current = url_run(model_id) or run_ids[0]
+
+    def describe(run_id: str) -> str:
+        created = (artifacts.run_created_at(model_id, run_id) or "")[:19].replace("T", " ")
+        latest = " (latest)" if run_id == run_ids[0] else ""
+        return f"{created} UTC · {run_id}{latest}" if created else run_id
+
+    chosen = st.selectbox(label, run_ids, index=run_ids.index(current), format_func=describe)
+    st.query_params["run"] = chosen
+    st.session_state[_RUN_KEY] = chosen
+    return chosen
+
+
+def select_model_and_run() -> tuple[str | None, str | None]:
+    """Model and run pickers side by side (the run picker only when the model has runs)."""
+    left, right = st.columns(2)
+    with left:
+        model_id = select_model()
+    if model_id is None:
+        return None, None
+    with right:
+        run_id = select_run(model_id)
+    return model_id, run_id

@@ -1,0 +1,220 @@
+"""Streamlit pieces of the training page: model choice, training form, data source, live job table.
+
+Training never runs here: "Train model" submits a background job (``bayes_core.jobs``) and the job
+table polls the job store in a fragment that re-runs every few seconds on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from bayes_core import artifacts
+from bayes_core.config import ModelMetadata
+from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError
+from bayes_core.jobs import Job, get_runner
+from bayes_core.registry import ModelRegistry
+from ui import nav
+from ui.forms import render_fields
+
+REFRESH_S = 2
+MAX_JOBS_SHOWN = 25
+DIAGNOSTICS_PAGE = nav.DIAGNOSTICS
+DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN = "Example data", "Upload a CSV", "Data of an earlier run"
+_STATE_ICONS = {"queued": "⏳", "running": "🔄", "succeeded": "✅", "failed": "❌", "cancelled": "⛔"}
+_VERDICT_ICONS = {"good": "🟢", "warning": "🟠", "problem": "🔴"}
+
+
+# -- model -------------------------------------------------------------------------------------
+def pick_model(registry: ModelRegistry) -> str | None:
+    """The model named by ``?model=`` when the registry knows it, else a selector; kept in the URL."""
+    choices = dict(registry.get_model_for_dropdown())
+    requested = st.query_params.get("model")
+    if requested is not None and requested not in registry:
+        st.warning(f"There is no model {requested!r}; pick one of the models below.")
+    elif requested is not None and requested not in choices:  # deprecated: reachable by link only
+        choices[requested] = f"{registry.get_model_metadata(requested).name} [DEPRECATED]"
+    if not choices:
+        st.info("No models are registered. Add a folder under `model_configs/` (see the README).")
+        return None
+    ids = list(choices)
+    model_id = st.selectbox("Model", ids, index=ids.index(requested) if requested in choices else 0,
+                            format_func=choices.get, key="training_model")
+    if st.query_params.get("model") != model_id:
+        st.query_params["model"] = model_id
+    return model_id
+
+
+# -- form --------------------------------------------------------------------------------------
+def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
+    """Sampler settings with the model's defaults. Bounds are left to the core, which explains them."""
+    t, key = meta.training, f"train_{meta.model_id}_"
+    c1, c2, c3 = st.columns(3)
+    settings = {
+        "draws": c1.number_input("Draws per chain", value=t.default_iterations, step=100, key=key + "draws"),
+        "tune": c2.number_input("Warm-up draws per chain", value=t.warmup, step=100, key=key + "tune"),
+        "chains": c3.number_input("Chains", value=t.chains, step=1, key=key + "chains"),
+        "target_accept": c1.number_input("Target acceptance", value=t.target_accept, step=0.01, format="%.2f",
+                                         key=key + "target_accept",
+                                         help="Higher (e.g. 0.95) takes smaller steps: fewer divergences, slower."),
+        "seed": c2.number_input("Seed", value=t.seed, step=1, key=key + "seed"),
+    }
+    samplers = ["auto", "nutpie", "numpyro", "pymc"]
+    devices = ["auto", "cpu", "gpu"]
+    settings["sampler"] = c3.selectbox("Sampler", samplers, index=samplers.index(t.sampler), key=key + "sampler",
+                                       help="auto: nutpie on CPU, NumPyro when a GPU is visible.")
+    settings["device"] = c1.selectbox("Device", devices, index=devices.index(t.device), key=key + "device",
+                                      help="gpu needs the CUDA build of JAX (see the README).")
+    return settings
+
+
+def data_source(model) -> tuple[str, bytes | None, str | None, str | None]:
+    """Choose the training data; an upload is validated at once, one message per problem.
+
+    Returns ``(kind, csv_bytes, filename, run_id)``; kind is None while the choice is unusable.
+    """
+    kind = st.radio("Training data", [DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN], horizontal=True,
+                    key=f"train_{model.model_id}_data")
+    schema = model.data_schema()
+    if kind == DATA_EXAMPLE:
+        st.caption(f"Synthetic data with known truth ({', '.join(f'{k} = {v:g}' for k, v in model.true_parameters.items())}).")
+        return kind, None, None, None
+    if kind == DATA_UPLOAD:
+        st.caption(schema.description or f"Columns: {', '.join(schema.column_names())}")
+        upload = st.file_uploader("CSV file", type=["csv"], key=f"train_{model.model_id}_upload")
+        if upload is None:
+            return None, None, None, None
+        payload = upload.getvalue()
+        problems = validate_upload(model, payload)
+        if problems:
+            st.error(f"{upload.name} cannot be used for training:")
+            for problem in problems:
+                st.error(problem)
+            return None, None, None, None
+        st.success(f"{upload.name}: {len(model.load_data(payload))} valid rows.")
+        return kind, payload, upload.name, None
+    run_ids = list(reversed(artifacts.list_run_ids(model.model_id)))
+    if not run_ids:
+        st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
+        return None, None, None, None
+    run_id = st.selectbox("Earlier run", run_ids, key=f"train_{model.model_id}_data_run")
+    return kind, None, None, run_id
+
+
+def validate_upload(model, payload: bytes) -> list[str]:
+    """Every problem of an uploaded CSV against the model's schema ([] when it is valid)."""
+    try:
+        model.load_data(payload)
+    except DataValidationError as exc:
+        return exc.problems
+    except BayesCoreError as exc:
+        return [str(exc)]
+    return []
+
+
+def submit_form(model) -> None:
+    meta = model.metadata
+    kind, csv_bytes, filename, run_id = data_source(model)
+    with st.form(f"train_form_{meta.model_id}"):
+        settings = training_settings_inputs(meta)
+        options, option_errors = {}, {}
+        if meta.model_options:
+            st.markdown("**Model options**")
+            options, option_errors = render_fields(meta.model_options, key_prefix=f"train_{meta.model_id}_opt")
+        clicked = st.form_submit_button("Train model", type="primary", key="train_submit")
+    if not clicked:
+        return
+    if option_errors:
+        st.error("The job was not submitted: fix the model options marked above.")
+        return
+    if kind is None:
+        st.error("Choose usable training data first (a valid CSV or an earlier run).")
+        return
+    try:
+        job = get_runner().submit(meta.model_id, settings, options, data_csv=csv_bytes, data_run_id=run_id,
+                                  data_filename=filename)
+    except InvalidParametersError as exc:
+        st.error("The job was not submitted; fix these values:")
+        for field, message in exc.errors.items():
+            st.error(f"{field}: {message}")
+        return
+    except BayesCoreError as exc:
+        st.error(f"The job was not submitted: {exc}")
+        return
+    st.success(f"Job {job.job_id} is {job.state}. It runs in the background: you can leave this page.")
+
+
+# -- jobs table ----------------------------------------------------------------------------------
+def fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    value = int(round(value))
+    if value < 60:
+        return f"{value} s"
+    minutes, seconds = divmod(value, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def run_verdict(model_id: str, run_id: str) -> str:
+    """A finished run's convergence verdict (runs never change once written)."""
+    try:
+        return artifacts.Run(model_id, run_id).verdict
+    except BayesCoreError:
+        return "unavailable"
+
+
+def diagnostics_link(model_id: str, run_id: str) -> None:
+    try:
+        st.page_link(DIAGNOSTICS_PAGE, label="Open diagnostics", icon="📈",
+                     query_params={"model": model_id, "run": run_id})
+    except StreamlitAPIException:  # page not registered (page run on its own, e.g. in tests)
+        st.caption(f"Diagnostics: model `{model_id}`, run `{run_id}`")
+
+
+def render_job(job: Job) -> None:
+    p = job.progress
+    with st.container(border=True):
+        head, bar, action = st.columns([3, 4, 1.3], vertical_alignment="center")
+        head.markdown(f"{_STATE_ICONS.get(job.state, '')} **{job.state}** · `{job.job_id}`  \n"
+                      f"{job.model_id} · {job.settings.get('draws')} draws × {job.settings.get('chains')} chains"
+                      + (f" · {job.sampler} on {job.device}" if job.sampler else ""))
+        draws = f"{p.get('draws_done', 0)}/{p.get('draws_total', 0)} draws" if p.get("draws_total") else ""
+        bar.progress(job.fraction, text=f"{p.get('phase', '')} {draws}".strip())
+        bar.caption(f"divergences {p.get('divergences', 0)} · elapsed {fmt_seconds(p.get('elapsed_s'))} · "
+                    f"ETA {fmt_seconds(p.get('eta_s')) if job.is_active else '–'}"
+                    + (f" · {p['message']}" if p.get("message") and job.is_active else ""))
+        if job.is_active:
+            if action.button("Cancel", key=f"cancel_{job.job_id}"):
+                cancelled = get_runner().cancel(job.job_id)
+                st.toast(f"Job {job.job_id} {cancelled.state}.")
+                st.rerun(scope="fragment")
+        elif job.state == "succeeded" and job.run_id:
+            verdict = run_verdict(job.model_id, job.run_id)
+            action.markdown(f"{_VERDICT_ICONS.get(verdict, '⚪')} {verdict}")
+            diagnostics_link(job.model_id, job.run_id)
+        if job.error:
+            st.error(job.error.splitlines()[0])
+        with st.expander("Log" + (" and error" if job.error else "")):
+            if job.error:
+                st.code(job.error, language=None)
+            st.code(get_runner().logs(job.job_id, tail_lines=40) or "(no log yet)", language=None)
+
+
+@st.fragment(run_every=REFRESH_S)
+def jobs_panel(model_id: str) -> None:
+    show_all = st.toggle("Show jobs of all models", key="jobs_all_models")
+    try:
+        jobs = get_runner().list(None if show_all else model_id, limit=MAX_JOBS_SHOWN)
+    except BayesCoreError as exc:
+        st.error(f"Cannot read the job store: {exc}")
+        return
+    if not jobs:
+        st.info("No training jobs yet." if show_all else "No training jobs for this model yet.")
+        return
+    active = sum(j.is_active for j in jobs)
+    st.caption(f"{len(jobs)} job(s), {active} queued or running · refreshed every {REFRESH_S} s")
+    for job in jobs:
+        render_job(job)
