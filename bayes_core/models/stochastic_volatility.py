@@ -156,7 +156,7 @@ class EWMAVolatility:
         return table
 
 
-def _with_flag(table: pd.DataFrame, estimate) -> pd.DataFrame:
+def flagged_table(table: pd.DataFrame, estimate) -> pd.DataFrame:
     table = table.copy()
     table["method"] = estimate.method
     for k, v in estimate.fallback.columns().items():
@@ -309,13 +309,13 @@ class StochasticVolatilityModel(BaseBayesianModel):
             table = pd.DataFrame({"mean": [EWMA_LAMBDA]}, index=["ewma_lambda"])
         else:
             table = self._fit.summary.loc[[i for i in self._fit.summary.index if i in self.headline_vars]].copy()
-        return _with_flag(table, estimate)
+        return flagged_table(table, estimate)
 
     @property
     def volatility_path(self) -> pd.DataFrame:
         """Daily volatility σ_t: posterior mean, median and 94 % equal-tailed band (per date)."""
         estimate = require_fit(self, "_estimate")
-        return _with_flag(estimate.path(), estimate)
+        return flagged_table(estimate.path(), estimate)
 
     def volatility_forecast(self, horizon: int = 20, credible_level: float = 0.94, seed: int = 0) -> pd.DataFrame:
         """σ for the next ``horizon`` days: the posterior predictive of the AR(1) run forward."""
@@ -324,7 +324,7 @@ class StochasticVolatilityModel(BaseBayesianModel):
         if not 0 < credible_level < 1:
             raise InvalidParametersError({"credible_level": f"must be between 0 and 1 (got {credible_level!r})"})
         estimate = require_fit(self, "_estimate")
-        return _with_flag(estimate.forecast(int(horizon), credible_level, seed), estimate)
+        return flagged_table(estimate.forecast(int(horizon), credible_level, seed), estimate)
 
     def plot_volatility(self, horizon: int = 20):
         """Plotly figure: |returns|, the volatility path with its band, and the forecast."""

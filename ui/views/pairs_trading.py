@@ -37,11 +37,11 @@ def render(model: BaseBayesianModel, run: Run) -> None:
     except BayesCoreError as exc:
         st.error(str(exc))
         return
-    st.plotly_chart(hedge_figure(table), use_container_width=True)
+    st.plotly_chart(hedge_figure(table), width="stretch")
     trades = int((table["position"].diff().fillna(0) != 0).sum())
     st.caption(f"{trades} position changes; z-score over the whole sample (research view, uses look-ahead).")
     with st.expander("Hedge ratio, spread and positions (table)"):
-        st.dataframe(table, use_container_width=True)
+        st.dataframe(table, width="stretch")
     st.download_button("Download hedge ratio, spread and positions (CSV)",
                        predictions_csv(table.reset_index(names="day"), run.verdict),
                        f"pairs_{run.run_id}.csv", "text/csv", key=f"pairs_csv_{run.run_id}",

@@ -6,7 +6,7 @@ import streamlit as st
 
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel
-from bayes_core.models.stochastic_volatility import _with_flag, volatility_figure
+from bayes_core.models.stochastic_volatility import flagged_table, volatility_figure
 from ui.predict import predictions_csv
 
 
@@ -23,13 +23,13 @@ def render(model: BaseBayesianModel, run: Run) -> None:
     cols = st.columns(2)
     horizon = cols[0].slider("Forecast horizon (days)", 1, 250, 20, key=f"sv_horizon_{run.run_id}")
     level = cols[1].slider("Credible level", 0.5, 0.99, 0.94, 0.01, key=f"sv_level_{run.run_id}")
-    path = _with_flag(estimate.path(level), estimate)
-    forecast = _with_flag(estimate.forecast(int(horizon), level, seed=run.metadata.get("seed", 0)), estimate)
+    path = flagged_table(estimate.path(level), estimate)
+    forecast = flagged_table(estimate.forecast(int(horizon), level, seed=run.metadata.get("seed", 0)), estimate)
     data = run.data
-    st.plotly_chart(volatility_figure(path, forecast, data["return"].to_numpy(float)), use_container_width=True)
+    st.plotly_chart(volatility_figure(path, forecast, data["return"].to_numpy(float)), width="stretch")
     for name, table in (("Volatility path", path), ("Volatility forecast", forecast)):
         with st.expander(f"{name} (table)"):
-            st.dataframe(table, use_container_width=True)
+            st.dataframe(table, width="stretch")
         slug = name.lower().replace(" ", "_")
         st.download_button(f"Download {name.lower()} (CSV)", predictions_csv(table.reset_index(names="day"), run.verdict),
                            f"{slug}_{run.run_id}.csv", "text/csv", key=f"{slug}_{run.run_id}",
