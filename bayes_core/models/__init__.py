@@ -17,6 +17,9 @@ _EXPORTS: dict[str, str] = {
     "compare_strategies_bayesian": "sharpe",
     "BayesianSharpeModel": "sharpe",
     "StrategyComparisonModel": "sharpe",
+    "BayesianPairsTrading": "pairs_trading",
+    "StochasticVolatilityModel": "stochastic_volatility",
+    "estimate_volatility_regime": "stochastic_volatility",
 }
 
 
