@@ -254,13 +254,15 @@ class StrategyComparisonModel(_SharpeBase):
             return {}
         from bayes_core.predictor import draws_for_run
 
-        names = draws_for_run(run)["coords"]["strategy"]
-        return {"strategy_a": names, "strategy_b": names}
+        draws = draws_for_run(run)
+        ranked = [draws["coords"]["strategy"][i] for i in np.argsort(-draws["sharpe"].mean(axis=0), kind="stable")]
+        # Best first; B's list starts at the runner-up, so the form's default pair is best vs runner-up.
+        return {"strategy_a": ranked, "strategy_b": ranked[1:] + ranked[:1]}
 
     def coerce_inference_params(self, params: Mapping[str, Any], run: Run | None = None) -> dict[str, Any]:
         """Run-dependent selects accept any text by default; here both must be strategies of the run."""
         clean = super().coerce_inference_params(params, run)
-        known = self.run_options(run).get("strategy_a", []) if run is not None else []
+        known = sorted(self.run_options(run).get("strategy_a", [])) if run is not None else []
         errors = {f: f"{clean[f]!r} is not a strategy of this run ({', '.join(known)})"
                   for f in ("strategy_a", "strategy_b") if known and clean[f] not in known}
         if not errors and clean["strategy_a"] == clean["strategy_b"]:

@@ -151,7 +151,8 @@ def test_comparison_registry_round_trip(registry):
     model = registry.load_model_instance("strategy_comparison")
     run = load_run("strategy_comparison", model.train(**TINY).run_id)
     fields = {f["name"]: f for f in model.get_inference_form_fields(run)}
-    assert fields["strategy_a"]["options"] == ["momentum", "carry", "value"]
+    assert sorted(fields["strategy_a"]["options"]) == ["carry", "momentum", "value"]
+    assert fields["strategy_b"]["default"] == fields["strategy_a"]["options"][1]  # best vs runner-up
     row = model.predict({"strategy_a": "momentum", "strategy_b": "value", "credible_level": 0.9}, run)
     assert 0 <= row["prob_a_greater"].iloc[0] <= 1
     assert row["difference_mean"].iloc[0] == pytest.approx(row["sharpe_a_mean"].iloc[0] - row["sharpe_b_mean"].iloc[0])
