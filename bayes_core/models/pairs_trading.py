@@ -22,9 +22,11 @@ model with a ``window`` dimension, likelihood reduced to each window's exact suf
 (windows overlap, so it is not a joint model of the price series); sampling it is the check of
 the closed form: each run reports the largest |MCMC mean − exact mean| in MCSE units.
 
-Fallback: when sampling raises or fails badly, the run's draws are the rolling OLS fits with their
-exact flat-prior posterior (p(c, β, σ²) ∝ 1/σ²), flagged in the diagnostics, in every prediction
-row and in the notebook tables (``fallback``, ``fallback_reason``), with a ``FallbackWarning``.
+Fallback: when sampling raises or fails badly, hedge ratios are the rolling OLS fits with their
+exact flat-prior uncertainty (p(c, β, σ²) ∝ 1/σ²: Student-t around OLS), flagged in the
+diagnostics, in every prediction row and in the notebook tables (``fallback``, ``fallback_reason``),
+with a ``FallbackWarning``. A run that sampled but failed badly keeps its trace (its diagnostics
+show why); one whose sampling raised stores Monte Carlo draws of the rolling-OLS posterior.
 
 Notebook use::
 
@@ -35,7 +37,6 @@ Notebook use::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,123 +48,11 @@ from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
 from bayes_core.finance import NO_FALLBACK, Fallback, clean_xy, record_fallback, sample_or_reason
+from bayes_core.rolling_regression import (NIGPrior, WindowPosterior, WindowStats, check_thresholds,
+                                           positions_from_zscore, zscore)
 
 REPORT = "pairs"
 MIN_WINDOW = 10
-
-
-# -- the exact per-window posterior -------------------------------------------------------------
-@dataclass(frozen=True)
-class WindowStats:
-    """Exact sufficient statistics of each rolling window (rows: windows, ending at ``ends``)."""
-
-    ends: np.ndarray
-    n: int
-    x_mean: np.ndarray
-    y_mean: np.ndarray
-    sxx: np.ndarray  # Σ (x − x̄)²
-    sxy: np.ndarray  # Σ (x − x̄)(y − ȳ)
-    syy: np.ndarray  # Σ (y − ȳ)²
-
-    @classmethod
-    def of(cls, y: np.ndarray, x: np.ndarray, window: int) -> "WindowStats":
-        from numpy.lib.stride_tricks import sliding_window_view
-
-        Y, X = sliding_window_view(y, window), sliding_window_view(x, window)
-        xm, ym = X.mean(axis=1), Y.mean(axis=1)
-        Xc, Yc = X - xm[:, None], Y - ym[:, None]
-        return cls(np.arange(window - 1, len(y)), window, xm, ym,
-                   (Xc * Xc).sum(axis=1), (Xc * Yc).sum(axis=1), (Yc * Yc).sum(axis=1))
-
-
-@dataclass(frozen=True)
-class NIGPrior:
-    """(c, β) | σ² ~ Normal(m, σ² Λ0⁻¹) with diagonal Λ0; σ² ~ InverseGamma(a0, b0).
-
-    ``flat()`` is p(c, β, σ²) ∝ 1/σ² (Λ0 = 0, a0 = −1, b0 = 0): its posterior centres on OLS.
-    """
-
-    m_c: float
-    m_beta: float
-    prec_c: float
-    prec_beta: float
-    a0: float
-    b0: float
-
-    @classmethod
-    def scaled_to(cls, y: np.ndarray, x: np.ndarray, priors: dict[str, float], window: int) -> "NIGPrior":
-        """Data-scaled hyper-parameters; σ̂² is the median residual variance of the rolling OLS fits."""
-        sd_y, sd_x = float(np.std(y, ddof=1)), float(np.std(x, ddof=1))
-        slope = float(np.cov(x, y)[0, 1] / sd_x**2)
-        s = WindowStats.of(y, x, window)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rss = s.syy - np.where(s.sxx > 0, s.sxy**2 / s.sxx, 0.0)
-        resid_var = max(float(np.median(rss / (window - 2))), 1e-12 * sd_y**2)
-        a0 = float(priors["sigma_shape"])
-        return cls(m_c=float(y.mean()), m_beta=slope,
-                   prec_c=resid_var / (priors["level_scale"] * sd_y) ** 2,
-                   prec_beta=resid_var / (priors["slope_scale"] * sd_y / sd_x) ** 2,
-                   a0=a0, b0=a0 * resid_var)
-
-    @classmethod
-    def flat(cls) -> "NIGPrior":
-        return cls(0.0, 0.0, 0.0, 0.0, -1.0, 0.0)
-
-
-@dataclass(frozen=True)
-class WindowPosterior:
-    """The NIG posterior of every window: (c, β) | σ² Normal (independent), σ² InverseGamma."""
-
-    stats: WindowStats
-    c_mean: np.ndarray
-    beta_mean: np.ndarray
-    prec_c: np.ndarray
-    prec_beta: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-
-    @classmethod
-    def of(cls, s: WindowStats, p: NIGPrior) -> "WindowPosterior":
-        with np.errstate(divide="ignore", invalid="ignore"):  # a constant x in a flat-prior window → NaN
-            prec_c, prec_beta = p.prec_c + s.n, p.prec_beta + s.sxx
-            c_mean = (p.prec_c * p.m_c + s.n * s.y_mean) / prec_c
-            beta_mean = (p.prec_beta * p.m_beta + s.sxy) / prec_beta
-            shrink_c = s.n * p.prec_c / prec_c * (s.y_mean - p.m_c) ** 2
-            b = p.b0 + 0.5 * (s.syy + p.prec_beta * p.m_beta**2 - prec_beta * beta_mean**2 + shrink_c)
-        a = np.full_like(beta_mean, p.a0 + 0.5 * s.n)
-        return cls(s, c_mean, beta_mean, prec_c, prec_beta, a, np.maximum(b, 0.0))
-
-    @property
-    def sigma2_mean(self) -> np.ndarray:
-        return self.b / (self.a - 1.0)
-
-    @property
-    def beta_sd(self) -> np.ndarray:
-        """Sd of the Student-t marginal of β (2a degrees of freedom): √(b / ((a − 1) Λβ))."""
-        return np.sqrt(self.sigma2_mean / self.prec_beta)
-
-    @property
-    def c_sd(self) -> np.ndarray:
-        return np.sqrt(self.sigma2_mean / self.prec_c)
-
-    @property
-    def intercept_mean(self) -> np.ndarray:
-        return self.c_mean - self.beta_mean * self.stats.x_mean
-
-    def beta_interval(self, level: float) -> tuple[np.ndarray, np.ndarray]:
-        from scipy import stats
-
-        half = stats.t.ppf(0.5 + level / 2, df=2 * self.a) * np.sqrt(self.b / (self.a * self.prec_beta))
-        return self.beta_mean - half, self.beta_mean + half
-
-    def draws(self, chains: int, draws: int, seed: int) -> dict[str, np.ndarray]:
-        """Exact Monte Carlo draws ``{name: (chains, draws, windows)}`` (the MCMC variable names)."""
-        rng = np.random.default_rng(seed)
-        shape = (chains, draws, len(self.a))
-        sigma2 = self.b / rng.gamma(self.a, 1.0, size=shape)
-        return {"intercept_centered": self.c_mean + np.sqrt(sigma2 / self.prec_c) * rng.standard_normal(shape),
-                "hedge_ratio": self.beta_mean + np.sqrt(sigma2 / self.prec_beta) * rng.standard_normal(shape),
-                "sigma2": sigma2}
 
 
 def hedge_table(index: pd.Index, y: np.ndarray, x: np.ndarray, window: int, beta_mean, beta_sd, intercept,
@@ -178,41 +67,6 @@ def hedge_table(index: pd.Index, y: np.ndarray, x: np.ndarray, window: int, beta
     for k, v in fallback.columns().items():
         table[k] = v
     return table
-
-
-def zscore(spread: pd.Series, lookback: int | None = None) -> pd.Series:
-    """Spread standardised by its full-sample mean/sd, or by a trailing ``lookback`` (no look-ahead)."""
-    if lookback is None:
-        sd = spread.std()
-        if not np.isfinite(sd) or sd == 0:
-            raise DataValidationError(["spread: constant (or fewer than 2 values); cannot z-score it"])
-        return (spread - spread.mean()) / sd
-    roll = spread.rolling(int(lookback), min_periods=int(lookback))
-    return (spread - roll.mean()) / roll.std().replace(0.0, np.nan)
-
-
-def positions_from_zscore(z: pd.Series, entry_threshold: float = 2.0, exit_threshold: float = 0.5) -> pd.Series:
-    """-1/0/1 positions: short the spread when z > entry, long when z < −entry, flat when |z| < exit,
-    otherwise hold the previous position (forward-filled). A jump from one side straight past the
-    other entry flips the position; NaN z (warm-up) holds."""
-    check_thresholds(entry_threshold, exit_threshold)
-    event = pd.Series(np.nan, index=z.index)
-    event[z.abs() < exit_threshold] = 0.0
-    event[z > entry_threshold] = -1.0
-    event[z < -entry_threshold] = 1.0
-    return event.ffill().fillna(0.0).astype(int).rename("position")
-
-
-def check_thresholds(entry: float, exit_: float) -> None:
-    errors = {}
-    if not np.isfinite(entry) or entry <= 0:
-        errors["entry_threshold"] = f"must be a positive number (got {entry!r})"
-    if not np.isfinite(exit_) or exit_ < 0:
-        errors["exit_threshold"] = f"must be ≥ 0 (got {exit_!r})"
-    elif not errors and exit_ >= entry:
-        errors["exit_threshold"] = f"must be below the entry threshold {entry:g} (got {exit_:g})"
-    if errors:
-        raise InvalidParametersError(errors)
 
 
 class BayesianPairsTrading(BaseBayesianModel):
@@ -345,6 +199,9 @@ class BayesianPairsTrading(BaseBayesianModel):
             result.diagnostics["fallback"] = NO_FALLBACK.to_dict()
             return result
         self.fallback = record_fallback(f"{type(self).__name__} ({self.model_id})", "rolling OLS", reason)
+        if result is not None:  # sampled but failed badly: keep the trace (its diagnostics show why), flag it
+            result.diagnostics["fallback"] = self.fallback.to_dict()
+            return result
         self._fit = self._rolling_ols_fit(data, settings_obj, self.fallback)
         return self._fit
 
@@ -356,6 +213,10 @@ class BayesianPairsTrading(BaseBayesianModel):
         dims = {k: ["window"] for k in draws}
         idata = from_dict({"posterior": draws}, dims=dims, coords=self._coords(data, s))
         info = {"sampler": "rolling-ols-fallback", "device": "cpu", "timings": {}}
+        try:
+            self._add_posterior_predictive(idata, data, settings)
+        except Exception as exc:  # the fallback must not fail on the optional predictive group
+            info["posterior_predictive_error"] = str(exc)
         summary = diagnostics.summary_table(idata)
         diag = diagnostics.compute_diagnostics(idata, summary)
         diag["verdicts"]["fallback"] = diagnostics.WARNING
@@ -387,16 +248,24 @@ class BayesianPairsTrading(BaseBayesianModel):
         """The hedge-ratio table of a trained run (posterior draws; flagged if it is the fallback)."""
         from bayes_core.predictor import draws_for_run
 
-        draws = draws_for_run(run)
         data = self.load_data(run.data)
         window = int(run.metadata.get("options", {}).get("window") or self.window)
-        s = WindowStats.of(data["y"].to_numpy(float), data["x"].to_numpy(float), window)
-        beta, c = draws["hedge_ratio"], draws["intercept_centered"]
-        lo_q = (1 - credible_level) / 2
-        return hedge_table(self._labels(data), data["y"].to_numpy(float), data["x"].to_numpy(float), window,
-                           beta.mean(axis=0), beta.std(axis=0, ddof=1), c.mean(axis=0) - beta.mean(axis=0) * s.x_mean,
-                           np.quantile(beta, lo_q, axis=0), np.quantile(beta, 1 - lo_q, axis=0),
-                           Fallback.from_dict(run.diagnostics.get("fallback")))
+        fallback = Fallback.from_dict(run.diagnostics.get("fallback"))
+        if fallback.used:
+            return rolling_ols_table(self._labels(data), data, window, credible_level, fallback)
+        draws = draws_for_run(run)
+        return self._table_from_draws(self._labels(data), data, window, draws["hedge_ratio"],
+                                      draws["intercept_centered"], credible_level)
+
+    @staticmethod
+    def _table_from_draws(index: pd.Index, data: pd.DataFrame, window: int, beta: np.ndarray, c: np.ndarray,
+                          level: float) -> pd.DataFrame:
+        """Hedge table from posterior draws ``(draws, windows)`` of β and the centred intercept."""
+        y, x = data["y"].to_numpy(float), data["x"].to_numpy(float)
+        x_mean = WindowStats.of(y, x, window).x_mean
+        lo_q = (1 - level) / 2
+        return hedge_table(index, y, x, window, beta.mean(0), beta.std(0, ddof=1), c.mean(0) - beta.mean(0) * x_mean,
+                           np.quantile(beta, lo_q, 0), np.quantile(beta, 1 - lo_q, 0), NO_FALLBACK)
 
     def predict_rows(self, run: Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
         rows = []
@@ -442,13 +311,13 @@ class BayesianPairsTrading(BaseBayesianModel):
                                 lower, upper, NO_FALLBACK)
         else:
             fit = self.fit(frame, **settings)
-            post = fit.idata["posterior"]
-            beta = np.asarray(post["hedge_ratio"].values).reshape(-1, post.sizes["window"])
-            c = np.asarray(post["intercept_centered"].values).reshape(-1, post.sizes["window"])
-            x_mean = WindowStats.of(ya, xa, window).x_mean
-            lo_q = (1 - credible_level) / 2
-            table = hedge_table(index, ya, xa, window, beta.mean(0), beta.std(0, ddof=1), c.mean(0) - beta.mean(0) * x_mean,
-                                np.quantile(beta, lo_q, 0), np.quantile(beta, 1 - lo_q, 0), self.fallback)
+            if self.fallback.used:
+                table = rolling_ols_table(index, frame, window, credible_level, self.fallback)
+            else:
+                post = fit.idata["posterior"]
+                beta = np.asarray(post["hedge_ratio"].values).reshape(-1, post.sizes["window"])
+                c = np.asarray(post["intercept_centered"].values).reshape(-1, post.sizes["window"])
+                table = self._table_from_draws(index, frame, window, beta, c, credible_level)
         self._hedge = table
         return table
 
@@ -484,6 +353,15 @@ class BayesianPairsTrading(BaseBayesianModel):
         table = self.hedge.copy()
         table["position"] = self.generate_signals(None, entry_threshold, exit_threshold)
         return hedge_figure(table)
+
+
+def rolling_ols_table(index: pd.Index, data: pd.DataFrame, window: int, level: float,
+                      fallback: Fallback) -> pd.DataFrame:
+    """The fallback's hedge table: rolling OLS with its exact flat-prior (Student-t) uncertainty."""
+    y, x = data["y"].to_numpy(float), data["x"].to_numpy(float)
+    post = WindowPosterior.of(WindowStats.of(y, x, window), NIGPrior.flat())
+    lower, upper = post.beta_interval(level)
+    return hedge_table(index, y, x, window, post.beta_mean, post.beta_sd, post.intercept_mean, lower, upper, fallback)
 
 
 def true_hedge_path(n: int, truth: dict[str, float]) -> np.ndarray:

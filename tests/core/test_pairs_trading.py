@@ -196,3 +196,18 @@ def test_registry_round_trip_and_mcmc_agrees_with_the_closed_form(registry, exam
     assert row["position"] in (-1, 0, 1) and not row["fallback"] and row["run_id"] == run.run_id
     with pytest.raises(ValueError, match="exit_threshold"):
         model.predict({"date": latest, "entry_threshold": 1.0, "exit_threshold": 2.0}, run)
+
+
+def test_bad_convergence_keeps_the_trace_and_flags_rolling_ols_predictions(registry, example, monkeypatch):
+    from bayes_core import finance
+
+    monkeypatch.setattr(finance, "convergence_failure", lambda diag: "forced: R-hat too high")
+    model = registry.load_model_instance("pairs_trading")
+    with pytest.warns(FallbackWarning, match="rolling OLS"):
+        run = model.train(example.iloc[:150], **TINY)
+    assert run.diagnostics["fallback"]["used"] and "sample_stats" in run.idata.children  # the MCMC trace is kept
+    table = model.hedge_from_run(run)
+    exact_ols = WindowPosterior.of(WindowStats.of(example["y"].to_numpy()[:150], example["x"].to_numpy()[:150], 60),
+                                   NIGPrior.flat())
+    np.testing.assert_allclose(table["hedge_ratio_mean"].iloc[59:], exact_ols.beta_mean)
+    assert table["fallback"].all() and (table["fallback_reason"] == "forced: R-hat too high").all()
