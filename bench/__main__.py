@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -35,10 +36,9 @@ SMOKE = ("nb_training", "prediction", "app")
 
 def _call(module_name: str, mode: str) -> dict:
     module = importlib.import_module(module_name)
-    try:
-        return module.run(mode)
-    except TypeError:  # benches written as run(quick: bool)
-        return module.run(mode != "full")
+    if "quick" in inspect.signature(module.run).parameters:  # benches written as run(quick: bool)
+        return module.run(quick=mode != "full")
+    return module.run(mode)
 
 
 def main(argv: list[str] | None = None) -> int:

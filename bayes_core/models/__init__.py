@@ -10,11 +10,16 @@ import importlib
 
 _EXPORTS: dict[str, str] = {
     "HierarchicalNegBinomModel": "hierarchical_negbinom",
+    "PlayerPropsModel": "player_props",
+    "compare_multitask": "player_props",
     "BayesianLinearRegression": "linear_regression",
     "bayesian_sharpe": "sharpe",
     "compare_strategies_bayesian": "sharpe",
     "BayesianSharpeModel": "sharpe",
     "StrategyComparisonModel": "sharpe",
+    "BayesianPairsTrading": "pairs_trading",
+    "StochasticVolatilityModel": "stochastic_volatility",
+    "estimate_volatility_regime": "stochastic_volatility",
 }
 
 

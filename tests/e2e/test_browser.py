@@ -20,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bayes_core import artifacts
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 NB = "hierarchical_negbinom"
@@ -89,6 +91,8 @@ def _settle(page) -> None:
 
 
 def test_catalogue_to_predictions_csv(app_url, page, nb_run, tmp_path):
+    # The page opens the latest run; other tests in the session may have trained after nb_run.
+    nb_run = artifacts.load_run(nb_run.model_id)
     shots = tmp_path / "screenshots"
     shots.mkdir()
 
