@@ -268,10 +268,13 @@ class BayesianPairsTrading(BaseBayesianModel):
                            np.quantile(beta, lo_q, 0), np.quantile(beta, 1 - lo_q, 0), NO_FALLBACK)
 
     def predict_rows(self, run: Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
-        rows = []
+        rows, tables = [], {}
         for req in requests:
             check_thresholds(req["entry_threshold"], req["exit_threshold"])
-            table = self.hedge_from_run(run, float(req["credible_level"]))
+            level = float(req["credible_level"])
+            if level not in tables:  # one summary of the draws per credible level, not per row
+                tables[level] = self.hedge_from_run(run, level)
+            table = tables[level].copy()
             table["zscore"] = zscore(table["spread"])
             table["position"] = positions_from_zscore(table["zscore"], req["entry_threshold"], req["exit_threshold"])
             labels = table.index.strftime("%Y-%m-%d") if isinstance(table.index, pd.DatetimeIndex) \

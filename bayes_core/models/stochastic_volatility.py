@@ -227,17 +227,19 @@ class StochasticVolatilityModel(BaseBayesianModel):
         return model
 
     # -- fitting with the EWMA fallback ---------------------------------------------------------
-    def fit(self, returns: Any = None, samples: int | None = None, tune: int | None = None,
+    def fit(self, returns: Any = None, samples: int | None = 2000, tune: int | None = 1000,
             progress: samplers.ProgressCallback | None = None, **settings: Any) -> FitResult | None:
         """Sample the posterior (the base lifecycle); returns the FitResult.
 
         ``returns``: a data frame/CSV with a ``return`` column (and optional ``date``), or a plain
         series (numpy, list, pandas; a DatetimeIndex is kept); None = the example data.
-        ``samples`` is the number of draws per chain (``draws`` works too). When sampling raises or
-        fails badly the EWMA fallback is used, flagged; the FitResult is then None if sampling raised.
+        ``samples`` is the number of draws per chain (``draws`` overrides it); chains and
+        target_accept come from the config. ``train`` uses the config's training defaults instead.
+        When sampling raises or fails badly the EWMA fallback is used, flagged; the FitResult is
+        then None if sampling raised.
         """
-        if samples is not None:
-            settings["draws"] = samples
+        if samples is not None and not self._training:
+            settings.setdefault("draws", samples)
         settings_obj = self.training_settings(tune=tune, **settings)
         samplers.resolve(settings_obj)
         data = self.load_data(self._frame(returns))
@@ -259,7 +261,8 @@ class StochasticVolatilityModel(BaseBayesianModel):
         return result
 
     def train(self, *args: Any, **kwargs: Any) -> Run:
-        """The base ``train``; a sampling error then fails the run instead of falling back."""
+        """The base ``train`` at the config's defaults; a sampling error fails the run (no fallback)."""
+        kwargs.setdefault("tune", None)  # the config's warm-up, not the notebook default
         self._training = True
         try:
             return super().train(*args, **kwargs)
