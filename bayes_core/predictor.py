@@ -325,7 +325,7 @@ class BayesianPredictor:
         p_idx, o_idx = self.draws.encode(players, opponents)
         warnings = self._warnings(players, opponents, p_idx, o_idx)
         parts = []
-        for start in range(0, len(p_idx), _CHUNK):
+        for start in range(0, max(len(p_idx), 1), _CHUNK):  # an empty batch runs one empty block
             s = slice(start, start + _CHUNK)
             rates = self.draws.expected_counts(p_idx[s], o_idx[s], home[s], x[s], minutes[s])
             parts.append(self.draws.summarise(rates, lines, credible_level))

@@ -76,7 +76,10 @@ def _measure(run) -> dict[str, Any]:
     }
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool | str = False) -> dict[str, Any]:
+    """``quick`` may also be the harness's mode name ("full", "quick", "smoke")."""
+    if isinstance(quick, str):
+        quick = quick != "full"
     own_dir = None
     if not os.environ.get("BAYES_ARTIFACTS_DIR"):
         own_dir = tempfile.TemporaryDirectory(prefix="bench-props-")
@@ -85,7 +88,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         _, trained, train_s = _train(quick)
         figures = _measure(trained)
         figures["train"] = {"value": train_s, "unit": "s"}
-        figures["settings"] = {"value": trained.metadata["settings"], "unit": "sampler settings"}
+        settings = trained.metadata["settings"]
+        figures["settings"] = {"value": f"{settings['chains']} chains × {settings['draws']} draws "
+                                        f"(+{settings['tune']} tune)", "unit": "sampler settings"}
         figures["verdict"] = {"value": trained.verdict, "unit": "convergence verdict"}
         return figures
     finally:
