@@ -103,7 +103,7 @@ def test_catalogue_to_predictions_csv(app_url, page, nb_run, tmp_path):
     page.screenshot(path=shots / "catalogue.png", full_page=True)
 
     # From the model's card to its predictions page (the link carries ?model=&run=).
-    page.get_by_role("link", name="Predictions").last.click()
+    page.locator(f"a[href*='predictions'][href*='model={NB}']").first.click()
     page.get_by_role("heading", name="Predictions").wait_for()
     assert f"model={NB}" in page.url
     windows = page.get_by_role("spinbutton", name="Windows ahead")
