@@ -6,6 +6,7 @@ read once per process and kept as numpy arrays with lookup tables for their coor
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -47,6 +48,13 @@ DEFAULT_LINES: dict[str, tuple[float, ...]] = {"goals": (0.5,), "shots": (0.5, 1
 PROPS_INPUTS_REPORT = "model_inputs"  # reports/model_inputs.json: features and their scaling
 _POSTERIOR_VARS = ("intercept", "home", "player_z", "player_chol", "opponent_effect", "shots_phi", "beta")
 _CHUNK = 512  # requests per vectorised block: keeps the (request × draw) temporaries in cache
+
+
+@lru_cache(maxsize=1)
+def _pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="props-predict")
 
 
 def count_pmf(k_max: int, rate: np.ndarray, family: str, phi: np.ndarray | None = None) -> np.ndarray:
@@ -110,11 +118,12 @@ def tail_probabilities(rate: np.ndarray, lines, family: str, phi: np.ndarray | N
 
 def _interval(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Row-wise lo and hi quantiles as order statistics (the empirical-CDF inverse, numpy's
-    ``inverted_cdf``): one partition with two pivots, the slowest step of a batch, kept minimal."""
+    ``inverted_cdf``). A full row sort beats ``np.partition`` with two pivots here: numpy sorts
+    float rows with SIMD kernels (about 3× faster on 1,000 draws), while multi-pivot introselect
+    does not vectorise."""
     n = values.shape[1]
     k = [max(int(np.ceil(q * n)) - 1, 0) for q in (lo, hi)]
-    part = np.partition(values, k, axis=1)
-    return part[:, k].T.astype(float)
+    return np.sort(values, axis=1)[:, k].T.astype(float)
 
 
 class PropsDraws:
@@ -324,11 +333,15 @@ class BayesianPredictor:
             raise ValueError("minutes must lie between 0 and 120")
         p_idx, o_idx = self.draws.encode(players, opponents)
         warnings = self._warnings(players, opponents, p_idx, o_idx)
-        parts = []
-        for start in range(0, max(len(p_idx), 1), _CHUNK):  # an empty batch runs one empty block
+
+        def block(start: int) -> dict[str, dict[str, Any]]:
             s = slice(start, start + _CHUNK)
             rates = self.draws.expected_counts(p_idx[s], o_idx[s], home[s], x[s], minutes[s])
-            parts.append(self.draws.summarise(rates, lines, credible_level))
+            return self.draws.summarise(rates, lines, credible_level)
+
+        starts = range(0, max(len(p_idx), 1), _CHUNK)  # an empty batch runs one empty block
+        # numpy releases the GIL in its loops, so blocks on threads use every core of the machine.
+        parts = list(_pool().map(block, starts)) if len(starts) > 1 else [block(0)]
         merged = {prop: {"mean": np.concatenate([p[prop]["mean"] for p in parts]),
                          "ci_low": np.concatenate([p[prop]["ci_low"] for p in parts]),
                          "ci_high": np.concatenate([p[prop]["ci_high"] for p in parts]),

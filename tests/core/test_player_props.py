@@ -161,6 +161,30 @@ def test_batch_equals_single(predictor):
     assert predictor.predict_batch([]) == [] and predictor.predict_frame([]).empty
 
 
+def test_large_batch_spans_blocks_and_matches_the_draws(predictor):
+    """Batches run in blocks on threads: every row must equal its own single prediction, and the
+    interval the order statistics of that request's expected-count draws."""
+    from bayes_core.predictor import _CHUNK
+
+    rng = np.random.default_rng(3)
+    n = 2 * _CHUNK + 7
+    frame = pd.DataFrame({"player_id": rng.choice(predictor.players, n), "opponent_id": rng.choice(predictor.opponents, n),
+                          "was_home": rng.integers(0, 2, n).astype(bool), "form": rng.normal(size=n),
+                          "minutes": rng.integers(1, 91, n).astype(float)})
+    batch = predictor.predict_batch(frame, credible_level=0.9)
+    for i in (0, _CHUNK, n - 1):
+        row = frame.iloc[i]
+        single = predictor.predict_player(row.player_id, row.opponent_id, bool(row.was_home), {"form": row.form},
+                                          row.minutes, credible_level=0.9)
+        assert batch[i] == single
+        p_idx, o_idx = predictor.draws.encode([row.player_id], [row.opponent_id])
+        rates = predictor.draws.expected_counts(p_idx, o_idx, np.array([row.was_home]), np.array([[row.form]]),
+                                                np.array([row.minutes]))
+        for k, prop in enumerate(PROPS):
+            lo, hi = np.quantile(rates[k, 0], [0.05, 0.95], method="inverted_cdf")
+            assert (single[prop]["ci_low"], single[prop]["ci_high"]) == pytest.approx((lo, hi))
+
+
 # -- end to end ------------------------------------------------------------------------------------------
 def test_train_save_load_predict(props_model, props_run, small_league):
     from bayes_core.artifacts import Run
