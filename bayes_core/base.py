@@ -85,6 +85,7 @@ class BaseBayesianModel:
         self.options = self.validate_options(options or {})
         self.priors = {**metadata.priors, **(priors or {})}
         self._fit: FitResult | None = None
+        self._options_memo: dict[str, dict[str, list[Any]]] = {}
 
     # -- hooks -----------------------------------------------------------------------------
     def data_schema(self) -> DataSchema:
@@ -312,7 +313,7 @@ class BaseBayesianModel:
 
     # -- prediction ----------------------------------------------------------------------------
     def get_inference_form_fields(self, run: artifacts.Run | None = None) -> list[dict[str, Any]]:
-        dynamic = self.run_options(run) if run is not None else {}
+        dynamic = self.options_of_run(run) if run is not None else {}
         fields = []
         for p in self.inference_params_for(run):
             spec = p.model_dump()
@@ -324,9 +325,17 @@ class BaseBayesianModel:
             fields.append(spec)
         return fields
 
+    def options_of_run(self, run: artifacts.Run) -> dict[str, list[Any]]:
+        """``run_options`` computed once per run: a saved run never changes, and a batch validates
+        every row against the same options (reading them from the trace each time costs ~0.3 ms)."""
+        key = str(run.path)
+        if key not in self._options_memo:
+            self._options_memo[key] = self.run_options(run)
+        return self._options_memo[key]
+
     def coerce_inference_params(self, params: Mapping[str, Any], run: artifacts.Run | None = None) -> dict[str, Any]:
         clean, errors = validate_fields(self.inference_params_for(run), params,
-                                        self.run_options(run) if run is not None else None)
+                                        self.options_of_run(run) if run is not None else None)
         if errors:
             raise InvalidParametersError(errors)
         return clean
@@ -361,12 +370,11 @@ class BaseBayesianModel:
         return self._with_provenance(self.predict_rows(run, good), run), problems
 
     def _with_provenance(self, table: pd.DataFrame, run: artifacts.Run) -> pd.DataFrame:
-        table = table.copy()
-        table["run_id"] = run.run_id
-        table["model_id"] = self.model_id
-        table["model_version"] = run.metadata.get("model_version", self.metadata.version)
-        table["convergence_verdict"] = run.verdict
-        return table
+        provenance = {"run_id": run.run_id, "model_id": self.model_id,
+                      "model_version": run.metadata.get("model_version", self.metadata.version),
+                      "convergence_verdict": run.verdict}
+        # One concat, not four column inserts: a single prediction's table costs ~1 ms less.
+        return pd.concat([table, pd.DataFrame(provenance, index=table.index)], axis=1)
 
 
 def require_fit(obj: Any, attr: str = "_fit") -> Any:

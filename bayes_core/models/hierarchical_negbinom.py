@@ -159,10 +159,9 @@ def predict_one(draws: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
     p_window = phi / (phi + theta)
     # The sum of `windows` iid NB(θ, φ) counts is NB(mean = w·θ, alpha = w·φ): same p, size w·φ.
-    n_total = windows * phi
-    p_exceed = 1.0 - float(nb_cdf(threshold - 1, phi, p_window).mean()) if threshold > 0 else 1.0
     mean_total = windows * theta
-    total_lower, total_upper = _mixture_quantiles(n_total, p_window, mean_total, (lo_q, hi_q))
+    total_lower, total_upper = _mixture_quantiles(windows * phi, p_window, mean_total, (lo_q, hi_q))
+    rate_lower, rate_upper = np.quantile(theta, (lo_q, hi_q))
     return {
         "entity": entity,
         "known_entity": known,
@@ -170,41 +169,66 @@ def predict_one(draws: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         "threshold": threshold,
         "credible_level": level,
         "rate_mean": float(theta.mean()),
-        "rate_lower": float(np.quantile(theta, lo_q)),
-        "rate_upper": float(np.quantile(theta, hi_q)),
+        "rate_lower": float(rate_lower),
+        "rate_upper": float(rate_upper),
         "total_mean": float(mean_total.mean()),
         "total_lower": total_lower,
         "total_upper": total_upper,
-        "p_at_least_threshold": p_exceed,
+        "p_at_least_threshold": _mixture_sf(threshold, phi, p_window),
         "warning": warning,
     }
+
+
+_GRID_LIMIT = 200_000  # (counts × draws) cells evaluated in one pass before bisection on the exact CDF
+
+
+def _nb_log_pmf(lo: int, hi: int, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """log P(Y = k | n_d, p_d) for k = lo..hi (rows) and each draw d (columns).
+
+    The ratio recursion p(k+1)/p(k) = (k + n)/(k + 1)·(1 − p) summed in log space: one logarithm
+    per cell and no special function beyond the first row, and tiny probabilities do not underflow.
+    """
+    from scipy.special import gammaln
+
+    log_q = np.log1p(-p)
+    first = n * np.log(p) + lo * log_q
+    if lo:
+        first += gammaln(lo + n) - gammaln(n) - gammaln(lo + 1.0)
+    ks = np.arange(lo, hi, dtype=float)[:, None]
+    out = np.empty((hi - lo + 1, len(n)))
+    out[0] = first
+    np.cumsum(np.log(ks + n) - np.log1p(ks) + log_q, axis=0, out=out[1:])
+    out[1:] += first
+    return out
+
+
+def _mixture_sf(k: int, n: np.ndarray, p: np.ndarray) -> float:
+    """P(Y ≥ k) under the posterior predictive mixture of NB(n_d, p_d) over draws d."""
+    if k <= 0:
+        return 1.0
+    if k * len(n) > _GRID_LIMIT:
+        return 1.0 - float(nb_cdf(k - 1, n, p).mean())
+    return float(np.clip(1.0 - np.exp(_nb_log_pmf(0, k - 1, n, p)).sum(axis=0).mean(), 0.0, 1.0))
 
 
 def _mixture_quantiles(n: np.ndarray, p: np.ndarray, means: np.ndarray, qs: tuple[float, ...]) -> list[int]:
     """Exact quantiles of the posterior predictive mixture of NB(n_d, p_d) over draws d.
 
-    The mixture CDF is evaluated on a bracket of ±8 sd around the draws' means in one pass: the pmf
-    of each draw by its ratio recursion in log space, then a cumulative sum (no per-k special calls).
+    Cantelli's inequality bounds each draw's one-sided tails by 1/(1 + t²) beyond t standard
+    deviations, whatever its shape; with t = 1/√(smallest tail) every draw, and so the mixture,
+    keeps less than that tail outside min(m − t·sd) .. max(m + t·sd). The mixture CDF is evaluated
+    on that bracket in one pass (bisection on the exact CDF when the bracket is very wide).
     """
-    from scipy.special import gammaln
-
+    tail = min(min(q, 1.0 - q) for q in qs)
     sd = np.sqrt(means + means**2 / n)
-    lo = max(0, int(means.min() - 8 * sd.max()))
-    hi = int(np.ceil(means.max() + 8 * sd.max())) + 1
-    if (hi - lo) * len(n) > 200_000:  # a wide bracket (many windows): bisection on the exact CDF
+    t = 1.0 / np.sqrt(tail)
+    lo = max(0, int(np.floor((means - t * sd).min())))
+    hi = int(np.ceil((means + t * sd).max())) + 1
+    if (hi - lo) * len(n) > _GRID_LIMIT:
         return [_bisect_quantile(lambda k: float(nb_cdf(k, n, p).mean()), q, lo, hi) for q in qs]
-    ks = np.arange(lo, hi + 1, dtype=float)
-    log_p, log_q = np.log(p), np.log1p(-p)
-    log_first = gammaln(lo + n) - gammaln(n) - gammaln(lo + 1.0) + n * log_p + lo * log_q
-    log_ratio = np.log((ks[:-1, None] + n) / (ks[:-1, None] + 1.0)) + log_q
-    log_pmf = np.vstack([log_first[None, :], log_first + np.cumsum(log_ratio, axis=0)])
-    below = nb_cdf(lo - 1, n, p) if lo > 0 else 0.0
-    mixture_cdf = (below + np.cumsum(np.exp(log_pmf), axis=0)).mean(axis=1)
-    out = []
-    for q in qs:
-        i = int(np.searchsorted(mixture_cdf, q))
-        out.append(int(ks[min(i, len(ks) - 1)]))
-    return out
+    below = nb_cdf(lo - 1, n, p).mean() if lo > 0 else 0.0
+    mixture_cdf = below + np.cumsum(np.exp(_nb_log_pmf(lo, hi, n, p)).mean(axis=1))
+    return [lo + min(int(np.searchsorted(mixture_cdf, q)), hi - lo) for q in qs]
 
 
 def _bisect_quantile(cdf, q: float, lo: int, hi: int) -> int:

@@ -262,7 +262,7 @@ class StrategyComparisonModel(_SharpeBase):
     def coerce_inference_params(self, params: Mapping[str, Any], run: Run | None = None) -> dict[str, Any]:
         """Run-dependent selects accept any text by default; here both must be strategies of the run."""
         clean = super().coerce_inference_params(params, run)
-        known = sorted(self.run_options(run).get("strategy_a", [])) if run is not None else []
+        known = sorted(self.options_of_run(run).get("strategy_a", [])) if run is not None else []
         errors = {f: f"{clean[f]!r} is not a strategy of this run ({', '.join(known)})"
                   for f in ("strategy_a", "strategy_b") if known and clean[f] not in known}
         if not errors and clean["strategy_a"] == clean["strategy_b"]:

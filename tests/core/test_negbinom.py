@@ -112,3 +112,17 @@ def test_count_interval_is_the_exact_mixture_quantile(windows):
     cdf = stats.nbinom.cdf(ks[:, None], n, p).mean(axis=1)
     expected = [int(ks[np.argmax(cdf >= q)]) for q in (0.05, 0.95)]
     assert _mixture_quantiles(n, p, windows * theta, (0.05, 0.95)) == expected
+
+
+@pytest.mark.parametrize("threshold", [0, 1, 5, 800])
+def test_exceedance_probability_is_the_exact_mixture_tail(threshold):
+    """P(Y ≥ k) from the log-space pmf grid (and the incomplete-beta path for large k) equals scipy's."""
+    from scipy import stats
+
+    from bayes_core.models.hierarchical_negbinom import _mixture_sf
+
+    rng = np.random.default_rng(5)
+    theta, phi = rng.gamma(8.0, 0.5, size=300), rng.gamma(30.0, 0.1, size=300)
+    p = phi / (phi + theta)
+    expected = stats.nbinom.sf(threshold - 1, phi, p).mean() if threshold > 0 else 1.0
+    assert _mixture_sf(threshold, phi, p) == pytest.approx(expected, abs=1e-12)
