@@ -183,6 +183,30 @@ class BaseBayesianModel:
         self._fit = FitResult(idata, summary, diag, info, data, settings_obj, dict(self.options), dict(self.priors))
         return self._fit
 
+    def fit_from_draws(self, draws: Mapping[str, np.ndarray], data: pd.DataFrame,
+                       settings: samplers.SamplerSettings, *, method: str, dims: Mapping[str, list[str]] | None = None,
+                       coords: Mapping[str, Any] | None = None, timings: dict[str, float] | None = None,
+                       fallback: Mapping[str, Any] | None = None) -> FitResult:
+        """A ``FitResult`` from (chain, draw, ...) arrays computed without MCMC (a closed form or a
+        fallback estimate), with the same predictive group, summary and diagnostics as a sampled fit.
+        A ``fallback`` record marks the verdict 'warning' so the run says it is not MCMC."""
+        from arviz_base import from_dict
+
+        idata = from_dict({"posterior": dict(draws)}, dims=dict(dims or {}), coords=dict(coords or {}))
+        info = {"sampler": method, "device": "cpu", "timings": dict(timings or {})}
+        try:
+            self._add_posterior_predictive(idata, data, settings)
+        except Exception as exc:  # a fallback must not fail on the optional predictive group
+            info["posterior_predictive_error"] = str(exc)
+        summary = diagnostics.summary_table(idata)
+        diag = diagnostics.compute_diagnostics(idata, summary)
+        if fallback is not None:
+            diag["verdicts"]["fallback"] = diagnostics.WARNING
+            diag["verdict"] = diagnostics.worst(*diag["verdicts"].values())
+            diag["fallback"] = dict(fallback)
+        self._fit = FitResult(idata, summary, diag, info, data, settings, dict(self.options), dict(self.priors))
+        return self._fit
+
     def _add_posterior_predictive(self, idata, data: pd.DataFrame, settings: samplers.SamplerSettings) -> None:
         import pymc as pm
 

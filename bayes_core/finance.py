@@ -5,6 +5,7 @@ Small on purpose; every finance model uses the same rules so users get the same 
 - ``clean_series(values, name=..., min_length=...)``   one numeric series → float array
 - ``clean_xy(X, y, min_rows=...)``                      design matrix + target, aligned
 - ``clean_returns_table(table, min_length=...)``        several return series, aligned → DataFrame
+- ``returns_frame(returns, min_length=...)``            one return series → the models' ``date``/``return`` frame
 - ``per_period_rate`` / ``annualise_sharpe`` / ``annualise_volatility``
 - ``hdi(draws, prob)``: highest-density interval in plain numpy (prediction paths skip ArviZ)
 - ``Fallback`` + ``sample_or_reason`` + ``record_fallback``: when sampling raises or fails badly,
@@ -184,6 +185,16 @@ def clean_returns_table(table: Mapping[str, Any] | pd.DataFrame, *, min_length: 
 
 
 # -- annualisation ----------------------------------------------------------------------------
+def returns_frame(returns: Any, *, min_length: int) -> pd.DataFrame:
+    """A plain return series (numpy, list, pandas) as the models' data frame: a ``return`` column,
+    and a ``date`` column when the series carries a DatetimeIndex."""
+    frame = pd.DataFrame({"return": clean_series(returns, name="returns", min_length=min_length)})
+    index = getattr(returns, "index", None)
+    if isinstance(index, pd.DatetimeIndex):
+        frame.insert(0, "date", index.normalize())
+    return frame
+
+
 def per_period_rate(annual_rate: float, periods_per_year: float) -> float:
     """An annual (compounded) rate as the equivalent rate per period: (1 + r)^(1/n) − 1."""
     check_periods(periods_per_year)

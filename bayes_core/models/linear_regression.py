@@ -33,7 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from bayes_core import diagnostics, samplers
+from bayes_core import samplers
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.config import InferenceParameter
@@ -173,8 +173,7 @@ class BayesianLinearRegression(BaseBayesianModel):
             result.diagnostics["fallback"] = NO_FALLBACK.to_dict()
             return result
         self.fallback = record_fallback(f"{type(self).__name__} ({self.model_id})", "OLS", reason)
-        self._fit = self._ols_fit(data, settings_obj, self.fallback)
-        return self._fit
+        return self._ols_fit(data, settings_obj, self.fallback)
 
     def _frame_from_xy(self, X: Any, y: Any) -> pd.DataFrame:
         Xa, ya, names = clean_xy(X, y, min_rows=(np.shape(X)[1] if np.ndim(X) == 2 else 1) + 2)
@@ -188,23 +187,12 @@ class BayesianLinearRegression(BaseBayesianModel):
         return pd.DataFrame({**{n: Xa[:, j] for j, n in enumerate(names)}, target: ya})
 
     def _ols_fit(self, data: pd.DataFrame, settings: samplers.SamplerSettings, fallback: Fallback) -> FitResult:
-        from arviz_base import from_dict
-
         t0 = time.perf_counter()
         X, y, features = self._xy(data)
         draws = ols_posterior_draws(X, y, settings.chains, settings.draws, settings.seed)
-        idata = from_dict({"posterior": draws}, dims={"beta": ["feature"]}, coords={"feature": features})
-        info = {"sampler": "ols-fallback", "device": "cpu", "timings": {"sampling_s": time.perf_counter() - t0}}
-        try:
-            self._add_posterior_predictive(idata, data, settings)
-        except Exception as exc:  # the fallback must not fail on the optional predictive group
-            info["posterior_predictive_error"] = str(exc)
-        summary = diagnostics.summary_table(idata)
-        diag = diagnostics.compute_diagnostics(idata, summary)
-        diag["verdicts"]["fallback"] = diagnostics.WARNING
-        diag["verdict"] = diagnostics.worst(*diag["verdicts"].values())
-        diag["fallback"] = fallback.to_dict()
-        return FitResult(idata, summary, diag, info, data, settings, dict(self.options), dict(self.priors))
+        return self.fit_from_draws(draws, data, settings, method="ols-fallback", dims={"beta": ["feature"]},
+                                   coords={"feature": features}, timings={"sampling_s": time.perf_counter() - t0},
+                                   fallback=fallback.to_dict())
 
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
         X, y, features = self._xy(fit.data)

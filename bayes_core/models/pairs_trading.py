@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_core import diagnostics, samplers
+from bayes_core import samplers
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.data import Column, DataSchema
@@ -202,27 +202,14 @@ class BayesianPairsTrading(BaseBayesianModel):
         if result is not None:  # sampled but failed badly: keep the trace (its diagnostics show why), flag it
             result.diagnostics["fallback"] = self.fallback.to_dict()
             return result
-        self._fit = self._rolling_ols_fit(data, settings_obj, self.fallback)
-        return self._fit
+        return self._rolling_ols_fit(data, settings_obj, self.fallback)
 
     def _rolling_ols_fit(self, data: pd.DataFrame, settings: samplers.SamplerSettings, fallback: Fallback) -> FitResult:
-        from arviz_base import from_dict
-
         s = WindowStats.of(data["y"].to_numpy(float), data["x"].to_numpy(float), self.window)
         draws = WindowPosterior.of(s, NIGPrior.flat()).draws(settings.chains, settings.draws, settings.seed)
-        dims = {k: ["window"] for k in draws}
-        idata = from_dict({"posterior": draws}, dims=dims, coords=self._coords(data, s))
-        info = {"sampler": "rolling-ols-fallback", "device": "cpu", "timings": {}}
-        try:
-            self._add_posterior_predictive(idata, data, settings)
-        except Exception as exc:  # the fallback must not fail on the optional predictive group
-            info["posterior_predictive_error"] = str(exc)
-        summary = diagnostics.summary_table(idata)
-        diag = diagnostics.compute_diagnostics(idata, summary)
-        diag["verdicts"]["fallback"] = diagnostics.WARNING
-        diag["verdict"] = diagnostics.worst(*diag["verdicts"].values())
-        diag["fallback"] = fallback.to_dict()
-        return FitResult(idata, summary, diag, info, data, settings, dict(self.options), dict(self.priors))
+        return self.fit_from_draws(draws, data, settings, method="rolling-ols-fallback",
+                                   dims={k: ["window"] for k in draws}, coords=self._coords(data, s),
+                                   fallback=fallback.to_dict())
 
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
         """The exact posterior beside the run's draws: the run is the check of the closed form."""

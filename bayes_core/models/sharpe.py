@@ -38,7 +38,8 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.finance import check_periods, clean_returns_table, clean_series, hdi, per_period_rate
+from bayes_core.finance import (check_periods, clean_returns_table, clean_series, hdi, per_period_rate,
+                                returns_frame)
 
 #: Fewest returns accepted: fewer cannot separate the Student-t scale from its tails.
 MIN_RETURNS = 20
@@ -326,15 +327,6 @@ def _settings_for(samples: int, chains: int = 4) -> dict[str, int]:
     return {"draws": int(math.ceil(samples / chains)), "chains": chains}
 
 
-def _frame(returns: Any) -> pd.DataFrame:
-    values = clean_series(returns, name="returns", min_length=MIN_RETURNS)
-    frame = pd.DataFrame({"return": values})
-    index = getattr(returns, "index", None)
-    if isinstance(index, pd.DatetimeIndex):
-        frame.insert(0, "date", index.normalize())
-    return frame
-
-
 def bayesian_sharpe(returns: Any, samples: int = 5000, risk_free_rate: float = 0.0,
                     periods_per_year: float = 252, **settings: Any) -> dict[str, float]:
     """Posterior of the annualised Sharpe ratio of one return series (Student-t returns).
@@ -345,7 +337,7 @@ def bayesian_sharpe(returns: Any, samples: int = 5000, risk_free_rate: float = 0
     Extra keyword settings (``tune``, ``seed``, ``sampler``, ...) go to the sampler.
     """
     model = BayesianSharpeModel(options={"risk_free_rate": risk_free_rate, "periods_per_year": periods_per_year})
-    fit = model.fit(_frame(returns), **{**_settings_for(samples), **settings})
+    fit = model.fit(returns_frame(returns, min_length=MIN_RETURNS), **{**_settings_for(samples), **settings})
     return sharpe_summary(_stacked(fit.idata, "sharpe"))
 
 

@@ -43,7 +43,7 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import InvalidParametersError, SamplerError
-from bayes_core.finance import NO_FALLBACK, Fallback, clean_series, record_fallback, sample_or_reason
+from bayes_core.finance import NO_FALLBACK, Fallback, clean_series, record_fallback, returns_frame, sample_or_reason
 
 MIN_RETURNS = 50
 EWMA_LAMBDA = 0.94
@@ -269,15 +269,12 @@ class StochasticVolatilityModel(BaseBayesianModel):
         finally:
             self._training = False
 
-    def _frame(self, returns: Any) -> Any:
+    @staticmethod
+    def _frame(returns: Any) -> Any:
+        """Frames, CSV paths and bytes go to ``load_data`` as they are; plain series become frames."""
         if returns is None or isinstance(returns, (pd.DataFrame, str, bytes)) or hasattr(returns, "read_text"):
             return returns
-        values = clean_series(returns, name="returns", min_length=MIN_RETURNS)
-        frame = pd.DataFrame({"return": values})
-        index = getattr(returns, "index", None)
-        if isinstance(index, pd.DatetimeIndex):
-            frame.insert(0, "date", index.normalize())
-        return frame
+        return returns_frame(returns, min_length=MIN_RETURNS)
 
     # -- registered prediction ------------------------------------------------------------------
     def estimate_from_run(self, run: Run) -> PosteriorVolatility | EWMAVolatility:
