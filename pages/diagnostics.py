@@ -8,17 +8,9 @@ from ui import diagnostics_view as dv
 
 nav.require_router()
 st.title("Convergence diagnostics")
-model_id, run_id = state.select_model_and_run()
-if model_id is None:
-    st.stop()
-if run_id is None:
-    st.info("This model has no trained run yet. Train it first.", icon=":material/hourglass_empty:")
-    st.page_link(nav.TRAINING, label="Go to training", icon=":material/model_training:",
-                 query_params=nav.url_params(model_id))
-    st.stop()
+model_id, run_id = state.select_trained_run(nav.DIAGNOSTICS, "This model has no trained run yet. Train it first.")
 model = resources.model(model_id)
 run = resources.run(model_id, run_id)
-nav.page_links(model_id, run_id, exclude=nav.DIAGNOSTICS)
 diag = run.diagnostics
 dv.verdict_banner(diag)
 dv.metrics_row(diag)

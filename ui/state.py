@@ -116,3 +116,20 @@ def select_model_and_run() -> tuple[str | None, str | None]:
     with right:
         run_id = select_run(model_id)
     return model_id, run_id
+
+
+def select_trained_run(page: str, no_run_message: str) -> tuple[str, str]:
+    """Model and run pickers for a page that needs a trained run; without one, the page says why,
+    links to training and stops. ``page`` is the calling page (left out of the page links)."""
+    from ui import nav
+
+    model_id, run_id = select_model_and_run()
+    if model_id is None:
+        st.stop()
+    if run_id is None:
+        st.info(no_run_message, icon=":material/hourglass_empty:")
+        st.page_link(nav.TRAINING, label="Go to training", icon=":material/model_training:",
+                     query_params=nav.url_params(model_id))
+        st.stop()
+    nav.page_links(model_id, run_id, exclude=page)
+    return model_id, run_id
