@@ -10,14 +10,10 @@ returns ≤ 5 s. The three-strategy comparison has no goal and is reported for r
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-from bench.common import Figure
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import Figure, time_in_fresh_interpreter
 
 _CHILD = r"""
 import json, sys, time
@@ -53,21 +49,13 @@ CASES = {  # name → (child case, size, goal seconds or None)
 }
 
 
-def _time_case(case: str, n: int) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", _CHILD, case, str(n)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{case} failed: {proc.stderr[-1500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def run(quick: bool) -> dict[str, Any]:
     """``quick`` skips the comparison (no goal); the goal cases always run at their goal sizes."""
     results, figures = {}, []
     for name, (case, n, goal) in CASES.items():
         if quick and goal is None:
             continue
-        r = _time_case(case, n)
+        r = time_in_fresh_interpreter(_CHILD, case, n)
         results[name] = r
         figures.append(Figure(f"{name}: training wall, compile included", round(r["wall_s"], 2), "s",
                               f"≤ {goal:g} s" if goal else "", (r["wall_s"] <= goal) if goal else None).to_dict())

@@ -11,14 +11,10 @@ own timings. The exact (conjugate) notebook path of pairs trading is timed for r
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-from bench.common import Figure
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import Figure, time_in_fresh_interpreter
 
 _CHILD = r"""
 import json, sys, time
@@ -48,19 +44,11 @@ CASES = {  # name → (model id, days, goal seconds)
 }
 
 
-def _time_case(model_id: str, days: int) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-c", _CHILD, model_id, str(days)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{model_id} failed: {proc.stderr[-1500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def run(quick: bool) -> dict[str, Any]:
     """Both modes time the goal cases at their goal sizes (a smaller run would not be comparable)."""
     results, figures = {}, []
     for name, (model_id, days, goal) in CASES.items():
-        r = _time_case(model_id, days)
+        r = time_in_fresh_interpreter(_CHILD, model_id, days)
         results[name] = r
         figures.append(Figure(f"{name}: training wall, compile included", round(r["wall_s"], 2), "s",
                               f"≤ {goal:g} s", r["wall_s"] <= goal).to_dict())

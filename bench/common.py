@@ -4,26 +4,36 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-PACKAGES = ("pymc", "pytensor", "nutpie", "numpyro", "jax", "arviz", "numpy", "streamlit")
-
+ROOT = Path(__file__).resolve().parent.parent
 
 def machine() -> dict[str, Any]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
+    from bayes_core.base import package_versions  # the same versions every run records
+
+    packages = {**package_versions(), "streamlit": importlib.metadata.version("streamlit")}  # the app bench
     return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine(),
-            "python": platform.python_version(), "packages": versions}
+            "python": platform.python_version(), "packages": packages}
+
+
+def time_in_fresh_interpreter(script: str, *args: Any, timeout: int = 900) -> dict[str, Any]:
+    """Run ``script`` (Python source printing one JSON object last) in a new interpreter from the
+    repository root, so compilation is paid as on a user's first training; returns that object."""
+    proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, args))} failed: {proc.stderr[-1500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @contextlib.contextmanager
