@@ -8,7 +8,7 @@ Small on purpose; every finance model uses the same rules so users get the same 
 - ``returns_frame(returns, min_length=...)``            one return series → the models' ``date``/``return`` frame
 - ``per_period_rate`` / ``annualise_sharpe`` / ``annualise_volatility``
 - ``hdi(draws, prob)``: highest-density interval in plain numpy (prediction paths skip ArviZ)
-- ``Fallback`` + ``sample_or_reason`` + ``record_fallback``: when sampling raises or fails badly,
+- ``Fallback`` + ``fit_or_reason`` + ``record_fallback``: when sampling raises or fails badly,
   a model computes a simpler estimate instead and says so (flag, reason, a ``FallbackWarning``
   and a log line) — never silently.
 
@@ -286,6 +286,26 @@ def sample_or_reason(fit: Callable[[], R]) -> tuple[R | None, str | None]:
     except Exception as exc:  # sampler, compile or numerical failure: the fallback takes over
         return None, f"sampling failed: {type(exc).__name__}: {exc}"
     return result, convergence_failure(getattr(result, "diagnostics", {}) or {})
+
+
+def fit_or_reason(model: Any, data: Any, progress: Any = None, **settings: Any):
+    """The base lifecycle's ``fit`` of ``model`` (a ``BaseBayesianModel``), or why it failed.
+
+    Settings, device and data are checked first — their errors are the user's to fix, not a reason
+    to fall back. Returns ``(result, reason, data, settings)``: ``reason`` is None for a usable fit
+    (then marked as no fallback), else the result is None (sampling raised) or the failed fit.
+    """
+    from bayes_core import samplers
+    from bayes_core.base import BaseBayesianModel
+
+    settings_obj = model.training_settings(**settings)
+    samplers.resolve(settings_obj)
+    data = model.load_data(data)
+    result, reason = sample_or_reason(lambda: BaseBayesianModel.fit(model, data, progress=progress, **settings))
+    if reason is None:
+        model.fallback = NO_FALLBACK
+        result.diagnostics["fallback"] = NO_FALLBACK.to_dict()
+    return result, reason, data, settings_obj
 
 
 def record_fallback(what: str, method: str, reason: str) -> Fallback:

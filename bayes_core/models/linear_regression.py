@@ -39,7 +39,7 @@ from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.config import InferenceParameter
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.finance import NO_FALLBACK, Fallback, clean_xy, hdi, record_fallback, sample_or_reason
+from bayes_core.finance import NO_FALLBACK, Fallback, clean_xy, fit_or_reason, hdi, record_fallback
 
 REPORT = "regression"
 
@@ -164,13 +164,8 @@ class BayesianLinearRegression(BaseBayesianModel):
         ``fit(X, y)`` takes a design matrix and a target (numpy or pandas) and sets the options.
         """
         data = self._frame_from_xy(X, y) if y is not None else X
-        settings_obj = self.training_settings(**settings)
-        samplers.resolve(settings_obj)  # settings/device errors are the user's to fix, not a fallback
-        data = self.load_data(data)
-        result, reason = sample_or_reason(lambda: BaseBayesianModel.fit(self, data, progress=progress, **settings))
+        result, reason, data, settings_obj = fit_or_reason(self, data, progress, **settings)
         if reason is None:
-            self.fallback = NO_FALLBACK
-            result.diagnostics["fallback"] = NO_FALLBACK.to_dict()
             return result
         self.fallback = record_fallback(f"{type(self).__name__} ({self.model_id})", "OLS", reason)
         return self._ols_fit(data, settings_obj, self.fallback)

@@ -47,7 +47,7 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.finance import NO_FALLBACK, Fallback, clean_xy, record_fallback, sample_or_reason
+from bayes_core.finance import NO_FALLBACK, Fallback, clean_xy, fit_or_reason, record_fallback
 from bayes_core.rolling_regression import (NIGPrior, WindowPosterior, WindowStats, check_thresholds,
                                            positions_from_zscore, zscore)
 
@@ -190,13 +190,8 @@ class BayesianPairsTrading(BaseBayesianModel):
     def fit(self, data: pd.DataFrame | str | None = None, progress: samplers.ProgressCallback | None = None,
             **settings: Any) -> FitResult:
         """MCMC of the per-window model (the base lifecycle), or the flagged rolling-OLS fallback."""
-        settings_obj = self.training_settings(**settings)
-        samplers.resolve(settings_obj)  # settings/device errors are the user's to fix, not a fallback
-        data = self.load_data(data)
-        result, reason = sample_or_reason(lambda: BaseBayesianModel.fit(self, data, progress=progress, **settings))
+        result, reason, data, settings_obj = fit_or_reason(self, data, progress, **settings)
         if reason is None:
-            self.fallback = NO_FALLBACK
-            result.diagnostics["fallback"] = NO_FALLBACK.to_dict()
             return result
         self.fallback = record_fallback(f"{type(self).__name__} ({self.model_id})", "rolling OLS", reason)
         if result is not None:  # sampled but failed badly: keep the trace (its diagnostics show why), flag it

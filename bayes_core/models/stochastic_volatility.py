@@ -43,7 +43,7 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import InvalidParametersError, SamplerError
-from bayes_core.finance import NO_FALLBACK, Fallback, clean_series, record_fallback, returns_frame, sample_or_reason
+from bayes_core.finance import NO_FALLBACK, Fallback, clean_series, fit_or_reason, record_fallback, returns_frame
 
 MIN_RETURNS = 50
 EWMA_LAMBDA = 0.94
@@ -240,15 +240,9 @@ class StochasticVolatilityModel(BaseBayesianModel):
         """
         if samples is not None and not self._training:
             settings.setdefault("draws", samples)
-        settings_obj = self.training_settings(tune=tune, **settings)
-        samplers.resolve(settings_obj)
-        data = self.load_data(self._frame(returns))
-        result, reason = sample_or_reason(
-            lambda: BaseBayesianModel.fit(self, data, progress=progress, tune=tune, **settings))
+        result, reason, data, _ = fit_or_reason(self, self._frame(returns), progress, tune=tune, **settings)
         index = self._index(data)
         if reason is None:
-            self.fallback = NO_FALLBACK
-            result.diagnostics["fallback"] = NO_FALLBACK.to_dict()
             self._estimate = PosteriorVolatility.from_draws(index, _stacked(result.idata))
             return result
         if result is None and self._training:
