@@ -77,7 +77,7 @@ def render_card(entry: dict[str, Any]) -> None:
             st.query_params["model"] = meta.model_id
             st.session_state["selected_model"] = meta.model_id
             st.rerun()
-        nav.page_links(meta.model_id, entry["last_run_id"])
+        nav.page_links(meta.model_id, entry["last_run_id"], per_row=2)
 
 
 def inference_table(meta: ModelMetadata) -> pd.DataFrame:

@@ -28,12 +28,15 @@ def url_params(model_id: str | None, run_id: str | None = None) -> dict[str, str
     return params
 
 
-def page_links(model_id: str, run_id: str | None = None, exclude: str | None = None) -> None:
-    """One row of links to the model's pages (the current page left out)."""
+def page_links(model_id: str, run_id: str | None = None, exclude: str | None = None, per_row: int = 4) -> None:
+    """Links to the model's pages (the current page left out), ``per_row`` to a row: narrow
+    containers such as catalogue cards use two so that labels are not cut off."""
     pages = [p for p in MODEL_PAGES if p[0] != exclude]
-    for col, (path, label, icon) in zip(st.columns(len(pages)), pages):
-        with col:
-            st.page_link(path, label=label, icon=icon, query_params=url_params(model_id, run_id))
+    for start in range(0, len(pages), per_row):
+        row = pages[start:start + per_row]
+        for col, (path, label, icon) in zip(st.columns(min(per_row, len(pages))), row):
+            with col:
+                st.page_link(path, label=label, icon=icon, query_params=url_params(model_id, run_id))
 
 
 def require_router() -> None:
