@@ -89,9 +89,9 @@ def run(quick: bool | str = False) -> dict[str, Any]:
         figures = _measure(trained)
         figures["train"] = {"value": train_s, "unit": "s"}
         settings = trained.metadata["settings"]
-        figures["settings"] = {"value": f"{settings['chains']} chains × {settings['draws']} draws "
-                                        f"(+{settings['tune']} tune)", "unit": "sampler settings"}
-        figures["verdict"] = {"value": trained.verdict, "unit": "convergence verdict"}
+        figures["sampler settings"] = {"value": f"{settings['chains']} chains × {settings['draws']} draws "
+                                        f"(+{settings['tune']} tune)", "unit": ""}
+        figures["convergence verdict"] = {"value": trained.verdict, "unit": ""}
         return figures
     finally:
         if own_dir is not None:

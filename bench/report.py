@@ -13,15 +13,36 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
-    if isinstance(value, dict):
+def _flatten(prefix: str, value: Any, rows: list[tuple[str, str, str]]) -> None:
+    """Nested results → (figure, value with unit, goal) rows; ``{"value", "unit", "goal"}`` dicts
+    (the figures' own records) become one row each."""
+    if isinstance(value, dict) and "value" in value and "unit" in value:
+        rows.append((prefix, f"{_fmt(value['value'])} {value['unit']}".strip(), _goal(value)))
+    elif isinstance(value, dict):
         for k, v in value.items():
             _flatten(f"{prefix}.{k}" if prefix else str(k), v, rows)
     elif isinstance(value, list) and value and isinstance(value[0], dict):
         for i, v in enumerate(value):
             _flatten(f"{prefix}[{i}]", v, rows)
     else:
-        rows.append((prefix, _fmt(value)))
+        rows.append((prefix, _fmt(value), ""))
+
+
+def _goal(figure: dict[str, Any]) -> str:
+    goal = figure.get("goal") or ""
+    met = figure.get("met")
+    return f"{goal} ({'met' if met else 'not met'})" if goal and met is not None else goal
+
+
+def _figures_table(result: dict[str, Any]) -> list[str]:
+    """A bench's table: its ``figures`` list (name, value, unit, goal, met) when it has one —
+    per-case details stay in latest.json — else every figure of its nested result."""
+    if isinstance(result.get("figures"), list):
+        rows = [(f["name"], f"{_fmt(f['value'])} {f.get('unit', '')}".strip(), _goal(f)) for f in result["figures"]]
+    else:
+        rows = []
+        _flatten("", result, rows)
+    return ["| figure | value | goal |", "|---|---|---|", *[f"| {n} | {v} | {g} |" for n, v, g in rows], ""]
 
 
 def _nb_section(r: dict[str, Any]) -> list[str]:
@@ -66,8 +87,6 @@ def to_markdown(results: dict[str, Any]) -> str:
         if name == "nb_training":
             lines += _nb_section(result)
         else:
-            rows: list[tuple[str, str]] = []
-            _flatten("", result, rows)
-            lines += ["| figure | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], ""]
+            lines += _figures_table(result)
         lines += [f"_elapsed: {bench['elapsed_s']:.1f} s_", ""]
     return "\n".join(lines)
