@@ -143,7 +143,8 @@ def submit_form(model) -> None:
     except BayesCoreError as exc:
         st.error(f"The job was not submitted: {exc}")
         return
-    st.success(f"Job {job.job_id} is {job.state}. It runs in the background: you can leave this page.")
+    st.success(f"Job {job.job_id} submitted. It runs in the background: follow it under Jobs below, "
+               "or leave this page and come back.")
 
 
 # -- jobs table ----------------------------------------------------------------------------------
