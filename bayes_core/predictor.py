@@ -14,11 +14,8 @@ import numpy as np
 
 from bayes_core.artifacts import Run
 
-DEFAULT_MAX_DRAWS = 2000
-
-
 @lru_cache(maxsize=16)
-def _load_draws(run_dir: str, max_draws: int) -> dict[str, Any]:
+def _load_draws(run_dir: str, max_draws: int | None) -> dict[str, Any]:
     run = Run.from_path(run_dir)
     posterior = run.idata["posterior"].to_dataset()
     draws: dict[str, Any] = {name: arr for name, arr in run.posterior_arrays(max_draws=max_draws).items()}
@@ -30,8 +27,12 @@ def _load_draws(run_dir: str, max_draws: int) -> dict[str, Any]:
     return draws
 
 
-def draws_for_run(run: Run, max_draws: int = DEFAULT_MAX_DRAWS) -> dict[str, Any]:
-    """``{var: (draws, ...) ndarray, "coords": {dim: [labels]}, "<dim>_index": {label: i}}``."""
+def draws_for_run(run: Run, max_draws: int | None = None) -> dict[str, Any]:
+    """``{var: (draws, ...) ndarray, "coords": {dim: [labels]}, "<dim>_index": {label: i}}``.
+
+    All draws by default, so that figures computed from them (means, HDIs, probabilities) agree
+    exactly with the run's own summary and reports; models with large vectors pass a cap.
+    """
     return _load_draws(str(run.path), max_draws)
 
 

@@ -145,6 +145,18 @@ def test_sharpe_registry_round_trip(registry):
     assert {"sharpe_mean", "prob_sharpe_positive", "run_id"} <= set(back.columns)
 
 
+def test_predictions_agree_with_the_runs_summary_and_report(registry):
+    """Every page shows the same Sharpe ratio: predictions use all the run's draws (2,200 here),
+    not a thinned subset that would move the mean and the HDI away from the summary's."""
+    model = registry.load_model_instance("bayesian_sharpe")
+    run = model.train(draws=1100, tune=100, chains=2, seed=3)
+    row = model.predict({"threshold": 0.0, "credible_level": 0.94}, run).iloc[0]
+    summary, report = run.summary.loc["sharpe"], run.report("sharpe")
+    assert row["sharpe_mean"] == pytest.approx(summary["mean"], rel=1e-12) == report["mean"]
+    assert (row["sharpe_lower"], row["sharpe_upper"]) == pytest.approx((summary["hdi94_lb"], summary["hdi94_ub"]))
+    assert row["prob_sharpe_positive"] == pytest.approx(report["prob_positive"])
+
+
 def test_comparison_registry_round_trip(registry):
     from bayes_core.artifacts import load_run
 
