@@ -76,8 +76,17 @@ def worker_alive(pid: int | None, job_id: str) -> bool:
         return False
     except OSError:
         return True
+    return is_worker_process(state, cmdline, job_id)
+
+
+def is_worker_process(state: str, cmdline: bytes, job_id: str) -> bool:
+    """From ``/proc/<pid>`` facts: is this a live worker of ``job_id``? A process that has just
+    exec'd can show an empty command line for a moment (seen right after ``Popen`` returns): it
+    is taken as alive, else a job would be failed in the instant its worker starts."""
     if state in ("Z", "X"):
         return False
+    if not cmdline:
+        return True
     return WORKER_MODULE.encode() in cmdline and job_id.encode() in cmdline
 
 

@@ -149,6 +149,19 @@ def test_killed_worker_is_failed_on_next_read(runner):
     assert set(artifacts.list_run_ids(MODEL)) == before
 
 
+def test_worker_liveness_from_proc_facts():
+    """Only a zombie or a process running something else is a dead worker; a just-exec'd worker
+    whose command line is still empty counts as alive (it failed a job in the walk-through)."""
+    from bayes_core.jobs.processes import WORKER_MODULE, is_worker_process
+
+    job = "20261123-160127-531ea7cb"
+    ours = f"python\0-m\0{WORKER_MODULE}\0{job}\0".encode()
+    assert is_worker_process("R", ours, job) and is_worker_process("S", b"", job)
+    assert not is_worker_process("Z", ours, job)
+    assert not is_worker_process("S", ours.replace(job.encode(), b"20261123-160127-00000000"), job)
+    assert not is_worker_process("S", b"bash\0", job)
+
+
 def test_silent_worker_on_another_host_is_failed_after_the_heartbeat_limit(runner):
     store = runner.store
     job = Job(job_id="20200101-000000-0000abcd", model_id=MODEL, state="running", settings=dict(TINY), options={},
