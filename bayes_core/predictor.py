@@ -14,10 +14,17 @@ import numpy as np
 
 from bayes_core.artifacts import Run
 
+MAX_CACHED_VALUES = 25_000_000  # per run (200 MB of float64): beyond it draws are thinned evenly
+
+
 @lru_cache(maxsize=16)
 def _load_draws(run_dir: str, max_draws: int | None) -> dict[str, Any]:
     run = Run.from_path(run_dir)
     posterior = run.idata["posterior"].to_dataset()
+    per_draw = sum(int(np.prod([n for d, n in v.sizes.items() if d not in ("chain", "draw")]))
+                   for v in posterior.data_vars.values())
+    budget = max(1, MAX_CACHED_VALUES // max(per_draw, 1))
+    max_draws = budget if max_draws is None else min(max_draws, budget)
     draws: dict[str, Any] = {name: arr for name, arr in run.posterior_arrays(max_draws=max_draws).items()}
     coords = {dim: [str(v) for v in posterior[dim].values] for dim in posterior.dims if dim not in ("chain", "draw")}
     draws["coords"] = coords
@@ -31,10 +38,10 @@ def draws_for_run(run: Run, max_draws: int | None = None) -> dict[str, Any]:
     """``{var: (draws, ...) ndarray, "coords": {dim: [labels]}, "<dim>_index": {label: i}}``.
 
     All draws by default, so that figures computed from them (means, HDIs, probabilities) agree
-    exactly with the run's own summary and reports; models with large vectors pass a cap.
+    exactly with the run's own summary and reports; models with large vectors pass a cap, and no
+    run keeps more than ``MAX_CACHED_VALUES`` numbers in memory.
     """
     return _load_draws(str(run.path), max_draws)
-
 
 
 

@@ -79,3 +79,18 @@ def test_from_path_opens_a_run_directory(nb_run):
     assert (run.model_id, run.run_id) == (nb_run.model_id, nb_run.run_id)
     arrays = run.posterior_arrays(["mu", "theta"], max_draws=50)
     assert arrays["mu"].shape == (50,) and arrays["theta"].shape[0] == 50
+
+
+def test_cached_draws_keep_every_draw_within_the_memory_budget(nb_run, monkeypatch):
+    """All draws by default (so figures match the run's summary); thinned evenly past the budget."""
+    from bayes_core import predictor
+
+    predictor.clear_cache()
+    n_total = nb_run.idata["posterior"].sizes["chain"] * nb_run.idata["posterior"].sizes["draw"]
+    assert predictor.draws_for_run(nb_run)["n_draws"] == n_total
+    per_draw = sum(int(v.size // n_total) for v in nb_run.idata["posterior"].to_dataset().data_vars.values())
+    monkeypatch.setattr(predictor, "MAX_CACHED_VALUES", per_draw * 50)
+    predictor.clear_cache()
+    assert predictor.draws_for_run(nb_run)["n_draws"] == 50
+    assert predictor.draws_for_run(nb_run, max_draws=20)["n_draws"] == 20
+    predictor.clear_cache()
