@@ -261,10 +261,11 @@ class BayesianPairsTrading(BaseBayesianModel):
             table["position"] = positions_from_zscore(table["zscore"], req["entry_threshold"], req["exit_threshold"])
             labels = table.index.strftime("%Y-%m-%d") if isinstance(table.index, pd.DatetimeIndex) \
                 else [f"t{i}" for i in table.index]
-            row = table.loc[np.asarray(labels) == str(req["date"])]
-            if row.empty:
-                raise InvalidParametersError({"date": f"{req['date']!r} is not a window end of this run"})
-            rows.append({"date": str(req["date"]), "credible_level": float(req["credible_level"]),
+            date = str(req["date"] or labels[-1])  # blank: the latest day
+            row = table.loc[np.asarray(labels) == date]
+            if row.empty or np.isnan(row["hedge_ratio_mean"].iloc[0]):
+                raise InvalidParametersError({"date": f"{date!r} is not a window end of this run"})
+            rows.append({"date": date, "credible_level": float(req["credible_level"]),
                          "entry_threshold": req["entry_threshold"], "exit_threshold": req["exit_threshold"],
                          **row.iloc[0].to_dict()})
         return pd.DataFrame(rows)
