@@ -196,6 +196,11 @@ def test_registry_round_trip_and_mcmc_agrees_with_the_closed_form(registry, exam
     assert row["position"] in (-1, 0, 1) and not row["fallback"] and row["run_id"] == run.run_id
     with pytest.raises(ValueError, match="exit_threshold"):
         model.predict({"date": latest, "entry_threshold": 1.0, "exit_threshold": 2.0}, run)
+    # The day may be left out (CLI, batch CSV): the latest day is used.
+    blank = model.predict({"entry_threshold": 2.0, "exit_threshold": 0.5}, run)
+    assert blank["date"].iloc[0] == latest and blank["hedge_ratio_mean"].iloc[0] == table["hedge_ratio_mean"].iloc[0]
+    batch, problems = model.predict_batch(pd.DataFrame({"entry_threshold": [2.0], "exit_threshold": [0.5]}), run)
+    assert not problems and batch["date"].tolist() == [latest]
 
 
 def test_bad_convergence_keeps_the_trace_and_flags_rolling_ols_predictions(registry, example, monkeypatch):
