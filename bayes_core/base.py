@@ -178,10 +178,7 @@ class BaseBayesianModel:
         t0 = time.perf_counter()
         self._add_posterior_predictive(idata, data, settings_obj)
         info["timings"]["posterior_predictive_s"] = time.perf_counter() - t0
-        summary = diagnostics.summary_table(idata)
-        diag = diagnostics.compute_diagnostics(idata, summary)
-        self._fit = FitResult(idata, summary, diag, info, data, settings_obj, dict(self.options), dict(self.priors))
-        return self._fit
+        return self._fit_result(idata, info, data, settings_obj)
 
     def fit_from_draws(self, draws: Mapping[str, np.ndarray], data: pd.DataFrame,
                        settings: samplers.SamplerSettings, *, method: str, dims: Mapping[str, list[str]] | None = None,
@@ -198,22 +195,28 @@ class BaseBayesianModel:
             self._add_posterior_predictive(idata, data, settings)
         except Exception as exc:  # a fallback must not fail on the optional predictive group
             info["posterior_predictive_error"] = str(exc)
-        summary = diagnostics.summary_table(idata)
-        diag = diagnostics.compute_diagnostics(idata, summary)
+        fit = self._fit_result(idata, info, data, settings)
         if fallback is not None:
+            diag = fit.diagnostics
             diag["verdicts"]["fallback"] = diagnostics.WARNING
             diag["verdict"] = diagnostics.worst(*diag["verdicts"].values())
             diag["fallback"] = dict(fallback)
+        return fit
+
+    def _fit_result(self, idata, info: dict, data: pd.DataFrame, settings: samplers.SamplerSettings) -> FitResult:
+        """Summary and diagnostics of a trace, kept as the model's current fit."""
+        summary = diagnostics.summary_table(idata)
+        diag = diagnostics.compute_diagnostics(idata, summary)
         self._fit = FitResult(idata, summary, diag, info, data, settings, dict(self.options), dict(self.priors))
         return self._fit
 
     def _add_posterior_predictive(self, idata, data: pd.DataFrame, settings: samplers.SamplerSettings) -> None:
         import pymc as pm
 
-        # Thinned, and capped by size: 500 draws of a million observations would be 4 GB.
-        keep = min(self.metadata.training.posterior_predictive_draws, max(1, PPC_MAX_VALUES // max(len(data), 1)))
         if self.metadata.training.posterior_predictive_draws == 0:
             return
+        # Thinned, and capped by size: 500 draws of a million observations would be 4 GB.
+        keep = min(self.metadata.training.posterior_predictive_draws, max(1, PPC_MAX_VALUES // max(len(data), 1)))
         posterior = idata["posterior"].to_dataset()
         n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
         step = max(1, int(np.ceil(n_chain * n_draw / keep)))
