@@ -184,7 +184,6 @@ def clean_returns_table(table: Mapping[str, Any] | pd.DataFrame, *, min_length: 
     return pd.DataFrame(out, index=frame.index)
 
 
-# -- annualisation ----------------------------------------------------------------------------
 def returns_frame(returns: Any, *, min_length: int) -> pd.DataFrame:
     """A plain return series (numpy, list, pandas) as the models' data frame: a ``return`` column,
     and a ``date`` column when the series carries a DatetimeIndex."""
@@ -195,6 +194,7 @@ def returns_frame(returns: Any, *, min_length: int) -> pd.DataFrame:
     return frame
 
 
+# -- annualisation ----------------------------------------------------------------------------
 def per_period_rate(annual_rate: float, periods_per_year: float) -> float:
     """An annual (compounded) rate as the equivalent rate per period: (1 + r)^(1/n) − 1."""
     check_periods(periods_per_year)
@@ -308,9 +308,12 @@ def fit_or_reason(model: Any, data: Any, progress: Any = None, **settings: Any):
     return result, reason, data, settings_obj
 
 
-def record_fallback(what: str, method: str, reason: str) -> Fallback:
-    """Warn (``FallbackWarning``) and log that ``what`` uses ``method`` instead of MCMC."""
-    message = f"{what}: {reason}; using the {method} fallback instead of the Bayesian posterior."
+def record_fallback(model: Any, method: str, reason: str) -> Fallback:
+    """Warn (``FallbackWarning``) and log that ``model`` uses ``method`` instead of MCMC; the
+    record becomes ``model.fallback`` (as ``fit_or_reason`` sets it on success)."""
+    message = (f"{type(model).__name__} ({model.model_id}): {reason}; using the {method} fallback instead of "
+               "the Bayesian posterior.")
     warnings.warn(message, FallbackWarning, stacklevel=3)
     log.warning(message)
-    return Fallback(True, reason, method)
+    model.fallback = Fallback(True, reason, method)
+    return model.fallback

@@ -167,7 +167,7 @@ class BayesianLinearRegression(BaseBayesianModel):
         result, reason, data, settings_obj = fit_or_reason(self, data, progress, **settings)
         if reason is None:
             return result
-        self.fallback = record_fallback(f"{type(self).__name__} ({self.model_id})", "OLS", reason)
+        record_fallback(self, "OLS", reason)
         return self._ols_fit(data, settings_obj, self.fallback)
 
     def _frame_from_xy(self, X: Any, y: Any) -> pd.DataFrame:

@@ -193,7 +193,7 @@ class BayesianPairsTrading(BaseBayesianModel):
         result, reason, data, settings_obj = fit_or_reason(self, data, progress, **settings)
         if reason is None:
             return result
-        self.fallback = record_fallback(f"{type(self).__name__} ({self.model_id})", "rolling OLS", reason)
+        record_fallback(self, "rolling OLS", reason)
         if result is not None:  # sampled but failed badly: keep the trace (its diagnostics show why), flag it
             result.diagnostics["fallback"] = self.fallback.to_dict()
             return result

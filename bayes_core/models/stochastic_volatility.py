@@ -248,7 +248,7 @@ class StochasticVolatilityModel(BaseBayesianModel):
         if result is None and self._training:
             raise SamplerError(f"{reason}. No run was written (a run needs a trace); the EWMA fallback is "
                                "available from the notebook API, StochasticVolatilityModel().fit(returns).")
-        self.fallback = record_fallback(f"{type(self).__name__} ({self.model_id})", "EWMA", reason)
+        record_fallback(self, "EWMA", reason)
         if result is not None:
             result.diagnostics["fallback"] = self.fallback.to_dict()
         self._estimate = EWMAVolatility(index, data["return"].to_numpy(float), self.fallback)
