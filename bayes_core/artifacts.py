@@ -123,6 +123,16 @@ def staged_run_dir(model_id: str, run_id: str | None = None) -> Iterator[tuple[s
         raise
 
 
+def stacked_draws(values: Any, max_draws: int | None = None) -> np.ndarray:
+    """(chain, draw, ...) values → (draws, ...) with the chains stacked; with ``max_draws`` an
+    evenly spaced subset (deterministic, so every cached copy of a run agrees)."""
+    arr = np.asarray(values)
+    arr = arr.reshape((-1, *arr.shape[2:]))
+    if max_draws is not None and arr.shape[0] > max_draws:
+        arr = arr[np.linspace(0, arr.shape[0] - 1, max_draws).round().astype(int)]
+    return arr
+
+
 class Run:
     """A saved run, loaded lazily. Everything it exposes is read from the run directory."""
 
@@ -209,16 +219,7 @@ class Run:
         With ``max_draws`` an evenly spaced subset is kept (deterministic, so cached copies agree).
         """
         posterior = self.idata["posterior"].to_dataset()
-        names = var_names or list(posterior.data_vars)
-        out = {}
-        for name in names:
-            arr = np.asarray(posterior[name].values)
-            arr = arr.reshape((-1, *arr.shape[2:]))
-            if max_draws is not None and arr.shape[0] > max_draws:
-                idx = np.linspace(0, arr.shape[0] - 1, max_draws).round().astype(int)
-                arr = arr[idx]
-            out[name] = arr
-        return out
+        return {name: stacked_draws(posterior[name].values, max_draws) for name in var_names or posterior.data_vars}
 
     def report(self, name: str) -> dict[str, Any] | None:
         path = self.path / REPORTS_DIR / f"{name}.json"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_core.artifacts import Run
+from bayes_core.artifacts import Run, stacked_draws
 
 MAX_CACHED_VALUES = 25_000_000  # per run (200 MB of float64): beyond it draws are thinned evenly
 
@@ -42,7 +42,6 @@ def draws_for_run(run: Run, max_draws: int | None = None) -> dict[str, Any]:
     run keeps more than ``MAX_CACHED_VALUES`` numbers in memory.
     """
     return _load_draws(str(run.path), max_draws)
-
 
 
 # -- player props ---------------------------------------------------------------------------------
@@ -169,15 +168,8 @@ class PropsDraws:
     @classmethod
     def from_posterior(cls, posterior, inputs: dict[str, Any], n_samples: int | None = None) -> "PropsDraws":
         """From an ``xarray.Dataset`` posterior (chains stacked, thinned evenly to ``n_samples``)."""
-        arrays = {}
-        for name in _POSTERIOR_VARS:
-            if name not in posterior.data_vars:
-                continue
-            arr = np.asarray(posterior[name].values, dtype=float)
-            arr = arr.reshape((-1, *arr.shape[2:]))
-            if n_samples is not None and arr.shape[0] > n_samples:
-                arr = arr[np.linspace(0, arr.shape[0] - 1, n_samples).round().astype(int)]
-            arrays[name] = arr
+        arrays = {name: stacked_draws(posterior[name].values, n_samples).astype(float)
+                  for name in _POSTERIOR_VARS if name in posterior.data_vars}
         return cls(arrays, [str(v) for v in posterior["player"].values],
                    [str(v) for v in posterior["opponent"].values], inputs.get("features", []),
                    inputs.get("feature_center", []), inputs.get("feature_scale", []))
