@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, figure
 
 
 def import_cost() -> dict[str, Any]:
@@ -102,9 +102,6 @@ def page_renders(run) -> dict[str, Any]:
 
 def run(mode: str) -> dict[str, Any]:
     from bayes_core.models.hierarchical_negbinom import HierarchicalNegBinomModel
-
-    def figure(value: Any, unit: str) -> dict[str, Any]:
-        return {"value": value, "unit": unit}
 
     imported, started = import_cost(), streamlit_startup()
     result = {

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import figure
+
 N_BATCH = 10_000
 
 
@@ -64,17 +66,15 @@ def _measure(run) -> dict[str, Any]:
                  "minutes": float(rng.integers(1, 91))} for _ in range(N_BATCH)]
     batch_s = _timed(lambda: predictor.predict_batch(requests), 3)
 
+    load, p95, batch = statistics.median(loads), single_ms[int(0.95 * len(single_ms)) - 1], statistics.median(batch_s)
     return {
-        "trace_size": {"value": trace.stat().st_size / 1e6, "unit": "MB"},
-        "run_dir_size": {"value": sum(p.stat().st_size for p in Path(run.path).rglob("*") if p.is_file()) / 1e6,
-                         "unit": "MB"},
-        "draws_kept": {"value": predictor.draws.n_draws, "unit": "draws"},
-        "load_run": {"value": statistics.median(loads), "unit": "s", "goal": "≤ 1 s", "met": statistics.median(loads) <= 1},
-        "predict_player_p50": {"value": single_ms[len(single_ms) // 2], "unit": "ms"},
-        "predict_player_p95": {"value": single_ms[int(0.95 * len(single_ms)) - 1], "unit": "ms", "goal": "< 2 ms",
-                               "met": single_ms[int(0.95 * len(single_ms)) - 1] < 2},
-        "predict_batch_10k": {"value": statistics.median(batch_s), "unit": "s", "goal": "< 0.5 s",
-                              "met": statistics.median(batch_s) < 0.5},
+        "trace_size": figure(trace.stat().st_size / 1e6, "MB"),
+        "run_dir_size": figure(sum(p.stat().st_size for p in Path(run.path).rglob("*") if p.is_file()) / 1e6, "MB"),
+        "draws_kept": figure(predictor.draws.n_draws, "draws"),
+        "load_run": figure(load, "s", "≤ 1 s", load <= 1),
+        "predict_player_p50": figure(single_ms[len(single_ms) // 2], "ms"),
+        "predict_player_p95": figure(p95, "ms", "< 2 ms", p95 < 2),
+        "predict_batch_10k": figure(batch, "s", "< 0.5 s", batch < 0.5),
     }
 
 
@@ -89,11 +89,11 @@ def run(quick: bool | str = False) -> dict[str, Any]:
     try:
         _, trained, train_s = _train(quick)
         figures = _measure(trained)
-        figures["train"] = {"value": train_s, "unit": "s"}
+        figures["train"] = figure(train_s, "s")
         settings = trained.metadata["settings"]
-        figures["sampler settings"] = {"value": f"{settings['chains']} chains × {settings['draws']} draws "
-                                        f"(+{settings['tune']} tune)", "unit": ""}
-        figures["convergence verdict"] = {"value": trained.verdict, "unit": ""}
+        figures["sampler settings"] = figure(f"{settings['chains']} chains × {settings['draws']} draws "
+                                           f"(+{settings['tune']} tune)", "")
+        figures["convergence verdict"] = figure(trained.verdict, "")
         return figures
     finally:
         if own_dir is not None:

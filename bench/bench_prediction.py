@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.common import latency
+from bench.common import figure, latency
 
 
 def run(mode: str) -> dict[str, Any]:
@@ -39,9 +39,6 @@ def run(mode: str) -> dict[str, Any]:
     table, problems = model.predict_batch(batch, trained)
     batch_s = time.perf_counter() - t0
     assert len(table) == batch_rows and not problems
-
-    def figure(value: float, unit: str, goal: str = "", met: bool | None = None) -> dict[str, Any]:
-        return {"value": value, "unit": unit, "goal": goal, "met": met}
 
     return {
         "posterior draws": figure(int(cached["n_draws"]), "draws"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
 import os
@@ -12,11 +11,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+
 
 def machine() -> dict[str, Any]:
     from bayes_core.base import package_versions  # the same versions every run records
@@ -34,16 +34,6 @@ def time_in_fresh_interpreter(script: str, *args: Any, timeout: int = 900) -> di
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, args))} failed: {proc.stderr[-1500:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-@contextlib.contextmanager
-def stopwatch() -> Iterator[dict[str, float]]:
-    out: dict[str, float] = {}
-    t0 = time.perf_counter()
-    try:
-        yield out
-    finally:
-        out["s"] = time.perf_counter() - t0
 
 
 def latency(fn: Callable[[], Any], calls: int, warmup: int = 5) -> dict[str, float]:
@@ -67,6 +57,11 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def figure(value: Any, unit: str, goal: str = "", met: bool | None = None) -> dict[str, Any]:
+    """One reported number keyed by its name in a bench's result: value, unit, goal, met or not."""
+    return {"value": value, "unit": unit, "goal": goal, "met": met}
 
 
 @dataclass
