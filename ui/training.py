@@ -21,7 +21,6 @@ from ui.forms import render_fields
 
 REFRESH_S = 2
 MAX_JOBS_SHOWN = 25
-DIAGNOSTICS_PAGE = nav.DIAGNOSTICS
 DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN = "Example data", "Upload a CSV", "Data of an earlier run"
 _STATE_ICONS = {"queued": "⏳", "running": "🔄", "succeeded": "✅", "failed": "❌", "cancelled": "⛔"}
 _VERDICT_ICONS = {"good": "🟢", "warning": "🟠", "problem": "🔴"}
@@ -87,13 +86,13 @@ def data_source(model) -> tuple[str, bytes | None, str | None, str | None]:
         if upload is None:
             return None, None, None, None
         payload = upload.getvalue()
-        problems = validate_upload(model, payload)
+        frame, problems = load_upload(model, payload)
         if problems:
             st.error(f"{upload.name} cannot be used for training:")
             for problem in problems:
                 st.error(problem)
             return None, None, None, None
-        st.success(f"{upload.name}: {len(model.load_data(payload))} valid rows.")
+        st.success(f"{upload.name}: {len(frame)} valid rows.")
         return kind, payload, upload.name, None
     run_ids = list(reversed(artifacts.list_run_ids(model.model_id)))
     if not run_ids:
@@ -103,15 +102,19 @@ def data_source(model) -> tuple[str, bytes | None, str | None, str | None]:
     return kind, None, None, run_id
 
 
+def load_upload(model, payload: bytes):
+    """An uploaded CSV read and validated once: ``(frame, [])``, or ``(None, every problem)``."""
+    try:
+        return model.load_data(payload), []
+    except DataValidationError as exc:
+        return None, exc.problems
+    except BayesCoreError as exc:
+        return None, [str(exc)]
+
+
 def validate_upload(model, payload: bytes) -> list[str]:
     """Every problem of an uploaded CSV against the model's schema ([] when it is valid)."""
-    try:
-        model.load_data(payload)
-    except DataValidationError as exc:
-        return exc.problems
-    except BayesCoreError as exc:
-        return [str(exc)]
-    return []
+    return load_upload(model, payload)[1]
 
 
 def submit_form(model) -> None:
@@ -169,7 +172,7 @@ def run_verdict(model_id: str, run_id: str) -> str:
 
 def diagnostics_link(model_id: str, run_id: str) -> None:
     try:
-        st.page_link(DIAGNOSTICS_PAGE, label="Open diagnostics", icon="📈",
+        st.page_link(nav.DIAGNOSTICS, label="Open diagnostics", icon="📈",
                      query_params={"model": model_id, "run": run_id})
     except StreamlitAPIException:  # page not registered (page run on its own, e.g. in tests)
         st.caption(f"Diagnostics: model `{model_id}`, run `{run_id}`")
