@@ -7,26 +7,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_core.finance import hdi
-
-HDI_PROB = 0.94
+from bayes_core.models.sharpe import HDI_PROB, sharpe_summary
 
 
 def summary_table(draws: dict[str, Any], prob: float = HDI_PROB) -> pd.DataFrame:
     rows = []
     for name in ("sharpe", "annual_return", "annual_volatility", "nu"):
-        x = draws[name]
-        lo, hi = hdi(x, prob)
-        rows.append({"quantity": name, "mean": float(x.mean()), "sd": float(x.std()), "hdi_lower": float(lo),
-                     "hdi_upper": float(hi), "prob_positive": float((x > 0).mean())})
+        s = sharpe_summary(draws[name], prob)
+        rows.append({"quantity": name, "mean": s["mean"], "sd": s["std"], "hdi_lower": s["hdi_low"],
+                     "hdi_upper": s["hdi_high"], "prob_positive": s["prob_positive"]})
     return pd.DataFrame(rows)
 
 
 def sharpe_figure(sharpe: np.ndarray, prob: float = HDI_PROB):
     import plotly.graph_objects as go
 
-    lo, hi = hdi(sharpe, prob)
-    p_pos = float((sharpe > 0).mean())
+    s = sharpe_summary(sharpe, prob)
+    lo, hi, p_pos = s["hdi_low"], s["hdi_high"], s["prob_positive"]
     fig = go.Figure(go.Histogram(x=sharpe, nbinsx=70, histnorm="probability density", name="posterior",
                                  marker_color="#1f3b73", opacity=0.75))
     fig.add_vrect(x0=float(lo), x1=float(hi), fillcolor="rgba(224,123,57,0.15)", line_width=0,
@@ -55,12 +52,12 @@ def render(model, run) -> None:
 
     draws = draws_for_run(run)
     sharpe = draws["sharpe"]
-    lo, hi = hdi(sharpe, HDI_PROB)
+    s = sharpe_summary(sharpe)
     options = run.metadata.get("options", {})
     cols = st.columns(3)
-    cols[0].metric("Sharpe (posterior mean)", f"{sharpe.mean():.2f}")
-    cols[1].metric("94 % HDI", f"{lo:.2f} … {hi:.2f}")
-    cols[2].metric("P(Sharpe > 0)", f"{(sharpe > 0).mean():.1%}")
+    cols[0].metric("Sharpe (posterior mean)", f"{s['mean']:.2f}")
+    cols[1].metric("94 % HDI", f"{s['hdi_low']:.2f} … {s['hdi_high']:.2f}")
+    cols[2].metric("P(Sharpe > 0)", f"{s['prob_positive']:.1%}")
     st.caption(f"Annualised with {options.get('periods_per_year', 252):g} periods per year, net of an annual "
                f"risk-free rate of {options.get('risk_free_rate', 0.0):.2%}.")
     st.plotly_chart(sharpe_figure(sharpe), width="stretch")
