@@ -16,7 +16,7 @@ import pytest
 from bayes_core import artifacts
 from bayes_core.errors import (DataValidationError, DeviceUnavailableError, InvalidParametersError,
                                RunNotFoundError, UnknownModelError)
-from bayes_core.jobs import Job, JobNotFoundError, LocalJobRunner, get_runner
+from bayes_core.jobs import Job, JobNotFoundError, JobRequest, LocalJobRunner, get_runner, run_data, uploaded_data
 from bayes_core.jobs.local import UNEXPECTED_EXIT
 from bayes_core.jobs.store import JobStore
 from bayes_core.jobs.worker import ProgressTracker
@@ -72,7 +72,7 @@ def runner(monkeypatch):
 
 
 def test_tiny_job_succeeds_with_a_run_and_survives_a_restart(runner):
-    job = runner.submit(MODEL, TINY)
+    job = runner.submit(JobRequest(MODEL, TINY))
     assert job.state == "running" and job.pid
     done = wait_for(runner, job.job_id, finished, what="the job to finish")
     assert done.state == "succeeded", (done.error, runner.logs(job.job_id))
@@ -91,8 +91,8 @@ def test_tiny_job_succeeds_with_a_run_and_survives_a_restart(runner):
 def test_two_jobs_on_one_model_run_at_once_with_distinct_runs(runner, nb_run):
     """Also covers the two other data sources end to end: an upload and an earlier run's snapshot."""
     upload = b"entity,count\nA,1\nA,3\nA,2\nB,0\nB,2\nB,1\n"
-    a = runner.submit(MODEL, {**TINY, "seed": 11}, data_csv=upload)
-    b = runner.submit(MODEL, {**TINY, "seed": 12}, data_run_id=nb_run.run_id)
+    a = runner.submit(JobRequest(MODEL, {**TINY, "seed": 11}, data=uploaded_data(upload)))
+    b = runner.submit(JobRequest(MODEL, {**TINY, "seed": 12}, data=run_data(nb_run.run_id)))
     assert a.state == b.state == "running"
     a, b = (wait_for(runner, j.job_id, finished, what="both jobs") for j in (a, b))
     assert a.state == b.state == "succeeded", (a.error, b.error)
@@ -104,8 +104,8 @@ def test_two_jobs_on_one_model_run_at_once_with_distinct_runs(runner, nb_run):
 
 def test_queue_limit_one_job_at_a_time(runner, monkeypatch):
     monkeypatch.setenv("BAYES_MAX_JOBS", "1")
-    first = runner.submit(MODEL, {**TINY, "seed": 21})
-    second = runner.submit(MODEL, {**TINY, "seed": 22})
+    first = runner.submit(JobRequest(MODEL, {**TINY, "seed": 21}))
+    second = runner.submit(JobRequest(MODEL, {**TINY, "seed": 22}))
     assert first.state == "running"
     assert second.state == "queued" and second.pid is None
     first = wait_for(runner, first.job_id, finished, what="the first job")
@@ -117,8 +117,8 @@ def test_queue_limit_one_job_at_a_time(runner, monkeypatch):
 
 def test_queued_job_cancelled_never_starts(runner, monkeypatch):
     monkeypatch.setenv("BAYES_MAX_JOBS", "1")
-    first = runner.submit(MODEL, LONG)
-    queued = runner.submit(MODEL, LONG)
+    first = runner.submit(JobRequest(MODEL, LONG))
+    queued = runner.submit(JobRequest(MODEL, LONG))
     assert queued.state == "queued"
     cancelled = runner.cancel(queued.job_id)
     assert cancelled.state == "cancelled" and cancelled.pid is None
@@ -127,7 +127,7 @@ def test_queued_job_cancelled_never_starts(runner, monkeypatch):
 
 def test_cancel_running_job_leaves_no_run(runner):
     before = set(artifacts.list_run_ids(MODEL))
-    job = runner.submit(MODEL, LONG)
+    job = runner.submit(JobRequest(MODEL, LONG))
     staged = wait_until_staged(runner, job)
     cancelled = runner.cancel(job.job_id)  # returns once the process group is gone
     assert cancelled.state == "cancelled" and cancelled.error is None
@@ -139,7 +139,7 @@ def test_cancel_running_job_leaves_no_run(runner):
 
 def test_killed_worker_is_failed_on_next_read(runner):
     before = set(artifacts.list_run_ids(MODEL))
-    job = runner.submit(MODEL, LONG)
+    job = runner.submit(JobRequest(MODEL, LONG))
     staged = wait_until_staged(runner, job)
     os.kill(job.pid, signal.SIGKILL)
     failed = wait_for(runner, job.job_id, finished, timeout=10, what="the dead worker to be noticed")
@@ -180,29 +180,29 @@ def test_silent_worker_on_another_host_is_failed_after_the_heartbeat_limit(runne
     (dict(model_id=MODEL, settings={"draws": 0, "target_accept": 1.5}), InvalidParametersError, "target_accept"),
     (dict(model_id=MODEL, settings={"thin": 2}), InvalidParametersError, "unknown training setting"),
     (dict(model_id=MODEL, settings={}, options={"non_centered": "maybe"}), InvalidParametersError, "non_centered"),
-    (dict(model_id=MODEL, settings={}, data_csv=b"entity,count\nA,-1\nB,x\n"), DataValidationError, "negative"),
-    (dict(model_id=MODEL, settings={}, data_csv=b"site,n\nA,1\n"), DataValidationError, "missing column"),
+    (dict(model_id=MODEL, settings={}, data=uploaded_data(b"entity,count\nA,-1\nB,x\n")), DataValidationError, "negative"),
+    (dict(model_id=MODEL, settings={}, data=uploaded_data(b"site,n\nA,1\n")), DataValidationError, "missing column"),
     (dict(model_id=MODEL, settings={"device": "gpu"}), DeviceUnavailableError, "no GPU"),
-    (dict(model_id=MODEL, settings={}, data_run_id="20200101-000000-000000-abcdef"), RunNotFoundError, "No run"),
+    (dict(model_id=MODEL, settings={}, data=run_data("20200101-000000-000000-abcdef")), RunNotFoundError, "No run"),
 ])
 def test_bad_submission_is_refused_and_never_queued(runner, kwargs, error, fragment):
     count = len(runner.list(limit=10_000))
     with pytest.raises(error, match=fragment):
-        runner.submit(**kwargs)
+        runner.submit(JobRequest(**kwargs))
     assert len(runner.list(limit=10_000)) == count
 
 
 def test_settings_errors_are_reported_together(runner):
     with pytest.raises(InvalidParametersError) as info:
-        runner.submit(MODEL, {"draws": 0}, options={"non_centered": "maybe"})
+        runner.submit(JobRequest(MODEL, {"draws": 0}, options={"non_centered": "maybe"}))
     assert set(info.value.errors) == {"draws", "non_centered"}
 
 
 def test_uploaded_csv_is_kept_with_the_job(runner, monkeypatch):
     monkeypatch.setenv("BAYES_MAX_JOBS", "1")
-    blocker = runner.submit(MODEL, LONG)  # keeps the upload job queued: no sampling needed here
+    blocker = runner.submit(JobRequest(MODEL, LONG))  # keeps the upload job queued: no sampling needed here
     csv = b"entity,count\nA,1\nA,3\nB,0\nB,2\n"
-    job = runner.submit(MODEL, TINY, data_csv=csv, data_filename="counts.csv")
+    job = runner.submit(JobRequest(MODEL, TINY, data=uploaded_data(csv, "counts.csv")))
     assert job.state == "queued"
     assert job.data_ref["kind"] == "upload" and job.data_ref["filename"] == "counts.csv"
     assert runner.upload_path(job.job_id).read_bytes() == csv
