@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from bayes_core.cli_args import (Parser, UsageError, add_training_arguments, check_artifacts_root, parse_model_options,
-                                 readable_file, training_settings, writable_output)
+from bayes_core.cli_args import (Parser, UsageError, add_training_arguments, check_artifacts_root, check_output,
+                                 parse_model_options, readable_file, training_settings)
 from bayes_core.errors import BayesCoreError
 
 EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED = 0, 2, 3
@@ -102,12 +102,14 @@ def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
 
     if extra:
         raise BayesCoreError(f"Unknown argument(s): {' '.join(extra)}")
+    check_output(args.out)  # path problems first: nothing is computed (or created) for a command that cannot finish
+    if args.input:
+        readable_file(args.input, "--input")
     model = get_registry().load_model_instance(args.model_id)
     run = model.load_run(args.run)
     params = _parse_params(args.param or [])
-    writable_output(args.out)
     if args.input:
-        requests = read_csv(readable_file(args.input, "--input"))
+        requests = read_csv(args.input)
         for name, value in params.items():  # --param gives a value to every row
             requests[name] = value
         table, problems = model.predict_batch(requests, run)
@@ -117,6 +119,7 @@ def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         table = model.predict(params, run)
     try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is created, as always
         table.to_csv(args.out, index=False)
     except OSError as exc:
         raise BayesCoreError(f"--out {args.out} cannot be written ({exc.strerror or exc}).") from exc

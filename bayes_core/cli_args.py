@@ -128,22 +128,18 @@ def read_file_bytes(path: Path, flag: str) -> bytes:
         raise BayesCoreError(f"{flag} {path} cannot be read ({exc.strerror or exc}).") from exc
 
 
-def writable_output(path: Path, flag: str = "--out") -> Path:
-    """``path`` ready to be written: not a folder; its folder created when missing (as before), with
-    a clear message when a file stands where a folder is needed or the folder is read-only."""
+def check_output(path: Path, flag: str = "--out") -> Path:
+    """Refuse an output path that cannot be written, before any work: a folder, a file standing where
+    a folder is needed, a read-only folder. A missing folder is fine (the writer creates it)."""
     if path.is_dir():
         raise BayesCoreError(f"{flag} {path} is a folder: give a file name, e.g. {path / 'predictions.csv'}.")
-    parent = path.parent
-    blocking = _blocking_file(parent)
+    blocking = _blocking_file(path.parent)
     if blocking is not None:
         raise BayesCoreError(f"{flag} {path} cannot be written: {blocking} is a file, not a folder. "
                              "Choose another path.")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BayesCoreError(f"{flag} {path}: the folder {parent} cannot be created ({exc.strerror or exc}).") from exc
-    if not os.access(parent, os.W_OK):
-        raise BayesCoreError(f"{flag} {path} cannot be written: the folder {parent} is read-only.")
+    existing = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise BayesCoreError(f"{flag} {path} cannot be written: the folder {existing} is read-only.")
     return path
 
 
@@ -154,7 +150,6 @@ def check_artifacts_root() -> Path:
     root = artifacts.artifacts_root()
     blocking = _blocking_file(root)
     if blocking is not None:
-        where = "it" if blocking == root else f"{blocking}"
-        raise BayesCoreError(f"The artifacts folder {root} cannot be used: {where} is a file, not a folder. Set "
+        raise BayesCoreError(f"The artifacts folder {root} cannot be used: {blocking} is a file, not a folder. Set "
                              "BAYES_ARTIFACTS_DIR to a folder (it is created when missing), or move the file away.")
     return root
