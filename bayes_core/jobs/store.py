@@ -134,17 +134,20 @@ class JobStore:
                 raise JobStoreError(f"The job store {self.path} is a folder, not a file: move it aside; a new "
                                     "job store is created on next use.")
             folder.mkdir(parents=True, exist_ok=True)
-            conn = self._connect()
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-                present = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
-                for column, ddl in _ADDED_COLUMNS.items():
-                    if column not in present:
-                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {ddl}")
-            finally:
-                conn.close()
+            self._apply_schema()
             self._ready_for = _file_identity(self.path)
+
+    def _apply_schema(self) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            present = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for column, ddl in _ADDED_COLUMNS.items():
+                if column not in present:
+                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {ddl}")
+        finally:
+            conn.close()
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:

@@ -138,9 +138,10 @@ class Heartbeat(threading.Thread):
     """Reports the tracker's snapshot every ``interval`` seconds and watches for a cancel request."""
 
     def __init__(self, reporter: Reporter, tracker: ProgressTracker, on_cancel: Callable[[], None] | None = None,
-                 interval: float = HEARTBEAT_S):
+                 interval: float | None = None):
         super().__init__(name="job-heartbeat", daemon=True)
-        self.reporter, self.tracker, self.on_cancel, self.interval = reporter, tracker, on_cancel, interval
+        self.reporter, self.tracker, self.on_cancel = reporter, tracker, on_cancel
+        self.interval = HEARTBEAT_S if interval is None else interval
         self.cancel_seen = False
         self._stop_event = threading.Event()
 
