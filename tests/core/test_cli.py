@@ -229,3 +229,19 @@ def test_unexpected_exception_is_one_line_with_the_traceback_in_a_log(capsys, tm
     monkeypatch.setenv("BAYES_DEBUG", "1")
     code, out, err = run_main(capsys, "list")
     assert code == 2 and "Traceback" in err and "RuntimeError: boom" in err
+
+
+def test_jobs_submit_accepts_a_csv_whose_columns_the_options_name(tmp_path, monkeypatch):
+    """Issue #12.1, CLI side: `--target sales` reaches the model, and the upload is validated with it."""
+    from bayes_core.cli import parse
+    from bayes_core.jobs import LocalJobRunner
+    from bayes_core.jobs.cli import submit_request
+
+    csv = tmp_path / "lr.csv"
+    csv.write_text("sales,price,ads,region\n" + "".join(f"{i},{i + 1},{i % 3},r{i}\n" for i in range(12)))
+    args, extra = parse(["jobs", "submit", "bayesian_linear_regression", "--target", "sales",
+                         "--features", "price,ads", "--data", str(csv)])
+    runner = LocalJobRunner(tmp_path / "artifacts")
+    monkeypatch.setattr(runner, "sweep", lambda: None)  # queued only: no worker is started
+    job = runner.submit(submit_request(args, extra))
+    assert job.state == "queued" and job.options["target"] == "sales" and job.data_ref["filename"] == "lr.csv"
