@@ -1,61 +1,34 @@
 """``python -m bayes_core list | train | predict | jobs ...``
 
 Every command takes ``--json`` and then prints exactly one JSON object on stdout; on failure
-``{"error": "..."}`` with a non-zero exit code. A model's ``model_options`` become flags of
-``train`` (an option ``train_start`` is ``--train-start``), parsed once the model id is known.
+``{"error": "..."}`` with exit code 2 — argument errors included. A model's ``model_options``
+become flags of ``train`` (an option ``train_start`` is ``--train-start``), parsed once the model
+id is known; flags are never abbreviated. An unexpected exception is one clear line too: its
+traceback goes to a log file (printed as well with ``BAYES_DEBUG=1``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
+import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from bayes_core.cli_args import (Parser, UsageError, add_training_arguments, check_artifacts_root, check_output,
+                                 parse_model_options, readable_file, training_settings)
 from bayes_core.errors import BayesCoreError
 
 EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED = 0, 2, 3
+ERROR_LOG = Path(tempfile.gettempdir()) / "bayes_core-cli-errors.log"
 
 
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(json.dumps(payload, default=str) if args.json else text)
-
-
-def add_training_arguments(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``train`` and ``jobs submit``."""
-    p.add_argument("model_id")
-    p.add_argument("--data", type=Path, help="CSV with the model's columns (default: example data)")
-    p.add_argument("--draws", type=int)
-    p.add_argument("--tune", type=int)
-    p.add_argument("--chains", type=int)
-    p.add_argument("--target-accept", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--sampler", choices=["auto", "nutpie", "numpyro", "pymc"])
-    device = p.add_mutually_exclusive_group()
-    device.add_argument("--gpu", dest="device", action="store_const", const="gpu")
-    device.add_argument("--cpu", dest="device", action="store_const", const="cpu")
-
-
-def training_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in dict(draws=args.draws, tune=args.tune, chains=args.chains,
-                                  target_accept=args.target_accept, seed=args.seed,
-                                  sampler=args.sampler, device=args.device).items() if v is not None}
-
-
-def parse_model_options(model_id: str, extra: list[str]) -> dict[str, Any]:
-    """Turn leftover ``--option-name value`` flags into the model's options (validated later)."""
-    from bayes_core.registry import get_registry
-
-    meta = get_registry().get_model_metadata(model_id)
-    parser = argparse.ArgumentParser(prog=f"train {model_id}", add_help=False)
-    for spec in meta.model_options:
-        parser.add_argument(f"--{spec.name.replace('_', '-')}", dest=spec.name, help=spec.help_text)
-    ns, unknown = parser.parse_known_args(extra)
-    if unknown:
-        names = ", ".join(f"--{s.name.replace('_', '-')}" for s in meta.model_options) or "none"
-        raise BayesCoreError(f"Unknown argument(s) {' '.join(unknown)}; options of {model_id}: {names}.")
-    return {k: v for k, v in vars(ns).items() if v is not None}
 
 
 def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
@@ -89,6 +62,8 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from bayes_core.registry import get_registry
 
     options = parse_model_options(args.model_id, extra)
+    if args.data is not None:
+        readable_file(args.data, "--data")
     model = get_registry().load_model_instance(args.model_id, options=options)
     progress = None if args.json else _print_progress
     run = model.train(args.data, progress=progress, **training_settings(args))
@@ -127,6 +102,9 @@ def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
 
     if extra:
         raise BayesCoreError(f"Unknown argument(s): {' '.join(extra)}")
+    check_output(args.out)  # path problems first: nothing is computed (or created) for a command that cannot finish
+    if args.input:
+        readable_file(args.input, "--input")
     model = get_registry().load_model_instance(args.model_id)
     run = model.load_run(args.run)
     params = _parse_params(args.param or [])
@@ -140,8 +118,11 @@ def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
             raise InvalidParametersError({"input": f"{len(problems)} problem(s): {detail}"})
     else:
         table = model.predict(params, run)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is created, as always
+        table.to_csv(args.out, index=False)
+    except OSError as exc:
+        raise BayesCoreError(f"--out {args.out} cannot be written ({exc.strerror or exc}).") from exc
     preview = table.to_string(index=False, max_rows=20) if isinstance(table, pd.DataFrame) else ""
     _emit(args, {"out": str(args.out), "rows": int(len(table))}, f"{preview}\n\n{len(table)} row(s) written to {args.out}")
     return EXIT_OK
@@ -151,10 +132,9 @@ Command = Callable[[argparse.Namespace, list[str]], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    parser = argparse.ArgumentParser(prog="python -m bayes_core", description="Bayesian model workbench",
-                                     parents=[common])
+    parser = Parser(prog="python -m bayes_core", description="Bayesian model workbench", parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", parents=[common], help="models, their status and last run; broken configs")
@@ -173,30 +153,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_predict)
 
-    _register_jobs(sub, common)
+    from bayes_core.jobs.cli import add_parser as add_jobs_parser  # the jobs commands live with the job system
+
+    add_jobs_parser(sub, common)
     return parser
 
 
-def _register_jobs(sub, common) -> None:
-    """The ``jobs`` commands live with the job system (bayes_core.jobs.cli)."""
-    try:
-        from bayes_core.jobs.cli import add_parser
-    except ImportError:
-        return
-    add_parser(sub, common)
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """Parse a command line without running it: ``(args, leftover model-option flags)``."""
+    return build_parser().parse_known_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv  # known even when parsing fails
     try:
+        args, extra = parse(argv)
+        as_json = args.json
+        check_artifacts_root()
         return args.func(args, extra)
-    except BayesCoreError as exc:
-        if args.json:
+    except UsageError as exc:
+        if as_json:
             print(json.dumps({"error": str(exc)}))
         else:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"{exc.usage}\nerror: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BayesCoreError as exc:
+        _report(str(exc), as_json)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen fault: one clear line, the traceback in a log
+        _report(_unexpected(exc), as_json)
+        return EXIT_ERROR
+
+
+def _report(message: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def _unexpected(exc: Exception) -> str:
+    if os.environ.get("BAYES_DEBUG") == "1":
+        traceback.print_exc(file=sys.stderr)
+    if isinstance(exc, OSError) and exc.strerror:
+        what = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    try:
+        with ERROR_LOG.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now(timezone.utc).isoformat()} python -m bayes_core {' '.join(sys.argv[1:])}\n")
+            log.write("".join(traceback.format_exception(exc)))
+        where = f"the traceback is in {ERROR_LOG}"
+    except OSError:
+        where = "set BAYES_DEBUG=1 to see the traceback"
+    return f"unexpected error ({what}); {where} (BAYES_DEBUG=1 prints it). If it persists, please report it."

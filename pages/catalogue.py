@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui import nav, catalogue, state
 
-nav.require_router()
+nav.frame()
 st.title("Model catalogue")
 st.caption("Pick a model, read what it assumes, check its priors, then train it and use its predictions.")
 

@@ -6,7 +6,7 @@ from bayes_core import artifacts
 from ui import charts, nav, resources, state
 from ui import diagnostics_view as dv
 
-nav.require_router()
+nav.frame()
 st.title("Convergence diagnostics")
 model_id, run_id = state.select_trained_run(nav.DIAGNOSTICS, "This model has no trained run yet. Train it first.")
 model = resources.model(model_id)

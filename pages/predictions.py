@@ -5,7 +5,7 @@ import streamlit as st
 from ui import nav, ppc, predict, resources, state
 from ui.model_views import render_model_views
 
-nav.require_router()
+nav.frame()
 st.title("Predictions")
 model_id, run_id = state.select_trained_run(
     nav.PREDICTIONS, "This model has no trained run yet, so there is nothing to predict from. Train it first.")

@@ -5,7 +5,7 @@ import streamlit as st
 from bayes_core.errors import BayesCoreError, DataValidationError
 from ui import nav, prior, resources, state
 
-nav.require_router()
+nav.frame()
 st.title("Prior predictive check")
 st.caption("Data simulated from the priors alone. Move a prior and see whether the simulated data "
            "still covers what is plausible for your data, before spending time on training.")

@@ -6,7 +6,7 @@ from bayes_core.errors import BayesCoreError
 from bayes_core.registry import get_registry
 from ui import nav, training
 
-nav.require_router()
+nav.frame()
 st.title("Train a model")
 st.caption("Training runs as a background job: it keeps going if you close this tab, and its progress, "
            "result or error is here when you come back.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 CATALOGUE = "pages/catalogue.py"
 PRIOR_PREDICTIVE = "pages/prior_predictive.py"
@@ -39,16 +40,48 @@ def page_links(model_id: str, run_id: str | None = None, exclude: str | None = N
                 st.page_link(path, label=label, icon=icon, query_params=url_params(model_id, run_id))
 
 
-def require_router() -> None:
-    """Make sure the page runs under ``streamlit_app.py``'s ``st.navigation``.
+# The app's navigation, by section: (path, title, icon). The catalogue is the default page.
+SECTIONS = {
+    "Models": [(CATALOGUE, "Catalogue", ":material/view_module:")],
+    "Before training": [(PRIOR_PREDICTIVE, "Prior predictive", ":material/query_stats:")],
+    "Train": [(TRAINING, "Training", ":material/model_training:")],
+    "After training": [(DIAGNOSTICS, "Diagnostics", ":material/monitor_heart:"),
+                       (PREDICTIONS, "Predictions", ":material/online_prediction:")],
+}
 
-    Streamlit treats a ``pages/`` folder as a legacy (v1) multipage app until ``st.navigation``
-    has run once in the process: a cold server whose first visitor opens a shared link such as
-    ``/predictions?model=...`` would run that page bare (no page config, file-name sidebar) for
-    everyone. Switching the legacy mode off and rerunning routes the request through the router.
+
+def page_config() -> None:
+    st.set_page_config(page_title="Bayesian model workbench", page_icon=":material/insights:", layout="wide")
+
+
+def route() -> None:
+    """The router (``streamlit_app.py``): every page of ``SECTIONS``; Streamlit's own menu hidden,
+    because ``frame()`` draws the menu (see there why)."""
+    page_config()
+    pages = {section: [st.Page(path, title=title, icon=icon, default=path == CATALOGUE)
+                       for path, title, icon in entries] for section, entries in SECTIONS.items()}
+    st.navigation(pages, position="hidden").run()
+
+
+def frame() -> None:
+    """Page config and the sidebar menu, drawn by every page itself (first line of each page).
+
+    Streamlit runs an app in its legacy multipage mode while a ``pages/`` folder sits next to the
+    entry point, until ``st.navigation`` has run once in the process: on a fresh server, a shared
+    link such as ``/predictions?model=...`` opened first runs that page bare, without the router,
+    and Streamlit would show its automatic file-name menu. The project keeps its ``pages/`` folder,
+    so it answers with public means only: ``client.showSidebarNavigation = false`` in
+    ``.streamlit/config.toml`` hides the automatic menu (its documented purpose), and each page
+    draws the page config and this menu itself, so a page looks the same routed or bare.
+    tests/e2e/test_browser.py opens a deep link on a cold server and fails if a legacy menu appears.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    page_config()
+    menu = st.sidebar.empty()
+    try:
+        with menu.container():
+            for section, entries in SECTIONS.items():
+                st.caption(section)
+                for path, title, icon in entries:
+                    st.page_link(path, label=title, icon=icon)
+    except StreamlitAPIException:  # the page runs on its own (a page test): there are no other pages
+        menu.empty()

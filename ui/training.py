@@ -14,7 +14,7 @@ from streamlit.errors import StreamlitAPIException
 from bayes_core import artifacts
 from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError
-from bayes_core.jobs import Job, get_runner
+from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.registry import ModelRegistry
 from ui import nav
 from ui.forms import render_fields
@@ -135,9 +135,12 @@ def submit_form(model) -> None:
     if kind is None:
         st.error("Choose usable training data first (a valid CSV or an earlier run).")
         return
+    if csv_bytes is not None:
+        data = uploaded_data(csv_bytes, filename)
+    else:
+        data = run_data(run_id) if run_id is not None else example_data()
     try:
-        job = get_runner().submit(meta.model_id, settings, options, data_csv=csv_bytes, data_run_id=run_id,
-                                  data_filename=filename)
+        job = get_runner().submit(JobRequest(meta.model_id, settings=settings, options=options, data=data))
     except InvalidParametersError as exc:
         st.error("The job was not submitted; fix these values:")
         for field, message in exc.errors.items():
@@ -184,7 +187,8 @@ def render_job(job: Job) -> None:
         head, bar, action = st.columns([3, 4, 1.3], vertical_alignment="center")
         head.markdown(f"{_STATE_ICONS.get(job.state, '')} **{job.state}** · `{job.job_id}`  \n"
                       f"{job.model_id} · {job.settings.get('draws')} draws × {job.settings.get('chains')} chains"
-                      + (f" · {job.sampler} on {job.device}" if job.sampler else ""))
+                      + (f" · {job.sampler} on {job.device}" if job.sampler else "")
+                      + (f" · {job.runner} `{job.external_id}`" if job.external_id else ""))
         draws = f"{p.get('draws_done', 0)}/{p.get('draws_total', 0)} draws" if p.get("draws_total") else ""
         bar.progress(job.fraction, text=f"{p.get('phase', '')} {draws}".strip())
         bar.caption(f"divergences {p.get('divergences', 0)} · elapsed {fmt_seconds(p.get('elapsed_s'))} · "
@@ -210,15 +214,14 @@ def render_job(job: Job) -> None:
 @st.fragment(run_every=REFRESH_S)
 def jobs_panel(model_id: str) -> None:
     show_all = st.toggle("Show jobs of all models", key="jobs_all_models")
-    try:
+    try:  # a damaged store or a bad job setting is shown here; the rest of the page keeps serving
         jobs = get_runner().list(None if show_all else model_id, limit=MAX_JOBS_SHOWN)
+        if not jobs:
+            st.info("No training jobs yet." if show_all else "No training jobs for this model yet.")
+            return
+        active = sum(j.is_active for j in jobs)
+        st.caption(f"{len(jobs)} job(s), {active} queued or running · refreshed every {REFRESH_S} s")
+        for job in jobs:
+            render_job(job)
     except BayesCoreError as exc:
-        st.error(f"Cannot read the job store: {exc}")
-        return
-    if not jobs:
-        st.info("No training jobs yet." if show_all else "No training jobs for this model yet.")
-        return
-    active = sum(j.is_active for j in jobs)
-    st.caption(f"{len(jobs)} job(s), {active} queued or running · refreshed every {REFRESH_S} s")
-    for job in jobs:
-        render_job(job)
+        st.error(f"Cannot read the jobs: {exc}")

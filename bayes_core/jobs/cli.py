@@ -13,12 +13,11 @@ import argparse
 import json
 from typing import Any
 
-from bayes_core.errors import BayesCoreError, DataValidationError
+from bayes_core.cli_args import add_training_arguments, parse_model_options, read_file_bytes, training_settings
+from bayes_core.errors import BayesCoreError
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    from bayes_core.cli import add_training_arguments
-
     parents = [common] if common is not None else []
     jobs = subparsers.add_parser("jobs", parents=parents, help="background training jobs (submit, list, status, cancel, logs)",
                                  description="Train models in the background and follow the jobs.")
@@ -63,18 +62,24 @@ def _no_extra(extra: list[str] | None) -> None:
         raise BayesCoreError(f"Unknown argument(s): {' '.join(extra)}")
 
 
-def cmd_submit(args: argparse.Namespace, extra: list[str] | None = None) -> int:
-    from bayes_core.cli import parse_model_options, training_settings
+def submit_request(args: argparse.Namespace, extra: list[str] | None = None):
+    """The ``JobRequest`` a ``jobs submit`` command line asks for (nothing is submitted)."""
+    from bayes_core.jobs.api import JobRequest, example_data, run_data, uploaded_data
 
     options = parse_model_options(args.model_id, extra or [])
-    data_csv = None
+    if args.data is not None and args.data_run is not None:
+        raise BayesCoreError("Give either --data or --data-run, not both.")
     if args.data is not None:
-        try:
-            data_csv = args.data.read_bytes()
-        except OSError as exc:
-            raise DataValidationError([f"cannot read {args.data}: {exc.strerror}"]) from exc
-    job = _runner().submit(args.model_id, training_settings(args), options, data_csv=data_csv,
-                           data_run_id=args.data_run)
+        data = uploaded_data(read_file_bytes(args.data, "--data"), args.data.name)
+    elif args.data_run is not None:
+        data = run_data(args.data_run)
+    else:
+        data = example_data()
+    return JobRequest(model_id=args.model_id, settings=training_settings(args), options=options, data=data)
+
+
+def cmd_submit(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    job = _runner().submit(submit_request(args, extra))
     if args.json:
         _print_json({"job_id": job.job_id, "state": job.state})
     else:
@@ -108,8 +113,8 @@ def _show(args: argparse.Namespace, job) -> int:
     print(f"  phase {p.get('phase')}, draws {p.get('draws_done')}/{p.get('draws_total')}, "
           f"divergences {p.get('divergences')}, elapsed {p.get('elapsed_s')} s, ETA {p.get('eta_s')} s")
     for label, value in (("created", job.created_at), ("started", job.started_at), ("finished", job.finished_at),
-                         ("pid", job.pid), ("sampler", job.sampler), ("device", job.device), ("run", job.run_id),
-                         ("log", job.log_path)):
+                         ("runner", job.runner), ("external id", job.external_id), ("pid", job.pid),
+                         ("sampler", job.sampler), ("device", job.device), ("run", job.run_id), ("log", job.log_path)):
         if value is not None:
             print(f"  {label}: {value}")
     if job.error:

@@ -15,22 +15,21 @@ import sys
 import time
 from pathlib import Path
 
-from bayes_core import artifacts
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKER_MODULE = "bayes_core.jobs.worker"
 _CHILDREN: dict[int, subprocess.Popen] = {}  # workers this process started: polled so they never linger as zombies
+_EXIT_CODES: dict[int, int] = {}  # exit codes of reaped workers: why a worker died, when we were its parent
 
 
 def hostname() -> str:
     return socket.gethostname()
 
 
-def spawn_worker(job_id: str, log_path: Path) -> int:
+def spawn_worker(job_id: str, log_path: Path, artifacts_root: Path) -> int:
     """Start ``python -m bayes_core.jobs.worker <job_id>`` detached; stdout/stderr go to the job log."""
     env = dict(os.environ)
     # The worker must see the same artifacts root and configs whatever its working directory.
-    env["BAYES_ARTIFACTS_DIR"] = str(artifacts.artifacts_root().resolve())
+    env["BAYES_ARTIFACTS_DIR"] = str(Path(artifacts_root).resolve())
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +52,32 @@ def _reap(pid: int) -> None:
     proc = _CHILDREN.get(pid)
     if proc is not None and proc.poll() is not None:
         _CHILDREN.pop(pid, None)
+        _EXIT_CODES[pid] = proc.returncode
+
+
+def exit_reason(pid: int | None) -> str:
+    """Why the worker ``pid`` is gone, and what to do, as far as this process can know.
+
+    Only the process that started a worker learns its exit status (a page's app process does; a
+    short-lived ``jobs submit`` does not). A worker that records no outcome was almost always
+    killed from outside: by the kernel for lack of memory (SIGKILL), or by an administrator.
+    """
+    if pid:
+        _reap(pid)
+    code = _EXIT_CODES.get(pid) if pid else None
+    advice = "try fewer draws or chains (or less data), and see the job log for its last lines"
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "an unknown signal"
+        cause = ", possibly by the system for lack of memory" if -code == signal.SIGKILL else ""
+        return f"the worker was killed (signal {-code}, {name}){cause}: {advice}."
+    if code is not None:
+        return (f"the worker (pid {pid}) exited with code {code} without recording an outcome: see the job log "
+                "for its last lines.")
+    return (f"the worker (pid {pid}) is gone without recording an outcome; it was most likely killed (e.g. by the "
+            f"system for lack of memory, signal 9): {advice}.")
 
 
 def worker_alive(pid: int | None, job_id: str) -> bool:

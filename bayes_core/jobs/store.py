@@ -4,22 +4,32 @@ Every call opens a short-lived connection, so one store object is safe to share 
 and any number of app sessions and workers can use the file at once. State changes that must not
 race (promoting queued jobs, marking dead workers) run inside ``transaction()``, which takes
 SQLite's write lock up front (``BEGIN IMMEDIATE``): two processes never both start the same slot.
+
+A state changes only through ``transition()``: a conditional UPDATE whose WHERE clause holds the
+states ``api.transition`` allows before the new one, so the move is checked and atomic at once.
+Every SQLite failure (a damaged file, a read-only folder, a full disk) becomes a ``JobStoreError``
+that says how to recover. The schema is (re)applied whenever the file is new to this object, so a
+store moved aside is recreated on next use, also by a long-lived (cached) runner.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from bayes_core import artifacts
-from bayes_core.jobs.api import Job, JobNotFoundError, check_job_id
+from bayes_core.errors import BayesCoreError
+from bayes_core.jobs.api import (ACTIVE_STATES, Job, JobNotFoundError, JobState, JobStoreError, allowed_predecessors,
+                                 check_job_id)
 
 DB_FILE = "jobs.sqlite3"
-_JSON_COLUMNS = ("settings", "options", "data_ref", "progress")
+_JSON_COLUMNS = ("settings", "options", "data_ref", "progress", "priors", "params")
 _JOB_COLUMNS = tuple(Job.__dataclass_fields__)
 # Internal columns, not part of the Job contract: the run id the worker stages under, and a flag
 # that tells a worker (and a crash sweep) that the user asked to cancel.
@@ -50,6 +60,14 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs (model_id, seq);
 """
+# Columns added after the first release: added in place to an older store.
+_ADDED_COLUMNS = {
+    "task": "TEXT NOT NULL DEFAULT 'train'",
+    "priors": "TEXT NOT NULL DEFAULT '{}'",
+    "params": "TEXT NOT NULL DEFAULT '{}'",
+    "runner": "TEXT NOT NULL DEFAULT 'local'",
+    "external_id": "TEXT",
+}
 
 
 def now_iso() -> str:
@@ -62,14 +80,39 @@ def age_seconds(iso: str | None) -> float | None:
     return (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
 
 
+def store_error(path: Path, exc: BaseException) -> JobStoreError:
+    """A message for an SQLite or filesystem failure that says what is wrong and how to recover."""
+    text = str(exc)
+    lowered = text.lower()
+    aside = (f"Move it aside (e.g. `mv {path} {path}.broken`); a new, empty job store is created on next use "
+             f"(the job history is lost; trained runs are not).")
+    if isinstance(exc, (json.JSONDecodeError, BayesCoreError)) or "not a database" in lowered \
+            or "malformed" in lowered or "no such table" in lowered or "no such column" in lowered:
+        return JobStoreError(f"The job store {path} is damaged ({text}). {aside}")
+    if "full" in lowered or getattr(exc, "errno", None) == 28:
+        return JobStoreError(f"The disk holding the job store {path} is full ({text}). Free some space and "
+                             "try again.")
+    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered \
+            or isinstance(exc, PermissionError):
+        return JobStoreError(f"Cannot write the job store {path} ({text}). Make {path.parent} writable, or set "
+                             "BAYES_ARTIFACTS_DIR to a writable folder.")
+    if "locked" in lowered or "busy" in lowered:
+        return JobStoreError(f"The job store {path} stayed locked by another process for 30 s ({text}). "
+                             "Try again; if it persists, stop stray workers (`python -m bayes_core jobs list`).")
+    if "disk i/o" in lowered:
+        return JobStoreError(f"The disk holding the job store {path} failed a read or write ({text}): check that "
+                             "it is not full or removed, then try again. If the error stays, " + aside[0].lower()
+                             + aside[1:])
+    return JobStoreError(f"The job store {path} cannot be used ({type(exc).__name__}: {text}). {aside}")
+
+
 class JobStore:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else artifacts.artifacts_root() / DB_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+        self._ready_for: tuple[int, int] | None = None  # (device, inode) of the file the schema was applied to
+        self._ready_lock = threading.Lock()
 
+    # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         conn.row_factory = sqlite3.Row
@@ -77,11 +120,48 @@ class JobStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def _ensure_schema(self) -> None:
+        """Create the folder, file and schema once per file (again if the file was replaced)."""
+        identity = _file_identity(self.path)
+        if identity is not None and identity == self._ready_for:
+            return
+        with self._ready_lock:
+            folder = self.path.parent
+            if folder.exists() and not folder.is_dir():
+                raise JobStoreError(f"The artifacts folder {folder} is a file, not a folder: set "
+                                    "BAYES_ARTIFACTS_DIR to a folder (or move the file away).")
+            if self.path.is_dir():
+                raise JobStoreError(f"The job store {self.path} is a folder, not a file: move it aside; a new "
+                                    "job store is created on next use.")
+            folder.mkdir(parents=True, exist_ok=True)
+            self._apply_schema()
+            self._ready_for = _file_identity(self.path)
+
+    def _apply_schema(self) -> None:
         conn = self._connect()
         try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            present = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for column, ddl in _ADDED_COLUMNS.items():
+                if column not in present:
+                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {ddl}")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._ensure_schema()
+            conn = self._connect()
+        except JobStoreError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise store_error(self.path, exc) from exc
+        try:
             yield conn
+        except (sqlite3.Error, json.JSONDecodeError) as exc:
+            raise store_error(self.path, exc) from exc
         finally:
             conn.close()
 
@@ -98,16 +178,19 @@ class JobStore:
             conn.execute("COMMIT")
 
     # -- rows ----------------------------------------------------------------------------------
-    @staticmethod
-    def _to_job(row: sqlite3.Row) -> Job:
-        values = {k: row[k] for k in _JOB_COLUMNS}
-        for k in _JSON_COLUMNS:
-            values[k] = json.loads(values[k]) if values[k] else {}
-        return Job(**values)
+    def _to_job(self, row: sqlite3.Row) -> Job:
+        try:
+            values = {k: row[k] for k in _JOB_COLUMNS}
+            for k in _JSON_COLUMNS:
+                values[k] = json.loads(values[k]) if values[k] else {}
+            return Job(**values)
+        except (json.JSONDecodeError, BayesCoreError, IndexError, TypeError) as exc:
+            raise store_error(self.path, exc) from exc
 
     @staticmethod
     def _encode(fields: dict[str, Any]) -> dict[str, Any]:
-        return {k: json.dumps(v) if k in _JSON_COLUMNS else v for k, v in fields.items()}
+        return {k: json.dumps(v) if k in _JSON_COLUMNS else (v.value if isinstance(v, JobState) else v)
+                for k, v in fields.items()}
 
     def insert(self, job: Job) -> None:
         values = self._encode(job.to_dict())
@@ -139,27 +222,49 @@ class JobStore:
         return [self._to_job(r) for r in rows]
 
     def rows_in_state(self, conn: sqlite3.Connection, states: Iterable[str]) -> list[sqlite3.Row]:
-        states = list(states)
+        states = [str(s) for s in states]
         marks = ", ".join("?" for _ in states)
         return conn.execute(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY seq", states).fetchall()
 
     def count_active(self) -> int:
+        marks = ", ".join("?" for _ in ACTIVE_STATES)
         with self.connection() as conn:
-            return conn.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetchone()[0]
+            return conn.execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", ACTIVE_STATES).fetchone()[0]
 
     def update(self, job_id: str, conn: sqlite3.Connection | None = None, *, only_if_state: Iterable[str] | None = None,
                **fields: Any) -> bool:
-        """Set ``fields``; with ``only_if_state`` only while the job is in one of those states.
-        Returns whether a row changed (a conditional transition is atomic)."""
+        """Set ``fields`` (never the state: see ``transition``); with ``only_if_state`` only while the
+        job is in one of those states. Returns whether a row changed."""
+        if "state" in fields:
+            raise ValueError("job states change only through JobStore.transition()")
+        return self._update(job_id, conn, only_if_state, fields)
+
+    def transition(self, job_id: str, new: str, conn: sqlite3.Connection | None = None, **fields: Any) -> bool:
+        """Move the job to ``new`` (and set ``fields``) if ``api.transition`` allows it from the job's
+        current state. Atomic: the allowed predecessors are the UPDATE's condition. Returns whether the
+        job moved (False when another process moved it first, e.g. a cancel beat a finishing worker)."""
+        new_state = JobState(new)
+        return self._update(job_id, conn, allowed_predecessors(new_state), {**fields, "state": new_state})
+
+    def _update(self, job_id: str, conn: sqlite3.Connection | None, only_if_state: Iterable[str] | None,
+                fields: dict[str, Any]) -> bool:
         if conn is None:
             with self.connection() as own:
-                return self.update(job_id, own, only_if_state=only_if_state, **fields)
+                return self._update(job_id, own, only_if_state, fields)
         values = self._encode(fields)
         sets = ", ".join(f"{k} = :{k}" for k in values)
         sql = f"UPDATE jobs SET {sets} WHERE job_id = :_job_id"
         values["_job_id"] = job_id
         if only_if_state is not None:
-            states = list(only_if_state)
+            states = [str(s) for s in only_if_state]
             sql += f" AND state IN ({', '.join(f':_s{i}' for i in range(len(states)))})"
             values.update({f"_s{i}": s for i, s in enumerate(states)})
         return conn.execute(sql, values).rowcount > 0
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

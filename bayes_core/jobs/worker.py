@@ -1,26 +1,35 @@
-"""The worker process of one job: ``python -m bayes_core.jobs.worker <job_id>``.
+"""The one entry point every runner executes: ``python -m bayes_core.jobs.worker <job_id>``.
 
-It trains the job's model through ``model.train`` (so the run is written atomically by the core),
-while a heartbeat thread writes the latest progress, elapsed time and ETA into the job row every
-second — also when the sampler itself reports nothing for a while (compiling, NumPyro). On exit it
-records the outcome and starts the next queued job, so the queue moves without a daemon.
-SIGTERM (cancel) raises SystemExit in the main thread, which unwinds ``train`` and removes the
-staged run directory; the runner SIGKILLs and cleans up if that takes too long.
+``execute(job, reporter)`` runs one job wherever it is called — this detached process (the local
+runner), a Ray job's entrypoint, or a long-lived warm worker — and talks to the outside only
+through its ``Reporter``: where its output is staged, a progress snapshot every second (the
+heartbeat), whether a cancel was asked for, and the final outcome. The local runner's reporter
+writes the job's SQLite row; a cluster runner's writes a JSON file on shared storage instead.
+What the job does is looked up by ``job.task`` in ``bayes_core.jobs.tasks``.
+
+SIGTERM (cancel) raises SystemExit in the main thread, which unwinds the task and removes its
+staged output; the runner SIGKILLs and cleans up if that takes too long. A cancel seen by the
+heartbeat (the reporter's flag) interrupts the main thread the same way.
 """
 
 from __future__ import annotations
 
+import _thread
 import logging
 import signal
 import sys
 import threading
 import time
 import traceback
-from typing import Any
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
 
 from bayes_core import artifacts
-from bayes_core.jobs.api import check_job_id
-from bayes_core.jobs.local import LocalJobRunner
+from bayes_core.errors import BayesCoreError
+from bayes_core.jobs import tasks
+from bayes_core.jobs.api import Job, JobState, check_job_id
 from bayes_core.jobs.store import JobStore, now_iso
 from bayes_core.samplers import Progress
 
@@ -28,6 +37,64 @@ log = logging.getLogger("bayes_core.jobs.worker")
 HEARTBEAT_S = 1.0
 TRACEBACK_TAIL_LINES = 15
 _SAMPLING_PHASES = ("tuning", "sampling")
+
+
+@dataclass
+class Outcome:
+    """How a job ended: its final state, last progress snapshot and what it produced (or why not)."""
+
+    state: JobState
+    progress: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    run_id: str | None = None
+    sampler: str | None = None
+    device: str | None = None
+
+
+class Reporter(ABC):
+    """Where a running job reports to. Implementations must be safe to call from two threads."""
+
+    @abstractmethod
+    def staging(self, output_id: str) -> None:
+        """The task stages its output under ``output_id``: a runner that finds the worker dead uses
+        it to keep a whole output or remove a partial one."""
+
+    @abstractmethod
+    def progress(self, snapshot: dict[str, Any]) -> None:
+        """The latest progress; also the heartbeat (called every second, even when nothing moved)."""
+
+    @abstractmethod
+    def cancel_requested(self) -> bool:
+        """Has the user asked to cancel this job?"""
+
+    @abstractmethod
+    def finish(self, outcome: Outcome) -> None:
+        """Record the final outcome (a no-op when the runner already finished the job, e.g. cancelled)."""
+
+
+class StoreReporter(Reporter):
+    """The local runner's reporter: the job's row in the SQLite job store."""
+
+    def __init__(self, store: JobStore, job_id: str):
+        self.store, self.job_id = store, job_id
+
+    def staging(self, output_id: str) -> None:
+        self.store.update(self.job_id, staged_run_id=output_id)
+
+    def progress(self, snapshot: dict[str, Any]) -> None:
+        self.store.update(self.job_id, only_if_state=[JobState.RUNNING], progress=snapshot, heartbeat_at=now_iso())
+
+    def cancel_requested(self) -> bool:
+        return bool(self.store.get_row(self.job_id)["cancel_requested"])
+
+    def finish(self, outcome: Outcome) -> None:
+        fields = {"finished_at": now_iso(), "progress": outcome.progress, "error": outcome.error,
+                  "heartbeat_at": now_iso()}
+        if outcome.run_id:
+            fields.update(run_id=outcome.run_id, sampler=outcome.sampler, device=outcome.device)
+        if not self.store.transition(self.job_id, outcome.state, **fields):
+            log.info("job %s was already finished by its runner; outcome %s not recorded", self.job_id,
+                     outcome.state.value)
 
 
 class ProgressTracker:
@@ -68,104 +135,125 @@ class ProgressTracker:
 
 
 class Heartbeat(threading.Thread):
-    """Writes the tracker's snapshot and a heartbeat into the job row every ``interval`` seconds."""
+    """Reports the tracker's snapshot every ``interval`` seconds and watches for a cancel request."""
 
-    def __init__(self, store: JobStore, job_id: str, tracker: ProgressTracker, interval: float = HEARTBEAT_S):
-        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
-        self.store, self.job_id, self.tracker, self.interval = store, job_id, tracker, interval
+    def __init__(self, reporter: Reporter, tracker: ProgressTracker, on_cancel: Callable[[], None] | None = None,
+                 interval: float | None = None):
+        super().__init__(name="job-heartbeat", daemon=True)
+        self.reporter, self.tracker, self.on_cancel = reporter, tracker, on_cancel
+        self.interval = HEARTBEAT_S if interval is None else interval
+        self.cancel_seen = False
         self._stop_event = threading.Event()
 
     def beat(self) -> None:
-        self.store.update(self.job_id, only_if_state=["running"], progress=self.tracker.snapshot(),
-                          heartbeat_at=now_iso())
+        self.reporter.progress(self.tracker.snapshot())
+        if not self.cancel_seen and self.reporter.cancel_requested():
+            self.cancel_seen = True
+            if self.on_cancel is not None:
+                self.on_cancel()
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
             try:
                 self.beat()
-            except Exception as exc:  # a locked or briefly unavailable DB must not kill training
+            except Exception as exc:  # a locked or briefly unavailable store must not kill the job
                 log.warning("heartbeat not written: %s", exc)
 
     def stop(self) -> None:
         self._stop_event.set()
-        if self.is_alive():
+        if self.is_alive() and self is not threading.current_thread():
             self.join(timeout=5)
 
 
-def _on_sigterm(signum, frame) -> None:
-    raise SystemExit(128 + signum)
+def execute(job: Job, reporter: Reporter, *, root: Path | None = None,
+            on_cancel: Callable[[], None] | None = None) -> Outcome:
+    """Run ``job`` (already ``running``) to its outcome and report it; never raises for the job's own
+    failure. ``root``: the artifacts root holding uploads (default: the current one). ``on_cancel``
+    is called from the heartbeat thread when a cancel is requested; it should make the task stop
+    (the worker process interrupts its main thread; a warm worker may abort its sampler)."""
+    root = Path(root) if root is not None else artifacts.artifacts_root()
+    tracker = ProgressTracker(job.progress.get("draws_total") or 0)
+    heartbeat = Heartbeat(reporter, tracker, on_cancel)
+    log.info("job %s: %s %s with settings %s, options %s, priors %s, data %s", job.job_id, job.task, job.model_id,
+             job.settings, job.options, job.priors, job.data_ref)
+    try:
+        task = tasks.get_task(job.task)
+        output_id = task.new_output_id()
+        reporter.staging(output_id)
+        heartbeat.start()
+        result = task.run(tasks.TaskContext(job, tasks.data_source(job, root), tracker, output_id))
+        heartbeat.stop()
+        outcome = Outcome(JobState.SUCCEEDED, {**tracker.snapshot(), "phase": "succeeded", "eta_s": 0.0,
+                                               "message": result.message, **result.progress},
+                          run_id=result.run_id, sampler=result.sampler, device=result.device)
+        log.info("job %s succeeded: %s", job.job_id, result.message)
+    except (SystemExit, KeyboardInterrupt):
+        heartbeat.stop()
+        cancelled = heartbeat.cancel_seen or _cancel_requested(reporter)
+        state = JobState.CANCELLED if cancelled else JobState.FAILED
+        outcome = Outcome(state, {**tracker.snapshot(), "phase": state.value, "eta_s": None},
+                          error=None if cancelled else "the worker was stopped by a signal (not a cancel): "
+                                                       "submit the job again")
+        log.info("job %s stopped (%s)", job.job_id, "cancelled" if cancelled else "signal")
+    except Exception as exc:
+        heartbeat.stop()
+        log.exception("job %s failed", job.job_id)
+        outcome = Outcome(JobState.FAILED, {**tracker.snapshot(), "phase": "failed", "eta_s": None},
+                          error=_error_text(exc))
+    try:
+        reporter.finish(outcome)
+    except Exception as exc:
+        log.error("job %s: outcome %s not recorded: %s", job.job_id, outcome.state.value, exc)
+    return outcome
 
 
-def _data_source(runner: LocalJobRunner, job) -> Any:
-    ref = job.data_ref or {}
-    if ref.get("kind") == "upload":
-        return runner.upload_path(job.job_id)
-    if ref.get("kind") == "run":
-        return artifacts.Run(job.model_id, ref["run_id"]).path / artifacts.DATA_FILE
-    return None  # the model's example data
+def _cancel_requested(reporter: Reporter) -> bool:
+    try:
+        return reporter.cancel_requested()
+    except Exception:
+        return False
 
 
 def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, BayesCoreError):  # the core's messages say what to do; no traceback needed
+        return f"{type(exc).__name__}: {exc}"
     tail = traceback.format_exception(exc)
     lines = "".join(tail).rstrip().splitlines()[-TRACEBACK_TAIL_LINES:]
     return f"{type(exc).__name__}: {exc}\n\nTraceback (last lines):\n" + "\n".join(lines)
 
 
+# -- the local runner's process ---------------------------------------------------------------------
+def _on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _interrupt_main() -> None:
+    _thread.interrupt_main(signal.SIGTERM)
+
+
 def run_job(job_id: str) -> int:
-    from bayes_core.registry import get_registry
+    """Execute a local job in this process, then start the next queued one (no daemon needed)."""
+    from bayes_core.jobs.local import LocalJobRunner
 
     runner = LocalJobRunner()
     store = runner.store
     job = store.get(check_job_id(job_id))
     deadline = time.monotonic() + 10
-    while job.state == "queued" and time.monotonic() < deadline:  # the starter's commit may trail our start
+    while job.state == JobState.QUEUED and time.monotonic() < deadline:  # the starter's commit may trail our start
         time.sleep(0.1)
         job = store.get(job_id)
-    if job.state != "running":
-        log.info("job %s is %s; nothing to do", job_id, job.state)
+    if job.state != JobState.RUNNING:
+        log.info("job %s is %s; nothing to do", job_id, job.state.value)
         return 0
-    staged_run_id = artifacts.new_run_id()
-    store.update(job_id, staged_run_id=staged_run_id)
-    tracker = ProgressTracker(job.progress.get("draws_total") or 0)
-    heartbeat = Heartbeat(store, job_id, tracker)
-    heartbeat.start()
-    log.info("job %s: training %s with settings %s, options %s, data %s", job_id, job.model_id, job.settings,
-             job.options, job.data_ref)
     try:
-        model = get_registry().load_model_instance(job.model_id, options=job.options)
-        run = model.train(_data_source(runner, job), progress=tracker, run_id=staged_run_id, **job.settings)
-        heartbeat.stop()
-        per_chain = int(job.settings["draws"]) + int(job.settings["tune"])
-        final = {**tracker.snapshot(), "phase": "succeeded", "eta_s": 0.0, "message": f"run {run.run_id}",
-                 "draws_done": per_chain * int(job.settings["chains"]),
-                 "chain_draws": [per_chain] * int(job.settings["chains"])}
-        store.update(job_id, only_if_state=["running"], state="succeeded", finished_at=now_iso(), run_id=run.run_id,
-                     sampler=run.metadata.get("sampler"), device=run.metadata.get("device"), progress=final,
-                     heartbeat_at=now_iso())
-        log.info("job %s succeeded: run %s (%s)", job_id, run.run_id, run.verdict)
-        return 0
-    except SystemExit:
-        heartbeat.stop()
-        cancelled = bool(store.get_row(job_id)["cancel_requested"])
-        final = {**tracker.snapshot(), "phase": "cancelled" if cancelled else "failed", "eta_s": None}
-        store.update(job_id, only_if_state=["running"], state="cancelled" if cancelled else "failed",
-                     finished_at=now_iso(), progress=final,
-                     error=None if cancelled else "the worker was stopped by a signal")
-        log.info("job %s stopped (%s)", job_id, "cancelled" if cancelled else "signal")
-        return 1
-    except Exception as exc:
-        heartbeat.stop()
-        log.exception("job %s failed", job_id)
-        final = {**tracker.snapshot(), "phase": "failed", "eta_s": None}
-        store.update(job_id, only_if_state=["running"], state="failed", finished_at=now_iso(), progress=final,
-                     error=_error_text(exc))
-        return 1
+        outcome = execute(job, StoreReporter(store, job_id), root=runner.root, on_cancel=_interrupt_main)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a late cancel must not interrupt the hand-over
         try:
             runner.sweep()  # start the next queued job
         except Exception as exc:
             log.warning("could not start queued jobs: %s", exc)
+    return 0 if outcome.state == JobState.SUCCEEDED else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_job(argv[0])
+    try:
+        return run_job(argv[0])
+    except BayesCoreError as exc:  # e.g. a damaged job store: say so in the job log, no traceback
+        log.error("job %s cannot run: %s", argv[0], exc)
+        return 2
 
 
 if __name__ == "__main__":

@@ -15,28 +15,13 @@ BROKEN = "broken_model"
 
 
 @pytest.fixture
-def app(nb_run, monkeypatch):
-    """A fresh AppTest of the entry point (the NB run is trained first), routed as on a warm server.
+def app(nb_run):
+    """A fresh AppTest of the entry point (the NB run is trained first).
 
-    AppTest re-detects the legacy ``pages/`` folder mode before every run, which a real server
-    leaves after the router's first run; ``ui.nav.require_router`` would then rerun each time and
-    drop button clicks. ``cold_app`` keeps the detection to test that path.
+    AppTest re-detects Streamlit's legacy ``pages/`` folder mode before every run, as on a cold
+    server: a page opened with ``switch_page`` then runs bare, without the router. Pages draw their
+    own frame (``ui.nav.frame``), so they behave the same either way and need no patching here.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def routed(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", routed)
-    return _new_app()
-
-
-@pytest.fixture
-def cold_app(nb_run):
-    """An AppTest as on a cold server: the ``pages/`` folder not yet known to be routed."""
     return _new_app()
 
 

@@ -185,15 +185,26 @@ def _observed_vs_predictive_means(at) -> tuple[float, float]:
 
 @pytest.mark.parametrize("page", sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py")
                                          if p.name != "catalogue.py"))
-def test_cold_server_deep_link_runs_the_page_through_the_router(cold_app, page):
-    """A shared link opened first on a fresh server still goes through st.navigation (page config,
-    grouped sidebar) instead of Streamlit's legacy ``pages/`` folder mode."""
-    from streamlit.runtime.pages_manager import PagesManager
+def test_cold_server_deep_link_shows_the_page_in_its_frame(app, page):
+    """A shared link opened first on a fresh server runs the page without the router (Streamlit's
+    legacy ``pages/`` mode): the page still draws the app's menu, grouped as the router's, and no
+    file-name menu (Streamlit's own is hidden by .streamlit/config.toml; see ui/nav.frame)."""
+    from ui import nav
 
-    at = cold_app.run()
+    at = app.run()
     at.query_params["model"] = NB
     at.switch_page(page)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title and at.title[0].value != "Model catalogue"
-    assert PagesManager.uses_pages_directory is False, "the router's st.navigation ran for this page"
+    links = [e.proto.label for e in at.sidebar if type(e).__name__ == "PageLink"]
+    assert links == [title for entries in nav.SECTIONS.values() for _, title, _ in entries]
+    assert [c.value for c in at.sidebar if type(c).__name__ == "Caption"] == list(nav.SECTIONS)
+
+
+def test_streamlit_automatic_menu_is_hidden_by_the_project_config():
+    """The option the frame relies on: read from the project's .streamlit/config.toml."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showSidebarNavigation"] is False

@@ -100,3 +100,28 @@ def test_uploaded_csv_is_validated_on_upload(page):
     assert any("negative value in row 2" in e for e in errors) and any("not a number in row 3" in e for e in errors)
     page.file_uploader(key=KEY + "upload").upload("good.csv", b"entity,count\nA,1\nB,2\n", "text/csv").run()
     assert any("good.csv: 2 valid rows" in s.value for s in page.success)
+
+
+def test_damaged_job_store_is_reported_and_the_page_keeps_serving(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("BAYES_ARTIFACTS_DIR", str(tmp_path))
+    store = tmp_path / "jobs.sqlite3"
+    store.write_bytes(b"not a database " * 100)
+    page.run()
+    assert not page.exception
+    errors = [e.value for e in page.error]
+    assert any("Cannot read the jobs" in e and "is damaged" in e and "Move it aside" in e for e in errors), errors
+    page.button(key="train_submit").click().run()  # the form still works, and says why nothing was queued
+    assert not page.exception
+    assert any("The job was not submitted" in e.value and "is damaged" in e.value for e in page.error)
+    store.unlink()  # recovered as the message says: a new store on next use
+    page.run()
+    assert not page.exception and not any("is damaged" in e.value for e in page.error)
+
+
+def test_bad_job_setting_is_reported_in_the_jobs_panel(page, monkeypatch):
+    monkeypatch.setenv("BAYES_MAX_JOBS", "-3")
+    page.run()
+    assert not page.exception
+    assert any("BAYES_MAX_JOBS='-3' is not a whole number" in e.value for e in page.error)
+    assert page.button(key="train_submit")
+    monkeypatch.setenv("BAYES_MAX_JOBS", "4")

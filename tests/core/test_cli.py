@@ -74,3 +74,174 @@ def test_predict_with_an_invalid_row_fails_naming_it(nb_run, tmp_path):
     out = cli("predict", "hierarchical_negbinom", "--input", str(batch), "--out", str(tmp_path / "b.csv"), "--json")
     assert out.returncode != 0
     assert "row 2 windows: must be ≥ 1 (got 0)" in json.loads(out.stdout)["error"]
+
+
+# -- argument parsing: no abbreviations, every model option reaches its model ----------------------------
+def _option_cases() -> list[tuple[str, str]]:
+    from bayes_core.registry import get_registry
+
+    registry = get_registry()
+    return [(model_id, spec.name) for model_id in registry.model_ids()
+            for spec in registry.get_model_metadata(model_id).model_options]
+
+
+OPTION_CASES = _option_cases()
+SUBMITTING = [("train",), ("jobs", "submit")]
+
+
+def test_the_registry_has_model_options_to_check():
+    assert len(OPTION_CASES) >= 5 and any(name == "target" for _, name in OPTION_CASES)
+
+
+@pytest.mark.parametrize("command", SUBMITTING, ids=" ".join)
+@pytest.mark.parametrize("model_id, option", OPTION_CASES, ids=[f"{m}.{o}" for m, o in OPTION_CASES])
+def test_every_model_option_is_parsed_as_that_option(command, model_id, option):
+    """A model option's flag must never be read as a sampler flag (``--target`` used to be taken for
+    ``--target-accept``): parsed through the real parser, it lands in the model's options only."""
+    from bayes_core.cli import parse
+    from bayes_core.cli_args import option_flag, parse_model_options, training_settings
+
+    args, extra = parse([*command, model_id, option_flag(option), "7", "--json"])
+    assert training_settings(args) == {} and args.model_id == model_id
+    assert parse_model_options(model_id, extra) == {option: "7"}
+
+
+def test_jobs_submit_builds_the_request_with_options_and_data(tmp_path):
+    from bayes_core.cli import parse
+    from bayes_core.jobs.cli import submit_request
+
+    csv = tmp_path / "lr.csv"
+    csv.write_bytes(b"sales,price\n1,2\n")
+    args, extra = parse(["jobs", "submit", "bayesian_linear_regression", "--target", "sales", "--draws", "50",
+                         "--data", str(csv)])
+    request = submit_request(args, extra)
+    assert request.options == {"target": "sales"} and request.settings == {"draws": 50}
+    assert request.data == {"kind": "upload", "content": b"sales,price\n1,2\n", "filename": "lr.csv"}
+
+
+def run_main(capsys, *argv: str) -> tuple[int, str, str]:
+    from bayes_core.cli import main
+
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("train", "--json"), "the following arguments are required: model_id"),
+    (("train", "hierarchical_negbinom", "--draws", "x", "--json"), "invalid int value: 'x'"),
+    (("train", "hierarchical_negbinom", "--sampler", "stan", "--json"), "invalid choice: 'stan'"),
+    (("train", "hierarchical_negbinom", "--gpu", "--cpu", "--json"), "not allowed with argument"),
+    (("jobs", "--json"), "the following arguments are required"),
+    (("jobs", "status", "--json"), "the following arguments are required: job_id"),
+    (("jobs", "list", "--limit", "many", "--json"), "invalid int value: 'many'"),
+    (("predict", "hierarchical_negbinom", "--json"), "the following arguments are required: --out"),
+    (("bogus", "--json"), "invalid choice: 'bogus'"),
+    (("train", "hierarchical_negbinom", "--target-acc", "0.9", "--json"), "Unknown argument(s) --target-acc"),
+    (("train", "hierarchical_negbinom", "--dra", "10", "--json"), "Unknown argument(s) --dra"),
+])
+def test_argument_errors_under_json_are_one_json_object(capsys, argv, message):
+    code, out, err = run_main(capsys, *argv)
+    assert code == 2 and err == ""
+    assert message in json.loads(out)["error"]
+
+
+def test_argument_errors_without_json_show_the_usage(capsys):
+    code, out, err = run_main(capsys, "train", "hierarchical_negbinom", "--draws", "x")
+    assert code == 2 and out == ""
+    assert err.startswith("usage: python -m bayes_core train") and "invalid int value: 'x'" in err
+
+
+# -- paths ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def paths(tmp_path):
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    return folder, blocker
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("train", "hierarchical_negbinom", "--data", "{folder}"), "--data {folder} is a folder: give a CSV file"),
+    (("jobs", "submit", "hierarchical_negbinom", "--data", "{folder}"), "--data {folder} is a folder"),
+    (("predict", "hierarchical_negbinom", "--input", "{folder}", "--out", "{folder}/p.csv"), "--input {folder} is a folder"),
+    (("predict", "hierarchical_negbinom", "--param", "entity=E1", "--out", "{folder}"), "--out {folder} is a folder"),
+    (("predict", "hierarchical_negbinom", "--param", "entity=E1", "--out", "{blocker}/sub/p.csv"),
+     "{blocker} is a file, not a folder"),
+])
+def test_path_problems_are_clear_messages(capsys, paths, argv, message):
+    folder, blocker = paths
+    fill = {"folder": folder, "blocker": blocker}
+    code, out, err = run_main(capsys, *(a.format(**fill) for a in argv), "--json")
+    assert code == 2 and "Traceback" not in err
+    assert message.format(**fill) in json.loads(out)["error"]
+
+
+def test_missing_output_folder_is_not_created_for_a_command_that_fails(capsys, tmp_path):
+    target = tmp_path / "new" / "deeper" / "p.csv"
+    code, out, _ = run_main(capsys, "predict", "no_such_model", "--param", "x=1", "--out", str(target), "--json")
+    assert code == 2 and "Unknown model" in json.loads(out)["error"]
+    assert not (tmp_path / "new").exists()
+
+
+def test_unreadable_file_is_a_clear_message(tmp_path, monkeypatch):
+    from bayes_core.cli_args import readable_file
+    from bayes_core.errors import BayesCoreError
+
+    csv = tmp_path / "locked.csv"
+    csv.write_text("a\n1\n")
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(BayesCoreError, match=r"--data .*locked\.csv cannot be read \(Permission denied\)"):
+        readable_file(csv, "--data")
+
+
+def test_artifacts_path_that_is_a_file_is_a_clear_message(capsys, tmp_path, monkeypatch):
+    blocker = tmp_path / "artifacts"
+    blocker.write_text("not a folder")
+    for root in (blocker, blocker / "below"):
+        monkeypatch.setenv("BAYES_ARTIFACTS_DIR", str(root))
+        code, out, _ = run_main(capsys, "list", "--json")
+        assert code == 2 and f"{blocker} is a file, not a folder" in json.loads(out)["error"]
+
+
+# -- unexpected faults --------------------------------------------------------------------------------
+def test_unexpected_exception_is_one_line_with_the_traceback_in_a_log(capsys, tmp_path, monkeypatch):
+    from bayes_core import cli
+
+    def broken(args, extra):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "cmd_list", broken)
+    monkeypatch.setattr(cli, "ERROR_LOG", tmp_path / "errors.log")
+    monkeypatch.delenv("BAYES_DEBUG", raising=False)
+    code, out, err = run_main(capsys, "list", "--json")
+    assert code == 2 and err == ""
+    error = json.loads(out)["error"]
+    assert "unexpected error (RuntimeError: boom)" in error and str(tmp_path / "errors.log") in error
+    assert 'raise RuntimeError("boom")' in (tmp_path / "errors.log").read_text()
+    code, out, err = run_main(capsys, "list")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    monkeypatch.setenv("BAYES_DEBUG", "1")
+    code, out, err = run_main(capsys, "list")
+    assert code == 2 and "Traceback" in err and "RuntimeError: boom" in err
+
+
+def test_jobs_submit_accepts_a_csv_whose_columns_the_options_name(tmp_path, monkeypatch):
+    """Issue #12.1, CLI side: `--target sales` reaches the model, and the upload is validated with it."""
+    from bayes_core.cli import parse
+    from bayes_core.jobs import LocalJobRunner
+    from bayes_core.jobs.cli import submit_request
+
+    csv = tmp_path / "lr.csv"
+    csv.write_text("sales,price,ads,region\n" + "".join(f"{i},{i + 1},{i % 3},r{i}\n" for i in range(12)))
+    args, extra = parse(["jobs", "submit", "bayesian_linear_regression", "--target", "sales",
+                         "--features", "price,ads", "--data", str(csv)])
+    runner = LocalJobRunner(tmp_path / "artifacts")
+    monkeypatch.setattr(runner, "sweep", lambda: None)  # queued only: no worker is started
+    job = runner.submit(submit_request(args, extra))
+    assert job.state == "queued" and job.options["target"] == "sales" and job.data_ref["filename"] == "lr.csv"

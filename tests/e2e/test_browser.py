@@ -140,3 +140,32 @@ def test_catalogue_to_predictions_csv(app_url, page, nb_run, tmp_path):
     _settle(page)
     page.screenshot(path=shots / "prior_predictive.png", full_page=True)
     print(f"screenshots in {shots}")
+
+
+def _assert_app_menu_only(page) -> None:
+    """The app's own menu (ui.nav.frame) in the sidebar, and none of Streamlit's automatic menus —
+    neither the legacy ``pages/`` file-name list nor st.navigation's."""
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.locator("[data-testid='stPageLink-NavLink']", has_text="Catalogue").first.wait_for()
+    assert sidebar.get_by_text("After training").count() == 1
+    assert page.locator("[data-testid='stSidebarNav'], [data-testid='stTopNav']").count() == 0
+    assert page.get_by_text("streamlit app", exact=False).count() == 0, "the legacy menu lists the entry file"
+
+
+def test_cold_server_deep_link_shows_the_app_menu_not_the_legacy_one(app_url, page, tmp_path):
+    """The first request to a fresh server is a shared link: Streamlit is then in its legacy
+    ``pages/`` mode and runs the page without the router. The page must still show its page
+    config and the app's menu, and no legacy file-name sidebar may ever appear."""
+    page.goto(f"{app_url}/predictions?model={NB}")  # the very first page this server renders
+    page.get_by_role("heading", name="Predictions").wait_for()
+    _settle(page)
+    _assert_app_menu_only(page)
+    assert "Bayesian model workbench" in page.title(), "the page config was applied on the bare run"
+    page.screenshot(path=tmp_path / "cold_deep_link.png", full_page=True)
+
+    page.goto(app_url)  # the router has now run: the same frame, no automatic menu either
+    page.get_by_role("heading", name="Model catalogue").wait_for()
+    _settle(page)
+    _assert_app_menu_only(page)
+    page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']", has_text="Diagnostics").click()
+    page.get_by_role("heading", name="Convergence diagnostics").wait_for()

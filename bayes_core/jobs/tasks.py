@@ -1,0 +1,180 @@
+"""What a job does, by ``JobRequest.task``: one small table, so a second task (SBC) is one entry.
+
+A task knows how to check a request before it is queued (``prepare``), how to run it inside a
+worker (``run``), and what output a worker leaves while running (``completed`` finds a whole
+output a killed worker still finished; ``discard`` removes a partial one). Runners and the worker
+never know more about a task than this.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from bayes_core import artifacts
+from bayes_core.errors import BayesCoreError, InvalidParametersError
+from bayes_core.jobs.api import Job, JobRequest
+
+UPLOADS_DIR = "uploads"
+
+
+@dataclass
+class Prepared:
+    """A validated request, normalised as it will be stored with the job."""
+
+    settings: dict[str, Any]
+    options: dict[str, Any]
+    priors: dict[str, Any]
+    params: dict[str, Any]
+    draws_total: int = 0
+
+
+@dataclass
+class TaskContext:
+    job: Job
+    data_source: Path | None  # None: the model's example data
+    progress: Callable[[Any], None]  # takes ``samplers.Progress``
+    output_id: str  # where the task stages its output (a run id for training)
+
+
+@dataclass
+class TaskResult:
+    run_id: str | None = None
+    sampler: str | None = None
+    device: str | None = None
+    message: str = ""
+    progress: dict[str, Any] = field(default_factory=dict)  # final progress fields (e.g. all draws done)
+
+
+class Task(Protocol):
+    name: str
+
+    def prepare(self, request: JobRequest) -> Prepared: ...
+
+    def new_output_id(self) -> str: ...
+
+    def run(self, ctx: TaskContext) -> TaskResult: ...
+
+    def completed(self, model_id: str, output_id: str | None) -> TaskResult | None: ...
+
+    def discard(self, model_id: str, output_id: str | None) -> None: ...
+
+
+class TrainTask:
+    """Train a model and write a run (``model.train`` stages it and renames it into place)."""
+
+    name = "train"
+
+    def prepare(self, request: JobRequest) -> Prepared:
+        from bayes_core import samplers
+        from bayes_core.registry import get_registry
+
+        registry = get_registry()
+        meta = registry.get_model_metadata(request.model_id)  # UnknownModelError listing the known ids
+        errors: dict[str, str] = {}
+        priors = _check_priors(meta.priors, request.priors, errors)
+        try:
+            model = registry.load_model_instance(request.model_id, options=dict(request.options), priors=priors)
+        except InvalidParametersError as exc:
+            errors.update(exc.errors)
+            model = registry.load_model_instance(request.model_id)  # still check the settings: report all at once
+        try:
+            resolved = model.training_settings(**dict(request.settings))
+        except InvalidParametersError as exc:
+            errors.update(exc.errors)
+        if errors:
+            raise InvalidParametersError(errors)
+        samplers.resolve(resolved)  # DeviceUnavailableError / SamplerError before queueing
+        data = request.data
+        if data["kind"] == "upload":
+            model.load_data(data["content"])
+        elif data["kind"] == "run":
+            model.load_data(artifacts.Run(request.model_id, data["run_id"]).path / artifacts.DATA_FILE)
+        settings = resolved.to_dict()
+        return Prepared(settings=settings, options=dict(model.options), priors=priors, params=dict(request.params),
+                        draws_total=(settings["draws"] + settings["tune"]) * settings["chains"])
+
+    def new_output_id(self) -> str:
+        return artifacts.new_run_id()
+
+    def run(self, ctx: TaskContext) -> TaskResult:
+        from bayes_core.registry import get_registry
+
+        job = ctx.job
+        model = get_registry().load_model_instance(job.model_id, options=job.options, priors=job.priors or None)
+        run = model.train(ctx.data_source, progress=ctx.progress, run_id=ctx.output_id, **job.settings)
+        per_chain = int(job.settings["draws"]) + int(job.settings["tune"])
+        chains = int(job.settings["chains"])
+        return TaskResult(run_id=run.run_id, sampler=run.metadata.get("sampler"), device=run.metadata.get("device"),
+                          message=f"run {run.run_id}",
+                          progress={"draws_done": per_chain * chains, "chain_draws": [per_chain] * chains})
+
+    def completed(self, model_id: str, output_id: str | None) -> TaskResult | None:
+        if not output_id:
+            return None
+        try:
+            run = artifacts.Run(model_id, output_id)
+            meta = run.metadata  # a whole run has its metadata
+        except BayesCoreError:
+            return None
+        return TaskResult(run_id=run.run_id, sampler=meta.get("sampler"), device=meta.get("device"),
+                          message="finished before it could be stopped")
+
+    def discard(self, model_id: str, output_id: str | None) -> None:
+        """Delete the hidden ``.tmp-<run_id>`` directory of a job that will never finish it."""
+        import shutil
+
+        if not output_id:
+            return
+        try:
+            tmp = artifacts.run_path(model_id, output_id).parent / f".tmp-{output_id}"
+        except BayesCoreError:
+            return
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_priors(known: dict[str, float], overrides, errors: dict[str, str]) -> dict[str, float]:
+    clean = {}
+    for name, value in dict(overrides or {}).items():
+        if name not in known:
+            errors[f"prior {name}"] = f"unknown prior (known: {', '.join(sorted(known)) or 'none'})"
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            errors[f"prior {name}"] = f"must be a number (got {value!r})"
+            continue
+        if not math.isfinite(number):
+            errors[f"prior {name}"] = f"must be a finite number (got {value!r})"
+            continue
+        clean[name] = number
+    return clean
+
+
+# The task table: ``JobRequest.task`` → what runs. SBC (issue #15) adds one line here.
+TASKS: dict[str, Task] = {TrainTask.name: TrainTask()}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except (KeyError, TypeError):
+        raise InvalidParametersError({"task": f"unknown task {name!r} (known: {', '.join(TASKS)})"}) from None
+
+
+def upload_path(root: Path, job_id: str) -> Path:
+    """Where a job's uploaded CSV lives, under the artifacts root (shared storage on a cluster)."""
+    return root / UPLOADS_DIR / f"{job_id}.csv"
+
+
+def data_source(job: Job, root: Path) -> Path | None:
+    """The file a worker reads the job's data from; None for the model's example data. The upload
+    path is rebuilt from the job id, never taken from the stored row."""
+    kind = (job.data_ref or {}).get("kind")
+    if kind == "upload":
+        return upload_path(root, job.job_id)
+    if kind == "run":
+        return artifacts.Run(job.model_id, job.data_ref["run_id"]).path / artifacts.DATA_FILE
+    return None
