@@ -36,6 +36,7 @@ from bayes_core.config import InferenceParameter, ModelMetadata
 from bayes_core.data import DataSchema, read_csv
 from bayes_core.errors import BayesCoreError, InvalidParametersError, NotTrainedError
 from bayes_core.forms import validate_fields
+from bayes_core.priors import prior_problems
 
 log = logging.getLogger("bayes_core")
 
@@ -72,6 +73,9 @@ class BaseBayesianModel:
 
     #: The model id whose config a notebook-style ``Model()`` (no metadata given) loads.
     config_id: ClassVar[str | None] = None
+    #: Every prior hyper-parameter the model reads and its kind ("positive", "real", ... see
+    #: ``bayes_core.priors``); configs and priors given at construction are checked against it.
+    prior_constraints: ClassVar[dict[str, str]] = {}
 
     def __init__(self, metadata: ModelMetadata | None = None, options: Mapping[str, Any] | None = None,
                  priors: Mapping[str, float] | None = None):
@@ -84,6 +88,9 @@ class BaseBayesianModel:
         self.metadata = metadata
         self.options = self.validate_options(options or {})
         self.priors = {**metadata.priors, **(priors or {})}
+        bad_priors = prior_problems(self.prior_constraints, priors or {}, require_all=False)
+        if bad_priors:
+            raise InvalidParametersError({f"priors.{k}": v for k, v in bad_priors.items()})
         self._fit: FitResult | None = None
         self._options_memo: dict[str, dict[str, list[Any]]] = {}
 

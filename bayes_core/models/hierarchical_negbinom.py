@@ -44,6 +44,7 @@ class SufficientStats:
 
 class HierarchicalNegBinomModel(BaseBayesianModel):
     config_id = "hierarchical_negbinom"
+    prior_constraints = {"mu_rate": "positive", "alpha_sigma": "positive", "phi_sigma": "positive"}
     headline_vars = ["mu", "alpha", "phi"]
     true_parameters = {"mu": 4.0, "alpha": 2.0, "phi": 3.0}
 

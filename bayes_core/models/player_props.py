@@ -44,6 +44,9 @@ _RESERVED = {"date", "player_id", "opponent_id", "was_home", "minutes", "window"
 
 class PlayerPropsModel(BaseBayesianModel):
     config_id = "player_props"
+    prior_constraints = {"intercept_mu": "real", "intercept_sigma": "positive", "home_sigma": "positive",
+                         "player_sigma": "positive", "lkj_eta": "positive", "opponent_sigma": "positive",
+                         "beta_sigma": "positive", "inv_phi_sigma": "positive"}
     headline_vars = ["intercept", "home", "player_sd", "player_corr", "opponent_sd", "shots_phi", "beta"]
     true_parameters = TRUE_PARAMETERS
 

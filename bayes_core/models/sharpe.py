@@ -97,6 +97,8 @@ class _SharpeBase(BaseBayesianModel):
 
 class BayesianSharpeModel(_SharpeBase):
     config_id = "bayesian_sharpe"
+    prior_constraints = {"mu_scale": "positive", "scale_scale": "positive",
+                         "nu_alpha": "positive", "nu_beta": "positive"}
     headline_vars = ["sharpe", "annual_return", "annual_volatility", "nu"]
     # Example data: daily Student-t returns, annual mean 12 %, scale 1 %, ν = 5.
     true_parameters = {"mu": 0.12 / 252, "scale": 0.01, "nu": 5.0,
@@ -158,6 +160,8 @@ class BayesianSharpeModel(_SharpeBase):
 
 class StrategyComparisonModel(_SharpeBase):
     config_id = "strategy_comparison"
+    prior_constraints = {"mu_scale": "positive", "scale_scale": "positive", "lkj_eta": "positive",
+                         "nu_alpha": "positive", "nu_beta": "positive"}
     headline_vars = ["sharpe", "nu"]
     # Example: three correlated daily strategies with annualised Sharpe ≈ 1.2, 0.6, 0.0 (Student-t ν = 6).
     true_parameters = {"nu": 6.0, "sharpe[momentum]": 1.2, "sharpe[carry]": 0.6, "sharpe[value]": 0.0}

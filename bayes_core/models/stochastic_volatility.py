@@ -166,6 +166,7 @@ def flagged_table(table: pd.DataFrame, estimate) -> pd.DataFrame:
 
 class StochasticVolatilityModel(BaseBayesianModel):
     config_id = "stochastic_volatility"
+    prior_constraints = {"mu_sd": "positive", "phi_a": "positive", "phi_b": "positive", "sigma_eta_sd": "positive"}
     headline_vars = ["mu", "phi", "sigma_eta"]
     true_parameters = {"mu": -9.0, "phi": 0.95, "sigma_eta": 0.25}
 
