@@ -42,6 +42,10 @@ class SufficientStats:
         self.log_factorial_sum = float(gammaln(counts + 1.0).sum())
 
 
+# Counts beyond this are a units mistake (or an attack): far outside any prior and slow to sample.
+MAX_COUNT = 1_000_000_000
+
+
 class HierarchicalNegBinomModel(BaseBayesianModel):
     config_id = "hierarchical_negbinom"
     prior_constraints = {"mu_rate": "positive", "alpha_sigma": "positive", "phi_sigma": "positive"}
@@ -51,7 +55,8 @@ class HierarchicalNegBinomModel(BaseBayesianModel):
     def data_schema(self) -> DataSchema:
         return DataSchema(
             columns=(Column("entity", "string", description="any id of the entity the counts belong to"),
-                     Column("count", "integer", min_value=0, description="events in one window")),
+                     Column("count", "integer", min_value=0, max_value=MAX_COUNT,
+                            description="events in one window")),
             min_rows=2,
             description="One row per entity per window: `entity`, `count` (non-negative integer).",
         )

@@ -38,8 +38,8 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.finance import (check_periods, clean_returns_table, clean_series, hdi, per_period_rate,
-                                returns_frame)
+from bayes_core.finance import (MAX_ABS_RETURN, check_periods, clean_returns_table, clean_series, hdi,
+                                per_period_rate, returns_frame)
 
 #: Fewest returns accepted: fewer cannot separate the Student-t scale from its tails.
 MIN_RETURNS = 20
@@ -107,7 +107,8 @@ class BayesianSharpeModel(_SharpeBase):
     def data_schema(self) -> DataSchema:
         return DataSchema(
             columns=(Column("date", "date", required=False, description="YYYY-MM-DD (optional; sorts the rows)"),
-                     Column("return", "float", description="simple return per period, e.g. 0.012 for +1.2 %")),
+                     Column("return", "float", max_abs=MAX_ABS_RETURN,
+                            description="simple return per period, e.g. 0.012 for +1.2 %")),
             min_rows=MIN_RETURNS,
             description=f"One row per period: `date`, `return` (at least {MIN_RETURNS} returns).")
 
