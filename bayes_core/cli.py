@@ -121,6 +121,7 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
     import pandas as pd
 
+    from bayes_core.csvio import write_csv
     from bayes_core.data import read_csv
     from bayes_core.errors import InvalidParametersError
     from bayes_core.registry import get_registry
@@ -141,7 +142,7 @@ def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         table = model.predict(params, run)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    write_csv(table, args.out)  # formula cells escaped: the file is opened in spreadsheets
     preview = table.to_string(index=False, max_rows=20) if isinstance(table, pd.DataFrame) else ""
     _emit(args, {"out": str(args.out), "rows": int(len(table))}, f"{preview}\n\n{len(table)} row(s) written to {args.out}")
     return EXIT_OK

@@ -7,6 +7,7 @@ import streamlit as st
 
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel
+from bayes_core.csvio import to_csv_bytes
 from bayes_core.data import read_csv
 from bayes_core.diagnostics import PROBLEM
 from bayes_core.errors import BayesCoreError, DataValidationError
@@ -20,7 +21,7 @@ def predictions_csv(table: pd.DataFrame, verdict: str) -> bytes:
     table = table.copy()
     if verdict == PROBLEM:
         table["convergence_warning"] = NOT_CONVERGED
-    return table.to_csv(index=False).encode()
+    return to_csv_bytes(table)
 
 
 def convergence_gate(run: Run) -> None:
@@ -73,7 +74,7 @@ def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> Non
 
 def template_csv(model: BaseBayesianModel, run: Run) -> bytes:
     row = {f["name"]: f["default"] for f in model.get_inference_form_fields(run)}
-    return pd.DataFrame([row]).to_csv(index=False).encode()
+    return to_csv_bytes(pd.DataFrame([row]))
 
 
 def batch(model: BaseBayesianModel, run: Run) -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from bayes_core.artifacts import Run
+from bayes_core.csvio import to_csv_bytes
 from bayes_core.finance import Fallback
 
 
@@ -22,6 +23,6 @@ def fallback_banner(run: Run) -> Fallback:
 def table_with_download(table: pd.DataFrame, run: Run, name: str, index: bool = False) -> None:
     """Show a result table with its CSV download (file named after the model, table and run)."""
     st.dataframe(table, hide_index=not index, width="stretch")
-    st.download_button(f"Download {name.replace('_', ' ')} (CSV)", table.to_csv(index=index).encode(),
+    st.download_button(f"Download {name.replace('_', ' ')} (CSV)", to_csv_bytes(table, index=index),
                        f"{run.model_id}_{name}_{run.run_id}.csv", "text/csv", key=f"{run.run_id}_{name}_csv",
                        icon=":material/download:", on_click="ignore")
