@@ -12,6 +12,7 @@ from bayes_core.data import read_csv
 from bayes_core.diagnostics import PROBLEM
 from bayes_core.errors import BayesCoreError, DataValidationError
 from ui import forms
+from ui.text import MESSAGE_CHARS, safe_bullets, safe_text
 
 NOT_CONVERGED = "run did not converge: treat these predictions with caution"
 
@@ -54,7 +55,7 @@ def single_form(model: BaseBayesianModel, run: Run) -> None:
             try:
                 st.session_state[state_key] = model.predict(values, run)
             except BayesCoreError as exc:
-                st.error(str(exc))
+                st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
         else:
             forms.show_errors({k: v for k, v in request_errors.items() if k not in errors})
             st.session_state.pop(state_key, None)
@@ -89,10 +90,10 @@ def batch(model: BaseBayesianModel, run: Run) -> None:
         requests = read_csv(upload.getvalue())
         results, problems = model.predict_batch(requests, run)
     except DataValidationError as exc:
-        st.error("The file cannot be read:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+        st.error("The file cannot be used:\n\n" + safe_bullets(exc.problems))
         return
     except BayesCoreError as exc:
-        st.error(str(exc))
+        st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
         return
     if problems:
         st.error(f"{len({p['row'] for p in problems})} row(s) were not predicted (rows numbered as in the file, "

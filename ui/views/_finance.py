@@ -8,6 +8,7 @@ import streamlit as st
 from bayes_core.artifacts import Run
 from bayes_core.csvio import to_csv_bytes
 from bayes_core.finance import Fallback
+from ui.text import MESSAGE_CHARS, safe_text
 
 
 def fallback_banner(run: Run) -> Fallback:
@@ -15,7 +16,8 @@ def fallback_banner(run: Run) -> Fallback:
     fallback = Fallback.from_dict(run.diagnostics.get("fallback"))
     if fallback.used:
         st.warning(f"These results come from the **{fallback.method} fallback**, not the Bayesian posterior: "
-                   f"{fallback.reason}. Every prediction row and CSV carries `fallback = True`.",
+                   f"{safe_text(fallback.reason, MESSAGE_CHARS)}. Every prediction row and CSV carries "
+                   "`fallback = True`.",
                    icon=":material/warning:")
     return fallback
 
