@@ -68,7 +68,7 @@ def single_form(model: BaseBayesianModel, run: Run) -> None:
 def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> None:
     warnings = table["warning"] if "warning" in table.columns else pd.Series(dtype=str)
     for note in sorted({w for w in warnings if isinstance(w, str) and w}):
-        st.info(note, icon=":material/info:")
+        st.info(safe_text(note, MESSAGE_CHARS), icon=":material/info:")  # may quote a request
     st.dataframe(table, hide_index=True, width="stretch")
     download(table, run, file_name, key)
 
