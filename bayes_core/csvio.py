@@ -7,6 +7,9 @@ index name) that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage ret
 ``'``, which spreadsheets show as text. Numbers are never touched: numeric cells, and text that is
 only a plain number such as ``-1.5`` (a spreadsheet reads that as the number it is), stay as they are.
 
+Lines end in CRLF (RFC 4180): the csv writer then quotes every cell holding a carriage return
+or a line feed, so a cell such as ``ok\r=1+1`` cannot break into a new row that starts with ``=``.
+
 Not escaped on purpose: a run's own ``data.csv`` and ``summary.csv`` (written by the run store),
 which the product reads back as data — escaping would change the values and the data hash.
 """
@@ -56,9 +59,9 @@ def escape_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 def to_csv_bytes(df: pd.DataFrame, *, index: bool = False, **to_csv_kwargs: Any) -> bytes:
     """The CSV of ``df`` as UTF-8 bytes (for download buttons), formula cells escaped."""
-    return escape_frame(df).to_csv(index=index, **to_csv_kwargs).encode("utf-8")
+    return escape_frame(df).to_csv(index=index, lineterminator="\r\n", **to_csv_kwargs).encode("utf-8")
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, *, index: bool = False, **to_csv_kwargs: Any) -> None:
     """Write ``df`` as a CSV file, formula cells escaped."""
-    escape_frame(df).to_csv(path, index=index, **to_csv_kwargs)
+    escape_frame(df).to_csv(path, index=index, lineterminator="\r\n", **to_csv_kwargs)
