@@ -34,8 +34,9 @@ import pandas as pd
 from bayes_core import artifacts, diagnostics, samplers
 from bayes_core.config import InferenceParameter, ModelMetadata
 from bayes_core.data import DataSchema, read_csv
-from bayes_core.errors import BayesCoreError, InvalidParametersError, NotTrainedError
-from bayes_core.forms import validate_fields
+from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError, NotTrainedError
+from bayes_core.forms import batch_problems, blank_cells, validate_fields
+from bayes_core.priors import prior_problems
 
 log = logging.getLogger("bayes_core")
 
@@ -72,6 +73,9 @@ class BaseBayesianModel:
 
     #: The model id whose config a notebook-style ``Model()`` (no metadata given) loads.
     config_id: ClassVar[str | None] = None
+    #: Every prior hyper-parameter the model reads and its kind ("positive", "real", ... see
+    #: ``bayes_core.priors``); configs and priors given at construction are checked against it.
+    prior_constraints: ClassVar[dict[str, str]] = {}
 
     def __init__(self, metadata: ModelMetadata | None = None, options: Mapping[str, Any] | None = None,
                  priors: Mapping[str, float] | None = None):
@@ -84,6 +88,9 @@ class BaseBayesianModel:
         self.metadata = metadata
         self.options = self.validate_options(options or {})
         self.priors = {**metadata.priors, **(priors or {})}
+        bad_priors = prior_problems(self.prior_constraints, priors or {}, require_all=False)
+        if bad_priors:
+            raise InvalidParametersError({f"priors.{k}": v for k, v in bad_priors.items()})
         self._fit: FitResult | None = None
         self._options_memo: dict[str, dict[str, list[Any]]] = {}
 
@@ -384,14 +391,26 @@ class BaseBayesianModel:
     def predict_batch(self, requests: pd.DataFrame, run: artifacts.Run | str | None = None
                       ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         """Validate each row; predict the good ones. Returns ``(results, problems)`` where each
-        problem is ``{"row": n, "field": name, "message": text}`` (rows numbered as in the CSV)."""
+        problem is ``{"row": n, "field": name, "message": text}`` (rows numbered as in the CSV).
+        A batch with no rows, a column named twice or a column no inference parameter has is
+        refused whole (DataValidationError); a blank cell where a default would silently stand in
+        is a problem of its row."""
         run = self.load_run(run)
+        specs = self.inference_params_for(run)
+        unusable = batch_problems(requests.columns, len(requests), [p.name for p in specs])
+        if unusable:
+            raise DataValidationError(unusable, what="batch of requests")
         good, problems = [], []
         for i, row in enumerate(requests.to_dict(orient="records")):
+            errors = blank_cells(row, specs)  # a blank cell is a problem, not a silent default
             try:
-                good.append(self.coerce_inference_params(row, run))
+                clean = self.coerce_inference_params({k: v for k, v in row.items() if k not in errors}, run)
             except InvalidParametersError as exc:
-                problems.extend({"row": i + 2, "field": f, "message": m} for f, m in exc.errors.items())
+                errors = {**exc.errors, **errors}
+            if errors:
+                problems.extend({"row": i + 2, "field": f, "message": m} for f, m in errors.items())
+            else:
+                good.append(clean)
         if not good:
             return pd.DataFrame(), problems
         return self._with_provenance(self.predict_rows(run, good), run), problems

@@ -96,6 +96,7 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
     import pandas as pd
 
+    from bayes_core.csvio import write_csv
     from bayes_core.data import read_csv
     from bayes_core.errors import InvalidParametersError
     from bayes_core.registry import get_registry
@@ -120,7 +121,7 @@ def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
         table = model.predict(params, run)
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is created, as always
-        table.to_csv(args.out, index=False)
+        write_csv(table, args.out)  # formula cells escaped: the file is opened in spreadsheets
     except OSError as exc:
         raise BayesCoreError(f"--out {args.out} cannot be written ({exc.strerror or exc}).") from exc
     preview = table.to_string(index=False, max_rows=20) if isinstance(table, pd.DataFrame) else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,11 @@ from bayes_core.errors import ConfigError
 
 MODEL_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MODEL_CLASS_PATTERN = re.compile(r"^bayes_core\.models\.[a-z_][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")
+
+# A config is a short hand-written file: anything far bigger or deeper is a mistake or an attack,
+# refused before it can exhaust memory or the interpreter's recursion limit.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_DEPTH = 32
 
 ParamType = Literal["integer", "float", "string", "select", "boolean"]
 Scalar = int | float | str | bool | None
@@ -115,6 +121,7 @@ class ModelMetadata(_Strict):
     # Model-specific options (parameterisation, columns, windows): a form on the training page.
     model_options: list[InferenceParameter] = Field(default_factory=list)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    # Names and signs are checked against the model class's ``prior_constraints`` by the registry.
     priors: dict[str, float] = Field(default_factory=dict)
     config_path: str | None = None
     config_hash: str | None = None
@@ -149,6 +156,14 @@ class ModelMetadata(_Strict):
             seen.add(p.name)
         if dupes:
             raise ValueError(f"duplicate parameter names: {', '.join(sorted(set(dupes)))}")
+        return v
+
+    @field_validator("priors")
+    @classmethod
+    def _finite_priors(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [f"{k} = {x}" for k, x in v.items() if not math.isfinite(x)]
+        if bad:
+            raise ValueError(f"priors must be finite numbers: {', '.join(bad)}")
         return v
 
     def inference_param(self, name: str) -> InferenceParameter:
@@ -191,16 +206,90 @@ def format_validation_errors(exc: ValidationError, model: type[BaseModel]) -> li
     return problems
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses what a hand-written config never needs and an attack uses:
+    aliases (the "billion laughs" expansion), nesting deeper than ``MAX_CONFIG_DEPTH`` (a
+    ``RecursionError`` in the composer) and a key given twice in one mapping (silently last-wins)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML aliases (*{event.anchor}) are not allowed in a model config; "
+                "write the value out where it is used", event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_CONFIG_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_CONFIG_DEPTH} levels deep; a model config is "
+                    "a few levels of keys and lists", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # non-scalar keys: the base class says "unhashable key"
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first_line[key]}, again at line "
+                    f"{line}); give each key once", key_node.start_mark)
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """"line 3, column 5: <problem>" without PyYAML's multi-line snippet of the source."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return str(exc)
+    context = getattr(exc, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: " + (f"{context}: " if context else "") + problem
+
+
+def _read_yaml(path: Path) -> tuple[Any, str]:
+    """The parsed YAML and its text; every way a file can be unreadable becomes a ConfigError."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), [
+                f"the file is {size:,} bytes; a model config may be at most {MAX_CONFIG_BYTES:,} bytes"])
+        raw_bytes = path.read_bytes()[:MAX_CONFIG_BYTES + 1]  # a file may grow between stat and read
+        if len(raw_bytes) > MAX_CONFIG_BYTES:
+            raise ConfigError(str(path), [f"the file is larger than {MAX_CONFIG_BYTES:,} bytes"])
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    try:
+        raw_text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw_bytes[:exc.start].count(b"\n") + 1
+        raise ConfigError(str(path), [
+            f"not UTF-8 text: byte 0x{raw_bytes[exc.start]:02x} on line {line}; save the file as UTF-8"]) from None
+    try:
+        return yaml.load(raw_text, Loader=_StrictLoader), raw_text  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"cannot read YAML: {_yaml_problem(exc)}"]) from None
+    except RecursionError:  # belt and braces: the depth limit should stop this first
+        raise ConfigError(str(path), ["cannot read YAML: nested too deeply"]) from None
+
+
 def load_model_config(path: str | Path) -> ModelMetadata:
     """Read and validate one config file; raises ConfigError listing every problem."""
     path = Path(path)
-    try:
-        raw_text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(raw_text)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(str(path), [f"cannot read YAML: {exc}"]) from exc
+    raw, raw_text = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(str(path), ["the file must hold a mapping of keys (name, version, ...)"])
+    not_text = [repr(k) for k in raw if not isinstance(k, str)]
+    if not_text:
+        raise ConfigError(str(path), [f"keys must be names, not {', '.join(not_text)}"])
     for reserved in ("model_id", "config_path", "config_hash"):
         if reserved in raw:
             raise ConfigError(str(path), [f"{reserved}: set by the registry; remove it from the file"])

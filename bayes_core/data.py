@@ -2,10 +2,17 @@
 
 Validation reports every problem at once, naming the column and the first offending rows
 (row numbers as in the CSV, header = row 1), and returns a cleaned, typed copy.
+
+Magnitudes are bounded: a whole number must be exact in float64 and fit int64 (|n| ≤ 2**53), a
+float must be finite and |x| ≤ ``MAX_ABS_FLOAT`` unless its column declares a tighter ``max_abs``
+— values like 1e308 or 2e19 otherwise pass and overflow the sampler. A header naming a column
+twice is refused before pandas renames the copy (``count.1``) and the first one is used silently.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,6 +24,8 @@ from bayes_core.errors import DataValidationError
 
 ColumnKind = Literal["integer", "float", "string", "date", "boolean"]
 _MAX_ROWS_LISTED = 5
+MAX_ABS_INTEGER = 2**53  # every whole number up to here is exact in float64 and fits int64
+MAX_ABS_FLOAT = 1e15     # beyond this a sum of squares of a few million values can overflow
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,8 @@ class Column:
     max_value: float | None = None
     required: bool = True
     description: str = ""
+    #: Largest |value| of a numeric column (the model's own limit; defaults above apply without it).
+    max_abs: float | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,9 @@ class DataSchema:
         return [c.name for c in self.columns]
 
     def validate(self, df: pd.DataFrame) -> pd.DataFrame:
+        dupes = duplicate_names(df.columns)
+        if dupes:
+            raise DataValidationError([ambiguous_header(dupes)])
         problems: list[str] = []
         missing = [c.name for c in self.columns if c.required and c.name not in df.columns]
         if missing:
@@ -63,6 +77,10 @@ def _rows(mask: np.ndarray) -> str:
     listed = ", ".join(map(str, rows[:_MAX_ROWS_LISTED]))
     more = f" and {len(rows) - _MAX_ROWS_LISTED} more" if len(rows) > _MAX_ROWS_LISTED else ""
     return f"row{'s' if len(rows) > 1 else ''} {listed}{more}"
+
+
+def _limit(x: float) -> str:
+    return f"{x:,.0f}" if x < 1e10 else f"{x:.3g}"
 
 
 def _convert(series: pd.Series, col: Column) -> tuple[pd.Series, list[str]]:
@@ -94,6 +112,12 @@ def _convert(series: pd.Series, col: Column) -> tuple[pd.Series, list[str]]:
     if inf.any():
         problems.append(f"column '{name}': infinite value in {_rows(inf)}")
     finite = np.isfinite(values)
+    limit = col.max_abs if col.max_abs is not None else MAX_ABS_INTEGER if col.kind == "integer" else MAX_ABS_FLOAT
+    huge = finite & (np.abs(values) > limit)
+    if huge.any():
+        problems.append(f"column '{name}': value beyond ±{_limit(limit)} in {_rows(huge)} "
+                        "(too large for this model; check the units)")
+        finite &= ~huge
     if col.kind == "integer":
         frac = finite & (values != np.round(values))
         if frac.any():
@@ -112,16 +136,48 @@ def _convert(series: pd.Series, col: Column) -> tuple[pd.Series, list[str]]:
     return numbers.astype(float), problems
 
 
-def read_csv(source: str | Path | bytes) -> pd.DataFrame:
-    """Read a CSV (path or raw bytes) as strings-preserving frame, with a clear error."""
-    import io
+def duplicate_names(names) -> list[str]:
+    """Names given more than once (after trimming spaces), in order of first repeat."""
+    seen, dupes = set(), []
+    for name in (str(n).strip() for n in names):
+        if name in seen and name not in dupes:
+            dupes.append(name)
+        seen.add(name)
+    return dupes
 
+
+def ambiguous_header(dupes: list[str]) -> str:
+    return (f"the header names column(s) {', '.join(repr(d) for d in dupes)} more than once; "
+            "keep one column per name")
+
+
+def _header(source: str | Path | bytes) -> list[str]:
+    """The CSV's first record, read before pandas renames duplicates (``count`` → ``count.1``)."""
+    if isinstance(source, bytes):
+        text = io.TextIOWrapper(io.BytesIO(source), encoding="utf-8-sig", errors="replace", newline="")
+    else:
+        text = open(source, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
+    with text:
+        return next(csv.reader(text), [])
+
+
+def read_csv(source: str | Path | bytes) -> pd.DataFrame:
+    """Read a CSV (path or raw bytes) with a clear error; a header naming a column twice is refused."""
     try:
-        handle = io.BytesIO(source) if isinstance(source, bytes) else source
-        df = pd.read_csv(handle)
+        header = _header(source)
+        df = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source)
     except FileNotFoundError:
         raise DataValidationError([f"file not found: {source}"]) from None
+    except IsADirectoryError:
+        raise DataValidationError([f"{source} is a folder; give the path of a CSV file"]) from None
+    except OSError as exc:
+        raise DataValidationError([f"cannot read {source}: {exc.strerror or exc}"]) from None
+    except csv.Error as exc:
+        raise DataValidationError([f"cannot read the CSV header: {exc}"]) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise DataValidationError([f"cannot read the CSV: {exc}"]) from exc
+    dupes = duplicate_names(header)
+    if dupes:
+        raise DataValidationError([ambiguous_header(dupes)])
     df.columns = [str(c).strip() for c in df.columns]
     return df

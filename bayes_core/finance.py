@@ -27,7 +27,12 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 import pandas as pd
 
+from bayes_core.data import MAX_ABS_FLOAT
 from bayes_core.errors import DataValidationError, DeviceUnavailableError, InvalidParametersError
+
+# Largest |return| per period accepted from a CSV (10,000 %): returns are fractions (0.012 = 1.2 %);
+# percent figures still fit, a price column given as returns or a 1e308 does not.
+MAX_ABS_RETURN = 100.0
 
 log = logging.getLogger("bayes_core.finance")
 
@@ -48,11 +53,15 @@ def _positions(mask: np.ndarray, labels: Sequence[Any] | None = None, limit: int
 def _check_values(values: np.ndarray, name: str, labels: Sequence[Any] | None) -> list[str]:
     problems = []
     nan, inf = np.isnan(values), np.isinf(values)
+    huge = np.isfinite(values) & (np.abs(values) > MAX_ABS_FLOAT)
     where = "index" if labels is not None else "position"
     if nan.any():
         problems.append(f"{name}: NaN (missing) value at {where} {_positions(nan, labels)}")
     if inf.any():
         problems.append(f"{name}: infinite value at {where} {_positions(inf, labels)}")
+    if huge.any():
+        problems.append(f"{name}: value beyond ±{MAX_ABS_FLOAT:.0e} at {where} {_positions(huge, labels)} "
+                        "(check the units)")
     return problems
 
 

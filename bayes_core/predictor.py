@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -245,6 +245,36 @@ def _open_posterior(run_dir: str):
         raise CorruptRunError(f"cannot read the posterior of {path} ({type(exc).__name__}: {exc}); train again.") from exc
 
 
+REQUEST_KEYS = ("player_id", "opponent_id", "was_home", "features", "minutes")
+
+
+def check_request_keys(requests, features: list[str]) -> None:
+    """Refuse keys a request does not use, naming the known ones: an unknown key used to be ignored
+    silently, so ``features={"minutes": 45}`` predicted for 90 minutes. ``minutes`` is a request
+    field of its own (the ``minutes`` argument), never a feature, unless a run was trained with it."""
+    import pandas as pd
+
+    if isinstance(requests, pd.DataFrame):
+        unknown = [str(c) for c in requests.columns if c not in (*REQUEST_KEYS, *features) or c == "features"]
+        if unknown:
+            raise ValueError(f"unknown request column(s) {', '.join(unknown)}; the columns are "
+                             f"{', '.join(k for k in REQUEST_KEYS if k != 'features')} and this run's features "
+                             f"({', '.join(features) or 'none'})")
+        return
+    for request in requests:
+        unknown = sorted(str(k) for k in request if k not in REQUEST_KEYS)
+        if unknown:
+            raise ValueError(f"unknown request key(s) {', '.join(unknown)}; the keys are {', '.join(REQUEST_KEYS)}")
+        given = request.get("features") or {}
+        if not isinstance(given, Mapping):
+            raise ValueError(f"features must be a dict of feature name → value, not {type(given).__name__}")
+        unknown = sorted(str(k) for k in given if k not in features)
+        if unknown:
+            hint = " (pass minutes as its own argument: minutes=...)" if "minutes" in unknown else ""
+            raise ValueError(f"unknown feature(s) {', '.join(unknown)}{hint}; this run's features: "
+                             f"{', '.join(features) or 'none'}")
+
+
 class BayesianPredictor:
     """Fast player-props predictions from a saved ``player_props`` run.
 
@@ -366,6 +396,9 @@ class BayesianPredictor:
         import pandas as pd
 
         feats = self.features
+        if not isinstance(requests, pd.DataFrame):
+            requests = list(requests)
+        check_request_keys(requests, feats)
         if isinstance(requests, pd.DataFrame):
             n = len(requests)
             missing = [f for f in feats if f not in requests.columns]

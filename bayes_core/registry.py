@@ -15,11 +15,16 @@ from typing import TYPE_CHECKING, Any
 from bayes_core import artifacts
 from bayes_core.config import MODEL_ID_PATTERN, ModelMetadata, load_model_config
 from bayes_core.errors import BayesCoreError, ConfigError, UnknownModelError
+from bayes_core.priors import check_constraint_kinds, prior_problems
 
 if TYPE_CHECKING:
     from bayes_core.base import BaseBayesianModel
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
+
+# The hooks a model class must fill (itself or through a parent other than BaseBayesianModel);
+# a class missing one would be listed and then fail with NotImplementedError on first use.
+REQUIRED_HOOKS = ("data_schema", "example_data", "build_model", "predict_rows")
 
 
 def config_dir() -> Path:
@@ -44,12 +49,26 @@ def resolve_model_class(spec: str) -> type["BaseBayesianModel"]:
         raise BayesCoreError(f"model_class {spec!r} is outside bayes_core.models and is refused")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise BayesCoreError(f"model_class {spec!r}: cannot import {module_name} ({exc})") from exc
+    except Exception as exc:  # a model module that fails to import must not take down the others
+        raise BayesCoreError(f"model_class {spec!r}: cannot import {module_name} "
+                             f"({type(exc).__name__}: {exc})") from exc
     cls = getattr(module, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, BaseBayesianModel)):
         raise BayesCoreError(f"model_class {spec!r}: {class_name} is not a BaseBayesianModel in {module_name}")
+    missing = [hook for hook in REQUIRED_HOOKS if getattr(cls, hook) is getattr(BaseBayesianModel, hook)]
+    if missing:
+        raise BayesCoreError(f"model_class {spec!r}: {class_name} does not implement {', '.join(missing)} "
+                             "(an abstract base class?); name the concrete model class")
     return cls
+
+
+def config_prior_problems(meta: ModelMetadata, cls: type) -> list[str]:
+    """The config's priors against the class's declared ``prior_constraints`` (names and signs)."""
+    constraints = getattr(cls, "prior_constraints", {})
+    kinds = check_constraint_kinds(constraints)
+    if kinds:
+        return [f"model_class {meta.model_class}: prior_constraints {k}" for k in kinds]
+    return [f"priors.{name}: {message}" for name, message in prior_problems(constraints, meta.priors).items()]
 
 
 class ModelRegistry:
@@ -69,12 +88,16 @@ class ModelRegistry:
                 continue
             try:
                 meta = load_model_config(path)
-                resolve_model_class(meta.model_class)
+                cls = resolve_model_class(meta.model_class)
             except ConfigError as exc:
                 errors.append(ConfigProblem(str(path), exc.problems))
                 continue
             except BayesCoreError as exc:
                 errors.append(ConfigProblem(str(path), [f"model_class: {exc}"]))
+                continue
+            prior_errors = config_prior_problems(meta, cls)
+            if prior_errors:
+                errors.append(ConfigProblem(str(path), prior_errors))
                 continue
             models[model_id] = meta
         self._models, self.errors = models, errors

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from bayes_core import artifacts
+from bayes_core.csvio import to_csv_bytes
 from ui import charts, nav, resources, state
 from ui import diagnostics_view as dv
 
@@ -28,7 +29,7 @@ with tab_summary:
     st.dataframe(dv.styled_summary(dv.rows_for(summary, shown)), width="stretch")
     st.caption("Cells: green good, orange warning, red problem (R-hat < 1.01 / ≤ 1.05; ESS > 400 / ≥ 100).")
     csv_col, nc_col = st.columns(2)
-    csv_col.download_button("Download summary (CSV)", summary.to_csv().encode(), f"summary_{run_id}.csv",
+    csv_col.download_button("Download summary (CSV)", to_csv_bytes(summary, index=True), f"summary_{run_id}.csv",
                             "text/csv", icon=":material/download:", on_click="ignore")
     nc_col.download_button("Download trace (NetCDF)",
                            lambda: resources.run_file_bytes(model_id, run_id, artifacts.TRACE_FILE),

@@ -4,6 +4,7 @@ import streamlit as st
 
 from bayes_core.errors import BayesCoreError, DataValidationError
 from ui import nav, prior, resources, state
+from ui.text import MESSAGE_CHARS, safe_bullets, safe_text
 
 nav.frame()
 st.title("Prior predictive check")
@@ -31,7 +32,7 @@ with source:
         try:
             model.load_data(data_csv)
         except DataValidationError as exc:
-            st.error("The uploaded file cannot be used:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+            st.error("The uploaded file cannot be used:\n\n" + safe_bullets(exc.problems))
             st.stop()
 with settings:
     draws = st.select_slider("Prior draws", [100, 250, 500, 1000, 2000], value=500)
@@ -43,9 +44,9 @@ try:
     with st.spinner("Sampling the prior predictive…"):
         result = prior.sample(model_id, meta.config_hash, tuple(sorted(priors.items())), data_csv, int(draws), int(seed))
 except BayesCoreError as exc:
-    st.error(str(exc))
+    st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
     st.stop()
 except (ValueError, FloatingPointError) as exc:  # e.g. a prior value the distribution rejects
-    st.error(f"Sampling failed with these priors: {exc}")
+    st.error(f"Sampling failed with these priors: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
     st.stop()
 prior.render(result, model.headline_vars)

@@ -5,6 +5,7 @@ import streamlit as st
 from bayes_core.errors import BayesCoreError
 from bayes_core.registry import get_registry
 from ui import nav, training
+from ui.text import MESSAGE_CHARS, safe_text
 
 nav.frame()
 st.title("Train a model")
@@ -19,7 +20,7 @@ if model_id is None:
 try:
     model = registry.load_model_instance(model_id)
 except BayesCoreError as exc:
-    st.error(f"Model {model_id} cannot be loaded: {exc}")
+    st.error(f"Model {model_id} cannot be loaded: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
     st.stop()
 
 meta = model.metadata

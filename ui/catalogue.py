@@ -13,6 +13,7 @@ from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError
 from bayes_core.registry import ConfigProblem, resolve_model_class
 from ui import nav
+from ui.text import safe_bullets, safe_text
 
 STATUS_BADGES = {"active": ("Active", "green"), "beta": ("BETA", "orange"), "deprecated": ("Deprecated", "gray")}
 VERDICT_BADGES = {"good": ("Converged", "green", ":material/check_circle:"),
@@ -53,7 +54,7 @@ def render_config_problems(problems: list[ConfigProblem]) -> None:
     with st.expander(f":red[:material/error: {len(problems)} model config(s) could not be loaded]", expanded=True):
         st.caption("The other models work normally. Fix the files below and press **Reload configs**.")
         for problem in problems:
-            st.error(f"**{problem.path}**\n\n" + "\n".join(f"- {m}" for m in problem.messages))
+            st.error(f"**{safe_text(problem.path, 300)}**\n\n" + safe_bullets(problem.messages))
 
 
 def render_card(entry: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ import streamlit as st
 
 from bayes_core.config import InferenceParameter
 from bayes_core.forms import validate_fields
+from ui.text import MESSAGE_CHARS, safe_text
 
 
 def as_spec(spec: InferenceParameter | Mapping[str, Any]) -> tuple[InferenceParameter, list[Any] | None]:
@@ -85,7 +86,8 @@ def render_fields(specs: Iterable[InferenceParameter | Mapping[str, Any]], key_p
                 [spec], {spec.name: raw}, None if spec.options_from_run else {spec.name: options or []})
             if field_errors:
                 errors[spec.name] = field_errors[spec.name]
-                st.error(f"{spec.display_label}: {field_errors[spec.name]}", icon=":material/error:")
+                st.error(f"{spec.display_label}: {safe_text(field_errors[spec.name], MESSAGE_CHARS)}",
+                         icon=":material/error:")
             else:
                 clean[spec.name] = field_clean[spec.name]
     return clean, errors
@@ -105,4 +107,4 @@ def _bounds_text(spec: InferenceParameter) -> str:
 def show_errors(errors: Mapping[str, str]) -> None:
     """Errors from a whole-request check (``model.validate_inference_params``) not tied to a widget."""
     for name, message in errors.items():
-        st.error(f"{name}: {message}", icon=":material/error:")
+        st.error(f"{safe_text(name)}: {safe_text(message, MESSAGE_CHARS)}", icon=":material/error:")

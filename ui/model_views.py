@@ -10,6 +10,7 @@ import streamlit as st
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel
 from bayes_core.config import MODEL_ID_PATTERN
+from ui.text import MESSAGE_CHARS, safe_text
 
 
 def view_module_name(model: BaseBayesianModel) -> str | None:
@@ -31,6 +32,7 @@ def render_model_views(model: BaseBayesianModel, run: Run) -> None:
     try:
         importlib.import_module(name).render(model, run)
     except Exception as exc:  # one model's view must not take the generic page down
-        st.error(f"The model-specific view failed: {type(exc).__name__}: {exc}", icon=":material/error:")
+        detail = safe_text(exc, MESSAGE_CHARS, multiline=True)
+        st.error(f"The model-specific view failed: {type(exc).__name__}: {detail}", icon=":material/error:")
         with st.expander("Details"):
             st.exception(exc)

@@ -7,10 +7,12 @@ import streamlit as st
 
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel
+from bayes_core.csvio import to_csv_bytes
 from bayes_core.data import read_csv
 from bayes_core.diagnostics import PROBLEM
 from bayes_core.errors import BayesCoreError, DataValidationError
 from ui import forms
+from ui.text import MESSAGE_CHARS, safe_bullets, safe_text
 
 NOT_CONVERGED = "run did not converge: treat these predictions with caution"
 
@@ -20,7 +22,7 @@ def predictions_csv(table: pd.DataFrame, verdict: str) -> bytes:
     table = table.copy()
     if verdict == PROBLEM:
         table["convergence_warning"] = NOT_CONVERGED
-    return table.to_csv(index=False).encode()
+    return to_csv_bytes(table)
 
 
 def convergence_gate(run: Run) -> None:
@@ -53,7 +55,7 @@ def single_form(model: BaseBayesianModel, run: Run) -> None:
             try:
                 st.session_state[state_key] = model.predict(values, run)
             except BayesCoreError as exc:
-                st.error(str(exc))
+                st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
         else:
             forms.show_errors({k: v for k, v in request_errors.items() if k not in errors})
             st.session_state.pop(state_key, None)
@@ -66,14 +68,14 @@ def single_form(model: BaseBayesianModel, run: Run) -> None:
 def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> None:
     warnings = table["warning"] if "warning" in table.columns else pd.Series(dtype=str)
     for note in sorted({w for w in warnings if isinstance(w, str) and w}):
-        st.info(note, icon=":material/info:")
+        st.info(safe_text(note, MESSAGE_CHARS), icon=":material/info:")  # may quote a request
     st.dataframe(table, hide_index=True, width="stretch")
     download(table, run, file_name, key)
 
 
 def template_csv(model: BaseBayesianModel, run: Run) -> bytes:
     row = {f["name"]: f["default"] for f in model.get_inference_form_fields(run)}
-    return pd.DataFrame([row]).to_csv(index=False).encode()
+    return to_csv_bytes(pd.DataFrame([row]))
 
 
 def batch(model: BaseBayesianModel, run: Run) -> None:
@@ -88,10 +90,10 @@ def batch(model: BaseBayesianModel, run: Run) -> None:
         requests = read_csv(upload.getvalue())
         results, problems = model.predict_batch(requests, run)
     except DataValidationError as exc:
-        st.error("The file cannot be read:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+        st.error("The file cannot be used:\n\n" + safe_bullets(exc.problems))
         return
     except BayesCoreError as exc:
-        st.error(str(exc))
+        st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
         return
     if problems:
         st.error(f"{len({p['row'] for p in problems})} row(s) were not predicted (rows numbered as in the file, "

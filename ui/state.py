@@ -7,12 +7,11 @@ kept in session state, so moving through the sidebar (which drops the query stri
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from bayes_core import artifacts
 from bayes_core.registry import ModelRegistry, get_registry
+from ui.text import safe_text
 
 _MODEL_KEY, _RUN_KEY = "selected_model", "selected_run"
 
@@ -20,11 +19,6 @@ _MODEL_KEY, _RUN_KEY = "selected_model", "selected_run"
 def registry() -> ModelRegistry:
     """The process-wide registry (discovery cached in the core; the catalogue can refresh it)."""
     return get_registry()
-
-
-def _shown(raw: str) -> str:
-    """A URL value made safe to echo in a notice."""
-    return re.sub(r"[^A-Za-z0-9_.:-]", "?", str(raw))[:64]
 
 
 def _url_value(name: str) -> str | None:
@@ -39,7 +33,7 @@ def url_model() -> str | None:
         if raw in registry():
             st.session_state[_MODEL_KEY] = raw
             return raw
-        st.warning(f"Ignored `?model={_shown(raw)}`: no such model is registered. "
+        st.warning(f"Ignored the link's model “{safe_text(raw)}”: no such model is registered. "
                    "Pick one from the list instead.", icon=":material/link_off:")
         st.query_params.pop("model", None)
         st.query_params.pop("run", None)
@@ -80,7 +74,7 @@ def url_run(model_id: str) -> str | None:
     if raw is not None:
         if raw in run_ids:
             return raw
-        st.warning(f"Ignored `?run={_shown(raw)}`: model `{model_id}` has no such run; "
+        st.warning(f"Ignored the link's run “{safe_text(raw)}”: model `{model_id}` has no such run; "
                    "showing the latest run instead.", icon=":material/link_off:")
         st.query_params.pop("run", None)
         return None

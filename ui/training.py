@@ -18,6 +18,7 @@ from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data,
 from bayes_core.registry import ModelRegistry
 from ui import nav
 from ui.forms import render_fields
+from ui.text import safe_text
 
 REFRESH_S = 2
 MAX_JOBS_SHOWN = 25
@@ -32,7 +33,7 @@ def pick_model(registry: ModelRegistry) -> str | None:
     choices = dict(registry.get_model_for_dropdown())
     requested = st.query_params.get("model")
     if requested is not None and requested not in registry:
-        st.warning(f"There is no model {requested!r}; pick one of the models below.")
+        st.warning(f"There is no model “{safe_text(requested)}”; pick one of the models below.")
     elif requested is not None and requested not in choices:  # deprecated: reachable by link only
         choices[requested] = f"{registry.get_model_metadata(requested).name} [DEPRECATED]"
     if not choices:

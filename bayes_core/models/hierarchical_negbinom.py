@@ -42,15 +42,21 @@ class SufficientStats:
         self.log_factorial_sum = float(gammaln(counts + 1.0).sum())
 
 
+# Counts beyond this are a units mistake (or an attack): far outside any prior and slow to sample.
+MAX_COUNT = 1_000_000_000
+
+
 class HierarchicalNegBinomModel(BaseBayesianModel):
     config_id = "hierarchical_negbinom"
+    prior_constraints = {"mu_rate": "positive", "alpha_sigma": "positive", "phi_sigma": "positive"}
     headline_vars = ["mu", "alpha", "phi"]
     true_parameters = {"mu": 4.0, "alpha": 2.0, "phi": 3.0}
 
     def data_schema(self) -> DataSchema:
         return DataSchema(
             columns=(Column("entity", "string", description="any id of the entity the counts belong to"),
-                     Column("count", "integer", min_value=0, description="events in one window")),
+                     Column("count", "integer", min_value=0, max_value=MAX_COUNT,
+                            description="events in one window")),
             min_rows=2,
             description="One row per entity per window: `entity`, `count` (non-negative integer).",
         )

@@ -69,6 +69,7 @@ def _slug(name: str, taken: set[str]) -> str:
 
 class BayesianLinearRegression(BaseBayesianModel):
     config_id = "bayesian_linear_regression"
+    prior_constraints = {"intercept_scale": "positive", "slope_scale": "positive", "sigma_rate": "positive"}
     headline_vars = ["intercept", "beta", "sigma"]
     true_parameters = {"intercept": 1.5, "beta[x1]": 2.0, "beta[x2]": -1.0, "beta[x3]": 0.5, "sigma": 1.0}
 

@@ -71,6 +71,7 @@ def hedge_table(index: pd.Index, y: np.ndarray, x: np.ndarray, window: int, beta
 
 class BayesianPairsTrading(BaseBayesianModel):
     config_id = "pairs_trading"
+    prior_constraints = {"level_scale": "positive", "slope_scale": "positive", "sigma_shape": "positive"}
     headline_vars = ["hedge_ratio"]
     true_parameters = {"hedge_ratio_1": 1.5, "hedge_ratio_2": 1.1, "hedge_ratio_3": 0.8, "intercept": 5.0,
                        "noise_sd": 0.5}

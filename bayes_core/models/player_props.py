@@ -42,8 +42,15 @@ _FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"date", "player_id", "opponent_id", "was_home", "minutes", "window", *PROPS}
 
 
+# Most of each count one player can have in one match (far above any record): larger is a data error.
+PROP_MAX = {"goals": 30, "shots": 100, "cards": 5}
+
+
 class PlayerPropsModel(BaseBayesianModel):
     config_id = "player_props"
+    prior_constraints = {"intercept_mu": "real", "intercept_sigma": "positive", "home_sigma": "positive",
+                         "player_sigma": "positive", "lkj_eta": "positive", "opponent_sigma": "positive",
+                         "beta_sigma": "positive", "inv_phi_sigma": "positive"}
     headline_vars = ["intercept", "home", "player_sd", "player_corr", "opponent_sd", "shots_phi", "beta"]
     true_parameters = TRUE_PARAMETERS
 
@@ -92,7 +99,8 @@ class PlayerPropsModel(BaseBayesianModel):
             Column("opponent_id", "string", description="opposing team id"),
             Column("was_home", "boolean", description="true/false or 1/0"),
             Column("minutes", "float", min_value=0, max_value=120, description="minutes played, 0–120"),
-            *(Column(p, "integer", min_value=0, description=f"{p} in the match") for p in PROPS),
+            *(Column(p, "integer", min_value=0, max_value=PROP_MAX[p], description=f"{p} in the match")
+              for p in PROPS),
             *(Column(f, "float", description="numeric feature (from the `features` option)") for f in self.features),
         ]
         return DataSchema(
@@ -243,6 +251,11 @@ class PlayerPropsModel(BaseBayesianModel):
             "minutes": [float(r["minutes"]) for r in requests],
         })
         feats = [parse_features(r.get("features")) for r in requests]
+        unknown = sorted({name for f in feats for name in f if name not in predictor.features})
+        if unknown:  # ignored silently before: "minutes=45" here still predicted for 90 minutes
+            hint = " (minutes is a field of its own)" if "minutes" in unknown else ""
+            raise InvalidParametersError({"features": f"unknown feature(s) {', '.join(unknown)}{hint}; this run's "
+                                                      f"features: {', '.join(predictor.features) or 'none'}"})
         for name in predictor.features:
             frame[name] = [f.get(name, np.nan) for f in feats]
         missing = sorted({n for n in predictor.features if frame[n].isna().any()})

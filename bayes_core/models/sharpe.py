@@ -38,8 +38,8 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.finance import (check_periods, clean_returns_table, clean_series, hdi, per_period_rate,
-                                returns_frame)
+from bayes_core.finance import (MAX_ABS_RETURN, check_periods, clean_returns_table, clean_series, hdi,
+                                per_period_rate, returns_frame)
 
 #: Fewest returns accepted: fewer cannot separate the Student-t scale from its tails.
 MIN_RETURNS = 20
@@ -97,6 +97,8 @@ class _SharpeBase(BaseBayesianModel):
 
 class BayesianSharpeModel(_SharpeBase):
     config_id = "bayesian_sharpe"
+    prior_constraints = {"mu_scale": "positive", "scale_scale": "positive",
+                         "nu_alpha": "positive", "nu_beta": "positive"}
     headline_vars = ["sharpe", "annual_return", "annual_volatility", "nu"]
     # Example data: daily Student-t returns, annual mean 12 %, scale 1 %, ν = 5.
     true_parameters = {"mu": 0.12 / 252, "scale": 0.01, "nu": 5.0,
@@ -105,7 +107,8 @@ class BayesianSharpeModel(_SharpeBase):
     def data_schema(self) -> DataSchema:
         return DataSchema(
             columns=(Column("date", "date", required=False, description="YYYY-MM-DD (optional; sorts the rows)"),
-                     Column("return", "float", description="simple return per period, e.g. 0.012 for +1.2 %")),
+                     Column("return", "float", max_abs=MAX_ABS_RETURN,
+                            description="simple return per period, e.g. 0.012 for +1.2 %")),
             min_rows=MIN_RETURNS,
             description=f"One row per period: `date`, `return` (at least {MIN_RETURNS} returns).")
 
@@ -158,6 +161,8 @@ class BayesianSharpeModel(_SharpeBase):
 
 class StrategyComparisonModel(_SharpeBase):
     config_id = "strategy_comparison"
+    prior_constraints = {"mu_scale": "positive", "scale_scale": "positive", "lkj_eta": "positive",
+                         "nu_alpha": "positive", "nu_beta": "positive"}
     headline_vars = ["sharpe", "nu"]
     # Example: three correlated daily strategies with annualised Sharpe ≈ 1.2, 0.6, 0.0 (Student-t ν = 6).
     true_parameters = {"nu": 6.0, "sharpe[momentum]": 1.2, "sharpe[carry]": 0.6, "sharpe[value]": 0.0}

@@ -43,7 +43,8 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import InvalidParametersError, SamplerError
-from bayes_core.finance import NO_FALLBACK, Fallback, clean_series, fit_or_reason, record_fallback, returns_frame
+from bayes_core.finance import (MAX_ABS_RETURN, NO_FALLBACK, Fallback, clean_series, fit_or_reason, record_fallback,
+                                returns_frame)
 
 MIN_RETURNS = 50
 EWMA_LAMBDA = 0.94
@@ -166,6 +167,7 @@ def flagged_table(table: pd.DataFrame, estimate) -> pd.DataFrame:
 
 class StochasticVolatilityModel(BaseBayesianModel):
     config_id = "stochastic_volatility"
+    prior_constraints = {"mu_sd": "positive", "phi_a": "positive", "phi_b": "positive", "sigma_eta_sd": "positive"}
     headline_vars = ["mu", "phi", "sigma_eta"]
     true_parameters = {"mu": -9.0, "phi": 0.95, "sigma_eta": 0.25}
 
@@ -180,7 +182,8 @@ class StochasticVolatilityModel(BaseBayesianModel):
     def data_schema(self) -> DataSchema:
         return DataSchema(
             columns=(Column("date", "date", required=False, description="YYYY-MM-DD (optional; row order otherwise)"),
-                     Column("return", "float", description="daily (log) return, e.g. 0.012 for 1.2 %")),
+                     Column("return", "float", max_abs=MAX_ABS_RETURN,
+                            description="daily (log) return, e.g. 0.012 for 1.2 %")),
             min_rows=1, description="Daily returns: `date`, `return` (one row per day, in time order).")
 
     def example_data(self, n: int = 1000, seed: int = 42) -> pd.DataFrame:

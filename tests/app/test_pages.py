@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -26,7 +27,8 @@ def open_page(app, page: str, **params: str):
 
 
 def texts(app, kind: str) -> list[str]:
-    return [str(e.value) for e in getattr(app, kind)]
+    """The elements' text as shown: untrusted parts are Markdown-escaped (ui.text), so drop the escapes."""
+    return [re.sub(r"\\(.)", r"\1", str(e.value)) for e in getattr(app, kind)]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -281,3 +281,28 @@ def test_cli_train_with_windows_reports_non_convergence(tmp_path, small_league):
     assert comparison["multi_task_mean_ece"] == cal["mean_ece"]
     assert comparison["decision"] in ("multi-task", "single-task") and "Use the" in comparison["statement"]
     assert (comparison["decision"] == "multi-task") == (comparison["ratio"] <= 1.10)
+
+
+def test_unknown_feature_and_request_keys_are_refused_not_ignored(predictor, props_run, props_model):
+    """Issue #11.4: features={"minutes": 45} used to be ignored silently (a 90-minute prediction)."""
+    player, opponent = predictor.players[0], predictor.opponents[0]
+    with pytest.raises(ValueError, match=r"unknown feature\(s\) minutes \(pass minutes as its own argument"):
+        predictor.predict_player(player, opponent, True, {"form": 0.0, "minutes": 45})
+    with pytest.raises(ValueError, match=r"unknown feature\(s\) fromm; this run's features: form"):
+        predictor.predict_player(player, opponent, True, {"fromm": 0.0})
+    with pytest.raises(ValueError, match=r"unknown request key\(s\) home; the keys are player_id, opponent_id"):
+        predictor.predict_batch([{"player_id": player, "opponent_id": opponent, "was_home": True, "home": False,
+                                  "features": {"form": 0.0}}])
+    with pytest.raises(ValueError, match=r"unknown request column\(s\) goals"):
+        predictor.predict_frame(pd.DataFrame({"player_id": [player], "opponent_id": [opponent], "was_home": [True],
+                                              "form": [0.0], "goals": [1]}))
+    # minutes as its own argument is honoured
+    full = predictor.predict_player(player, opponent, True, {"form": 0.0})
+    half = predictor.predict_player(player, opponent, True, {"form": 0.0}, minutes=45)
+    assert half["shots"]["mean"] == pytest.approx(full["shots"]["mean"] / 2)
+    fields = {f["name"]: f for f in props_model.get_inference_form_fields(props_run)}
+    request = {"player": fields["player"]["options"][0], "opponent": fields["opponent"]["options"][0]}
+    with pytest.raises(InvalidParametersError, match=r"unknown feature\(s\) minutes \(minutes is a field of its own\)"):
+        props_model.predict({**request, "features": "form=0.1, minutes=45"}, props_run)
+    with pytest.raises(InvalidParametersError, match=r"minuts: unknown parameter \(known: player, opponent"):
+        props_model.predict({**request, "features": "form=0.1", "minuts": 45}, props_run)

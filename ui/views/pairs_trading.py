@@ -9,6 +9,7 @@ from bayes_core.base import BaseBayesianModel
 from bayes_core.errors import BayesCoreError
 from bayes_core.models.pairs_trading import hedge_figure, positions_from_zscore, zscore
 from ui.predict import predictions_csv
+from ui.text import MESSAGE_CHARS, safe_text
 
 
 @st.cache_data(show_spinner="Summarising the hedge-ratio posterior…")
@@ -20,8 +21,9 @@ def render(model: BaseBayesianModel, run: Run) -> None:
     report = run.report("pairs") or {}
     fallback = report.get("fallback", {})
     if fallback.get("used"):
-        st.warning(f"Rolling OLS fallback: {fallback.get('reason')}. The hedge ratios below are rolling OLS "
-                   "estimates with their flat-prior uncertainty, not the Bayesian posterior.", icon=":material/warning:")
+        st.warning(f"Rolling OLS fallback: {safe_text(fallback.get('reason'), MESSAGE_CHARS)}. The hedge ratios "
+                   "below are rolling OLS estimates with their flat-prior uncertainty, not the Bayesian posterior.",
+                   icon=":material/warning:")
     elif report.get("max_gap_in_mcse") is not None:
         st.caption(f"MCMC check of the exact (conjugate) posterior: largest difference of the posterior means "
                    f"{report['max_gap_in_mcse']:.1f} MCSE over {len(report['exact_hedge_ratio_mean'])} windows "
@@ -35,7 +37,7 @@ def render(model: BaseBayesianModel, run: Run) -> None:
         table["zscore"] = zscore(table["spread"])
         table["position"] = positions_from_zscore(table["zscore"], entry, exit_)
     except BayesCoreError as exc:
-        st.error(str(exc))
+        st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
         return
     st.plotly_chart(hedge_figure(table), width="stretch")
     trades = int((table["position"].diff().fillna(0) != 0).sum())

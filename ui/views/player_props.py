@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from bayes_core.csvio import to_csv_bytes
+
 PROP_COLOURS = {"goals": "#1f77b4", "shots": "#ff7f0e", "cards": "#d62728"}
 
 
@@ -88,7 +90,7 @@ def pmf_figure(pmfs: dict[str, Any]):
 
 
 def _download(st, table: pd.DataFrame, name: str, run) -> None:
-    st.download_button("Download CSV", table.to_csv(index=False).encode(), file_name=f"{run.run_id}-{name}.csv",
+    st.download_button("Download CSV", to_csv_bytes(table), file_name=f"{run.run_id}-{name}.csv",
                        mime="text/csv", key=f"pp-{name}-{run.run_id}")
 
 

@@ -8,6 +8,7 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel
 from bayes_core.models.stochastic_volatility import flagged_table, volatility_figure
 from ui.predict import predictions_csv
+from ui.text import MESSAGE_CHARS, safe_text
 
 
 @st.cache_resource(show_spinner="Rebuilding the volatility path from the posterior draws…")
@@ -18,8 +19,9 @@ def _estimate(_model: BaseBayesianModel, model_id: str, run_id: str):
 def render(model: BaseBayesianModel, run: Run) -> None:
     estimate = _estimate(model, run.model_id, run.run_id)
     if estimate.fallback.used:
-        st.warning(f"EWMA fallback: {estimate.fallback.reason}. The volatility below is the EWMA estimate "
-                   "(λ = 0.94) with an approximate sampling band, not the Bayesian posterior.", icon=":material/warning:")
+        st.warning(f"EWMA fallback: {safe_text(estimate.fallback.reason, MESSAGE_CHARS)}. The volatility below "
+                   "is the EWMA estimate (λ = 0.94) with an approximate sampling band, not the Bayesian posterior.",
+                   icon=":material/warning:")
     cols = st.columns(2)
     horizon = cols[0].slider("Forecast horizon (days)", 1, 250, 20, key=f"sv_horizon_{run.run_id}")
     level = cols[1].slider("Credible level", 0.5, 0.99, 0.94, 0.01, key=f"sv_level_{run.run_id}")
