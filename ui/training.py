@@ -18,7 +18,7 @@ from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data,
 from bayes_core.registry import ModelRegistry
 from ui import nav
 from ui.forms import render_fields
-from ui.text import safe_text
+from ui.text import MESSAGE_CHARS, safe_text
 
 REFRESH_S = 2
 MAX_JOBS_SHOWN = 25
@@ -205,7 +205,7 @@ def render_job(job: Job) -> None:
             action.markdown(f"{_VERDICT_ICONS.get(verdict, '⚪')} {verdict}")
             diagnostics_link(job.model_id, job.run_id)
         if job.error:
-            st.error(job.error.splitlines()[0])
+            st.error(safe_text(job.error.splitlines()[0], MESSAGE_CHARS))
         with st.expander("Log" + (" and error" if job.error else "")):
             if job.error:
                 st.code(job.error, language=None)
