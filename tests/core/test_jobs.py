@@ -155,7 +155,9 @@ def test_killed_worker_is_failed_on_next_read(runner):
     assert failed.state == "failed"
     assert UNEXPECTED_EXIT in failed.error
     # As after the kernel's out-of-memory killer: the message says what happened and what to do.
-    assert "killed (signal 9, SIGKILL)" in failed.error and "lack of memory" in failed.error
+    # Whoever notices first words it: the parent that reaped it knows the signal; another process
+    # (a finishing worker's sweep) can only say it was most likely killed.
+    assert "killed" in failed.error and "signal 9" in failed.error and "lack of memory" in failed.error
     assert "fewer draws or chains" in failed.error
     assert not staged.exists()
     assert set(artifacts.list_run_ids(MODEL)) == before
