@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bayes_core.errors import BayesCoreError
+from bayes_core.settings import SAMPLERS
 
 EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED = 0, 2, 3
 
@@ -31,7 +32,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int)
     p.add_argument("--target-accept", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--sampler", choices=["auto", "nutpie", "numpyro", "pymc"])
+    p.add_argument("--sampler", choices=SAMPLERS)
     device = p.add_mutually_exclusive_group()
     device.add_argument("--gpu", dest="device", action="store_const", const="gpu")
     device.add_argument("--cpu", dest="device", action="store_const", const="cpu")
