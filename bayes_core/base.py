@@ -223,6 +223,10 @@ class BaseBayesianModel:
         Settings, device, data and the trace's size are checked first: their errors are the user's
         to fix, never a reason to fall back.
         """
+        if progress is not None and not callable(progress):  # e.g. the old fit(X, y) of a notebook
+            raise InvalidParametersError({"progress": (
+                f"must be a progress callback, not {type(progress).__name__}: fit takes the data (a frame or CSV) "
+                "and keyword settings; other inputs have named conveniences (fit_xy(X, y), fit_returns(returns))")})
         progress = progress or samplers._noop
         started = _now()
         settings_obj = self.training_settings(**settings)

@@ -132,6 +132,13 @@ def test_ols_fallback_draws_match_classical_ols():
     np.testing.assert_allclose(draws["intercept"].mean(), coef[0], atol=0.01)
 
 
+def test_the_old_two_argument_fit_points_to_fit_xy(monkeypatch):
+    monkeypatch.setattr(samplers, "sample", lambda *a, **k: pytest.fail("sampled"))
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match=r"progress: must be a progress callback.*fit_xy\(X, y\)"):
+        BayesianLinearRegression().fit(X, X[:, 0], **TINY)
+
+
 def _failing_sampler(*args, **kwargs):
     raise SamplerError("forced failure for the test")
 
