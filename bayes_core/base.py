@@ -10,20 +10,23 @@ A model subclass fills hooks and nothing more:
 - ``predict_rows(run, reqs)`` posterior draws → one output row per validated request
 - ``run_options(run)``       options for ``select`` fields that come from a trained run
 - ``inference_params_for(run)`` the inference form's fields when they depend on the run
-- ``build_reports(...)``     optional extra JSON reports saved with the run
+- ``build_reports(fit)``     optional extra JSON reports saved with the run
+- ``fallback_fit(data, settings, reason)`` with ``fallback_method``: a simpler estimate used when
+                             sampling raises or fails badly (``keep_failed_trace`` keeps a badly
+                             converged trace instead, flagged)
 
-The base class owns loading and validating data, sampling (``samplers``), diagnostics, the
-thinned posterior predictive, writing runs atomically (``artifacts``) and validated prediction.
+The base class owns loading and validating data, ONE fit path (``fit``: sample with ``samplers``,
+judge convergence, fall back where the model has a fallback; ``FitResult.path`` says which ran),
+diagnostics, the thinned posterior predictive and validated prediction. It writes no files: the
+run store (``bayes_core.runs.store``) writes what the model returns; ``train`` is ``fit`` plus the
+store.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import logging
-import platform
-import shutil
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -31,38 +34,54 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import pandas as pd
 
-from bayes_core import artifacts, diagnostics, samplers
-from bayes_core.config import InferenceParameter, ModelMetadata
+import bayes_core.fallback as fallback_rules
+from bayes_core import diagnostics, draws, samplers
+from bayes_core.config import InferenceParameter, ModelMetadata, load_config_of
 from bayes_core.data import DataSchema, read_csv
-from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError, NotTrainedError
+from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavailableError, InvalidParametersError,
+                               NotTrainedError)
+from bayes_core.fallback import NO_FALLBACK, Fallback
 from bayes_core.forms import batch_problems, blank_cells, validate_fields
 from bayes_core.priors import prior_problems
+from bayes_core.runs import store
+from bayes_core.settings import SamplerSettings, check_trace_size
 
 log = logging.getLogger("bayes_core")
 
 PPC_MAX_VALUES = 5_000_000  # replicated values kept in a run's posterior predictive group
-
-_VERSIONED_PACKAGES = ("pymc", "pytensor", "nutpie", "numpyro", "jax", "arviz", "arviz-stats",
-                       "numpy", "pandas", "xarray", "scipy")
-
-
-def package_versions() -> dict[str, str | None]:
-    out = {}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+FIT_PATHS = ("mcmc", "fallback", "closed_form", "approximate")
+#: The user's errors: never a reason to fall back (they propagate so the user can fix them).
+_USER_ERRORS = (DataValidationError, InvalidParametersError, DeviceUnavailableError)
 
 
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
 class FitResult:
-    """An in-memory fit: the trace with its summary, diagnostics and sampler information."""
+    """An in-memory fit: the trace with its summary, diagnostics and sampler information.
 
-    def __init__(self, idata, summary: pd.DataFrame, diagnostics: dict, info: dict, data: pd.DataFrame,
-                 settings: samplers.SamplerSettings, options: dict, priors: dict):
-        self.idata, self.summary, self.diagnostics = idata, summary, diagnostics
-        self.info, self.data, self.settings, self.options, self.priors = info, data, settings, options, priors
+    ``path`` says which way the estimate came (one of ``FIT_PATHS``), ``method`` by what (the
+    sampler, or the fallback / closed-form method). ``idata`` is None only for a fallback that has
+    no posterior draws; such a fit cannot be saved as a run.
+    """
+
+    idata: Any
+    summary: pd.DataFrame
+    diagnostics: dict
+    info: dict
+    data: pd.DataFrame
+    settings: SamplerSettings
+    options: dict
+    priors: dict
+    path: str = "mcmc"
+    method: str = ""
+    created_at: datetime = field(default_factory=_now)
+
+    @property
+    def fallback(self) -> Fallback:
+        return Fallback.from_dict(self.diagnostics.get("fallback"))
 
 
 class BaseBayesianModel:
@@ -77,14 +96,21 @@ class BaseBayesianModel:
     #: ``bayes_core.priors``); configs and priors given at construction are checked against it.
     prior_constraints: ClassVar[dict[str, str]] = {}
 
+    #: The fallback's name ("OLS", ...) when the model defines ``fallback_fit``; None: no fallback,
+    #: sampling errors propagate and a badly converged fit is returned as it is (its verdict says so).
+    fallback_method: ClassVar[str | None] = None
+    #: With a fallback: keep a sampled but badly converged trace (flagged; its diagnostics show why)
+    #: instead of calling ``fallback_fit``. A sampling error always calls ``fallback_fit``.
+    keep_failed_trace: ClassVar[bool] = False
+    #: Whether the last fit came from the fallback, and why (set by every ``fit`` of such a model).
+    fallback: Fallback = NO_FALLBACK
+
     def __init__(self, metadata: ModelMetadata | None = None, options: Mapping[str, Any] | None = None,
                  priors: Mapping[str, float] | None = None):
         if metadata is None:
             if self.config_id is None:
                 raise BayesCoreError(f"{type(self).__name__} needs its ModelMetadata (it names no config_id).")
-            from bayes_core.registry import get_registry
-
-            metadata = get_registry().get_model_metadata(self.config_id)
+            metadata = load_config_of(self.config_id)
         self.metadata = metadata
         self.options = self.validate_options(options or {})
         self.priors = {**metadata.priors, **(priors or {})}
@@ -111,19 +137,24 @@ class BaseBayesianModel:
     def build_predictive_model(self, data: pd.DataFrame):
         return self.build_model(data)
 
-    def predict_rows(self, run: artifacts.Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
+    def predict_rows(self, run: store.Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
         raise NotImplementedError
 
-    def run_options(self, run: artifacts.Run | None) -> dict[str, list[Any]]:
+    def run_options(self, run: store.Run | None) -> dict[str, list[Any]]:
         return {}
 
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
         return {}
 
-    def inference_params_for(self, run: artifacts.Run | None) -> list[InferenceParameter]:
+    def inference_params_for(self, run: store.Run | None) -> list[InferenceParameter]:
         """The inference form's fields. Default: the config's. Override when the fields themselves
         depend on the trained run (e.g. one input per feature the run was trained on)."""
         return list(self.metadata.inference_params)
+
+    def fallback_fit(self, data: pd.DataFrame, settings: SamplerSettings, reason: str) -> FitResult:
+        """The simpler estimate used when sampling raised or failed badly (``reason`` says which);
+        ``self.fallback`` already holds the flag. Models with a ``fallback_method`` override it."""
+        raise NotImplementedError(f"{type(self).__name__} names a fallback_method but defines no fallback_fit")
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -150,45 +181,105 @@ class BaseBayesianModel:
             df = read_csv(source)
         return self.prepare_data(self.data_schema().validate(df))
 
+    def _loaded(self, data: Any) -> pd.DataFrame:
+        """A DataFrame is taken as already loaded; anything else goes through ``load_data``."""
+        return data if isinstance(data, pd.DataFrame) else self.load_data(data)
+
+    # -- settings and resources ----------------------------------------------------------------
+    def training_settings(self, **overrides: Any) -> SamplerSettings:
+        """The config's training defaults with ``overrides`` (None = keep the default), validated:
+        ``InvalidParametersError`` names every bad or unknown setting."""
+        merged = {**self.metadata.training.sampler_settings(), **{k: v for k, v in overrides.items() if v is not None}}
+        return SamplerSettings.parse(merged)
+
+    def check_resources(self, data: Any = None, settings: SamplerSettings | Mapping[str, Any] | None = None) -> int:
+        """Refuse (``TraceTooLargeError``) settings whose trace would not fit in memory, before any
+        sampling; returns the estimated bytes. ``fit`` checks this itself; job submission calls it
+        to refuse a job up front. ``data`` as for ``load_data`` (a DataFrame is taken as loaded)."""
+        if not isinstance(settings, SamplerSettings):
+            settings = self.training_settings(**(settings or {}))
+        data = self._loaded(data)
+        return self._check_trace_size(self.build_model(data), data, settings)
+
+    def _ppc_draws(self, n_rows: int) -> int:
+        """Draws kept for the posterior predictive group: thinned, and capped by size (500 draws
+        of a million observations would be 4 GB)."""
+        return min(self.metadata.training.posterior_predictive_draws, max(1, PPC_MAX_VALUES // max(n_rows, 1)))
+
+    def _check_trace_size(self, model, data: pd.DataFrame, settings: SamplerSettings) -> int:
+        values_per_draw, observed = samplers.value_counts(model)
+        kept = min(self._ppc_draws(len(data)), settings.chains * settings.draws) \
+            if self.metadata.training.posterior_predictive_draws else 0
+        return check_trace_size(values_per_draw, settings, kept * max(observed, len(data)))
+
     # -- sampling ----------------------------------------------------------------------------
     def sample_prior_predictive(self, data: pd.DataFrame | None = None, draws: int = 500, seed: int = 0):
         """Prior and prior predictive draws (``DataTree`` with ``prior``/``prior_predictive``)."""
         import pymc as pm
 
-        data = self.load_data(data) if not isinstance(data, pd.DataFrame) else data
+        data = self._loaded(data)
         with self.build_predictive_model(data):
             return pm.sample_prior_predictive(draws=draws, random_seed=seed)
 
-    def training_settings(self, **overrides: Any) -> samplers.SamplerSettings:
-        t = self.metadata.training
-        base = dict(draws=t.default_iterations, tune=t.warmup, chains=t.chains, target_accept=t.target_accept,
-                    seed=t.seed, sampler=t.sampler, device=t.device)
-        unknown = set(overrides) - set(base)
-        if unknown:
-            raise InvalidParametersError({k: "unknown training setting" for k in unknown})
-        merged = {**base, **{k: v for k, v in overrides.items() if v is not None}}
-        errors = _check_settings(merged)
-        if errors:
-            raise InvalidParametersError(errors)
-        return samplers.SamplerSettings(**merged)
+    def fit(self, data: pd.DataFrame | str | Path | bytes | None = None,
+            progress: samplers.ProgressCallback | None = None, **settings: Any) -> FitResult:
+        """The one fit path, in memory (no run written): sample, judge convergence and — for a model
+        with a fallback — switch to ``fallback_fit`` when sampling raised or failed badly, flagged
+        (``self.fallback``, ``FallbackWarning``). ``FitResult.path`` says which path ran.
 
-    def fit(self, data: pd.DataFrame | str | Path | None = None, progress: samplers.ProgressCallback | None = None,
-            **settings: Any) -> FitResult:
-        """Sample the posterior in memory (no run written): trace, summary, diagnostics."""
+        Settings, device, data and the trace's size are checked first: their errors are the user's
+        to fix, never a reason to fall back.
+        """
+        if progress is not None and not callable(progress):  # e.g. the old fit(X, y) of a notebook
+            raise InvalidParametersError({"progress": (
+                f"must be a progress callback, not {type(progress).__name__}: fit takes the data (a frame or CSV) "
+                "and keyword settings; other inputs have named conveniences (fit_xy(X, y), fit_returns(returns))")})
         progress = progress or samplers._noop
+        started = _now()
         settings_obj = self.training_settings(**settings)
         samplers.resolve(settings_obj)  # a device error before any data or compile work
         data = self.load_data(data)
+        if self.fallback_method is None:
+            result = self._sample(data, settings_obj, progress)
+        else:
+            result = self._sample_or_fall_back(data, settings_obj, progress)
+        result.created_at = started
+        self._fit = result
+        return result
+
+    def _sample(self, data: pd.DataFrame, settings: SamplerSettings, progress: samplers.ProgressCallback) -> FitResult:
         model = self.build_model(data)
-        idata, info = samplers.sample(model, settings_obj, progress)
+        self._check_trace_size(model, data, settings)
+        idata, info = samplers.sample(model, settings, progress)
         progress(samplers.Progress("posterior predictive", message="thinned posterior predictive"))
         t0 = time.perf_counter()
-        self._add_posterior_predictive(idata, data, settings_obj)
+        self._add_posterior_predictive(idata, data, settings)
         info["timings"]["posterior_predictive_s"] = time.perf_counter() - t0
-        return self._fit_result(idata, info, data, settings_obj)
+        return self._fit_result(idata, info, data, settings, path="mcmc", method=info["sampler"])
+
+    def _sample_or_fall_back(self, data: pd.DataFrame, settings: SamplerSettings,
+                             progress: samplers.ProgressCallback) -> FitResult:
+        try:
+            result, reason = self._sample(data, settings, progress), None
+        except _USER_ERRORS:
+            raise
+        except Exception as exc:  # sampler, compile or numerical failure: the fallback takes over
+            result, reason = None, f"sampling failed: {type(exc).__name__}: {exc}"
+        else:
+            reason = fallback_rules.convergence_failure(result.diagnostics)
+        if reason is None:
+            self.fallback = NO_FALLBACK
+            result.diagnostics["fallback"] = NO_FALLBACK.to_dict()
+            return result
+        self.fallback = fallback_rules.announce(self, self.fallback_method, reason)
+        if result is not None and self.keep_failed_trace:
+            result.diagnostics["fallback"] = self.fallback.to_dict()
+            result.path, result.method = "fallback", self.fallback_method
+            return result
+        return self.fallback_fit(data, settings, reason)
 
     def fit_from_draws(self, draws: Mapping[str, np.ndarray], data: pd.DataFrame,
-                       settings: samplers.SamplerSettings, *, method: str, dims: Mapping[str, list[str]] | None = None,
+                       settings: SamplerSettings, *, method: str, dims: Mapping[str, list[str]] | None = None,
                        coords: Mapping[str, Any] | None = None, timings: dict[str, float] | None = None,
                        fallback: Mapping[str, Any] | None = None) -> FitResult:
         """A ``FitResult`` from (chain, draw, ...) arrays computed without MCMC (a closed form or a
@@ -202,31 +293,44 @@ class BaseBayesianModel:
             self._add_posterior_predictive(idata, data, settings)
         except Exception as exc:  # a fallback must not fail on the optional predictive group
             info["posterior_predictive_error"] = str(exc)
-        fit = self._fit_result(idata, info, data, settings)
-        if fallback is not None:
-            diag = fit.diagnostics
-            diag["verdicts"]["fallback"] = diagnostics.WARNING
-            diag["verdict"] = diagnostics.worst(*diag["verdicts"].values())
-            diag["fallback"] = dict(fallback)
+        if fallback is None:
+            return self._fit_result(idata, info, data, settings, path="closed_form", method=method)
+        fit = self._fit_result(idata, info, data, settings, path="fallback", method=fallback.get("method") or method)
+        self._flag_fallback(fit.diagnostics, fallback)
         return fit
 
-    def _fit_result(self, idata, info: dict, data: pd.DataFrame, settings: samplers.SamplerSettings) -> FitResult:
+    def fit_without_draws(self, data: pd.DataFrame, settings: SamplerSettings, *, method: str,
+                          fallback: Mapping[str, Any]) -> FitResult:
+        """A fallback's ``FitResult`` when it has no posterior draws (no trace: it cannot be saved
+        as a run, and ``train`` fails with the reason)."""
+        diag = {"verdict": diagnostics.GOOD, "verdicts": {}}
+        self._flag_fallback(diag, fallback)
+        self._fit = FitResult(None, pd.DataFrame(), diag, {"sampler": method, "device": "cpu", "timings": {}}, data,
+                              settings, dict(self.options), dict(self.priors), path="fallback", method=method)
+        return self._fit
+
+    @staticmethod
+    def _flag_fallback(diag: dict, fallback: Mapping[str, Any]) -> None:
+        diag["verdicts"]["fallback"] = diagnostics.WARNING
+        diag["verdict"] = diagnostics.worst(*diag["verdicts"].values())
+        diag["fallback"] = dict(fallback)
+
+    def _fit_result(self, idata, info: dict, data: pd.DataFrame, settings: SamplerSettings, *, path: str,
+                    method: str) -> FitResult:
         """Summary and diagnostics of a trace, kept as the model's current fit."""
         summary = diagnostics.summary_table(idata)
         diag = diagnostics.compute_diagnostics(idata, summary)
-        self._fit = FitResult(idata, summary, diag, info, data, settings, dict(self.options), dict(self.priors))
+        self._fit = FitResult(idata, summary, diag, info, data, settings, dict(self.options), dict(self.priors),
+                              path=path, method=method)
         return self._fit
 
-    def _add_posterior_predictive(self, idata, data: pd.DataFrame, settings: samplers.SamplerSettings) -> None:
+    def _add_posterior_predictive(self, idata, data: pd.DataFrame, settings: SamplerSettings) -> None:
         import pymc as pm
 
         if self.metadata.training.posterior_predictive_draws == 0:
             return
-        # Thinned, and capped by size: 500 draws of a million observations would be 4 GB.
-        keep = min(self.metadata.training.posterior_predictive_draws, max(1, PPC_MAX_VALUES // max(len(data), 1)))
         posterior = idata["posterior"].to_dataset()
-        n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
-        step = max(1, int(np.ceil(n_chain * n_draw / keep)))
+        step = draws.thinning_step(posterior.sizes["chain"] * posterior.sizes["draw"], self._ppc_draws(len(data)))
         thinned = posterior.isel(draw=slice(None, None, step))
         with self.build_predictive_model(data):
             pp = pm.sample_posterior_predictive(thinned, random_seed=settings.seed, progressbar=False)
@@ -234,111 +338,57 @@ class BaseBayesianModel:
             if group in pp.children:
                 idata[group] = pp[group]
 
-    def train(self, data: pd.DataFrame | str | Path | None = None, progress: samplers.ProgressCallback | None = None,
-              run_id: str | None = None, **settings: Any) -> artifacts.Run:
-        """Fit and write a run atomically; returns the saved run."""
+    def train(self, data: pd.DataFrame | str | Path | bytes | None = None,
+              progress: samplers.ProgressCallback | None = None, run_id: str | None = None,
+              **settings: Any) -> store.Run:
+        """``fit`` and write the run atomically (``runs.store``); returns the saved run. A fit without
+        a trace (a fallback with no draws) fails: a run needs a trace."""
         progress = progress or samplers._noop
-        created = datetime.now(timezone.utc)
-        with artifacts.staged_run_dir(self.model_id, run_id) as (new_id, tmp):
-            handler = logging.FileHandler(tmp / artifacts.LOG_FILE)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            watched = [logging.getLogger(n) for n in ("bayes_core", "pymc", "nutpie")]
-            for lg in watched:
-                lg.addHandler(handler)
-            log.setLevel(logging.INFO)
-            try:
-                log.info("training %s (run %s) with settings %s, options %s", self.model_id, new_id, settings, self.options)
-                fit = self.fit(data, progress=progress, **settings)
-                progress(samplers.Progress("saving"))
-                self._write_run(tmp, new_id, fit, created)
-                log.info("run %s written: %s", new_id, diagnostics.verdict_sentence(fit.diagnostics))
-            finally:
-                for lg in watched:
-                    lg.removeHandler(handler)
-                handler.close()
-        return artifacts.Run(self.model_id, new_id)
-
-    def _write_run(self, folder: Path, run_id: str, fit: FitResult, created: datetime) -> None:
-        t0 = time.perf_counter()
-        fit.idata.to_netcdf(folder / artifacts.TRACE_FILE)
-        fit.summary.to_csv(folder / artifacts.SUMMARY_FILE)
-        artifacts.write_json(folder / artifacts.DIAGNOSTICS_FILE, fit.diagnostics)
-        snapshot = fit.data.to_csv(index=False, date_format="%Y-%m-%d")
-        (folder / artifacts.DATA_FILE).write_text(snapshot)
-        self._write_graph(folder, fit.data)
-        reports = self.build_reports(fit)
-        if reports:
-            (folder / artifacts.REPORTS_DIR).mkdir()
-            for name, payload in reports.items():
-                artifacts.write_json(folder / artifacts.REPORTS_DIR / f"{name}.json", payload)
-        fit.info["timings"]["save_s"] = time.perf_counter() - t0
-        artifacts.write_json(folder / artifacts.METADATA_FILE, {
-            "run_id": run_id,
-            "model_id": self.model_id,
-            "model_name": self.metadata.name,
-            "model_version": self.metadata.version,
-            "config_hash": self.metadata.config_hash,
-            "data_hash": hashlib.sha256(snapshot.encode()).hexdigest()[:16],
-            "data_rows": int(len(fit.data)),
-            "settings": fit.settings.to_dict(),
-            "seed": fit.settings.seed,
-            "sampler": fit.info["sampler"],
-            "device": fit.info["device"],
-            "options": fit.options,
-            "priors": fit.priors,
-            "timings": fit.info["timings"],
-            "package_versions": package_versions(),
-            "python_version": platform.python_version(),
-            "created_at": created.isoformat(),
-            "verdict": fit.diagnostics["verdict"],
-        })
-
-    def _write_graph(self, folder: Path, data: pd.DataFrame) -> None:
-        graph = self.graph(data)
-        (folder / artifacts.DAG_DOT_FILE).write_text(graph.source)
-        if shutil.which("dot"):
-            try:
-                (folder / artifacts.DAG_SVG_FILE).write_bytes(graph.pipe(format="svg"))
-            except Exception as exc:  # SVG is a convenience; the DOT source is the record
-                log.warning("could not render the DAG as SVG: %s", exc)
+        self.training_settings(**settings)  # bad settings are refused before a staging directory exists
+        with store.staged_run(self.model_id, run_id) as staged:
+            log.info("training %s (run %s) with settings %s, options %s", self.model_id, staged.run_id, settings,
+                     self.options)
+            fit = self.fit(data, progress=progress, **settings)
+            progress(samplers.Progress("saving"))
+            store.write_run_files(staged.path, self, fit, staged.run_id)
+            log.info("run %s written: %s", staged.run_id, diagnostics.verdict_sentence(fit.diagnostics))
+        return staged.run()
 
     def graph(self, data: pd.DataFrame | None = None):
         """The model's DAG (``graphviz.Digraph``) from the plain predictive model."""
         import pymc as pm
 
-        data = self.load_data(data) if not isinstance(data, pd.DataFrame) else data
-        return pm.model_to_graphviz(self.build_predictive_model(data))
+        return pm.model_to_graphviz(self.build_predictive_model(self._loaded(data)))
 
     # -- runs ----------------------------------------------------------------------------------
     def ensure_output_dirs(self) -> Path:
-        path = artifacts.runs_dir(self.model_id)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return store.ensure_runs_dir(self.model_id)
 
     def get_output_paths(self, run_id: str | None = None) -> dict[str, Path]:
-        run_id = run_id or artifacts.latest_run_id(self.model_id)
-        paths = {"model_dir": artifacts.model_dir(self.model_id), "runs_dir": artifacts.runs_dir(self.model_id)}
+        run_id = run_id or store.latest_run_id(self.model_id)
+        paths = {"model_dir": store.model_dir(self.model_id), "runs_dir": store.runs_dir(self.model_id)}
         if run_id:
-            run_dir = artifacts.run_path(self.model_id, run_id)
-            paths.update(run_dir=run_dir, trace=run_dir / artifacts.TRACE_FILE,
-                         summary=run_dir / artifacts.SUMMARY_FILE, diagnostics=run_dir / artifacts.DIAGNOSTICS_FILE,
-                         metadata=run_dir / artifacts.METADATA_FILE, data=run_dir / artifacts.DATA_FILE,
-                         dag=run_dir / artifacts.DAG_DOT_FILE, log=run_dir / artifacts.LOG_FILE)
+            run_dir = store.run_path(self.model_id, run_id)
+            paths.update(run_dir=run_dir, trace=run_dir / store.TRACE_FILE,
+                         summary=run_dir / store.SUMMARY_FILE, diagnostics=run_dir / store.DIAGNOSTICS_FILE,
+                         metadata=run_dir / store.METADATA_FILE, data=run_dir / store.DATA_FILE,
+                         dag=run_dir / store.DAG_DOT_FILE, log=run_dir / store.LOG_FILE)
         return paths
 
     def has_trained_model(self) -> bool:
-        return artifacts.latest_run_id(self.model_id) is not None
+        return store.latest_run_id(self.model_id) is not None
 
     def get_latest_trace(self):
-        run_id = artifacts.latest_run_id(self.model_id)
-        return artifacts.Run(self.model_id, run_id).idata if run_id else None
+        run_id = store.latest_run_id(self.model_id)
+        return store.Run(self.model_id, run_id).idata if run_id else None
 
-    def load_run(self, run: artifacts.Run | str | None = None) -> artifacts.Run:
-        if isinstance(run, artifacts.Run):
+    def load_run(self, run: store.Run | str | None = None) -> store.Run:
+        """A run object as it is, or the run a reference names (a run id, "latest"; None = latest)."""
+        if isinstance(run, store.Run):
             return run
-        return artifacts.load_run(self.model_id, run)
+        return store.load_run(self.model_id, run)
 
-    def sample_posterior_predictive(self, run: artifacts.Run | str | None = None):
+    def sample_posterior_predictive(self, run: store.Run | str | None = None):
         """The saved (thinned) posterior predictive of a run, with its observed data."""
         run = self.load_run(run)
         if "posterior_predictive" not in run.idata.children:
@@ -346,7 +396,7 @@ class BaseBayesianModel:
         return run.idata
 
     # -- prediction ----------------------------------------------------------------------------
-    def get_inference_form_fields(self, run: artifacts.Run | None = None) -> list[dict[str, Any]]:
+    def get_inference_form_fields(self, run: store.Run | None = None) -> list[dict[str, Any]]:
         dynamic = self.options_of_run(run) if run is not None else {}
         fields = []
         for p in self.inference_params_for(run):
@@ -359,7 +409,7 @@ class BaseBayesianModel:
             fields.append(spec)
         return fields
 
-    def options_of_run(self, run: artifacts.Run) -> dict[str, list[Any]]:
+    def options_of_run(self, run: store.Run) -> dict[str, list[Any]]:
         """``run_options`` computed once per run: a saved run never changes, and a batch validates
         every row against the same options (reading them from the trace each time costs ~0.3 ms)."""
         key = str(run.path)
@@ -367,14 +417,14 @@ class BaseBayesianModel:
             self._options_memo[key] = self.run_options(run)
         return self._options_memo[key]
 
-    def coerce_inference_params(self, params: Mapping[str, Any], run: artifacts.Run | None = None) -> dict[str, Any]:
+    def coerce_inference_params(self, params: Mapping[str, Any], run: store.Run | None = None) -> dict[str, Any]:
         clean, errors = validate_fields(self.inference_params_for(run), params,
                                         self.options_of_run(run) if run is not None else None)
         if errors:
             raise InvalidParametersError(errors)
         return clean
 
-    def validate_inference_params(self, params: Mapping[str, Any], run: artifacts.Run | None = None
+    def validate_inference_params(self, params: Mapping[str, Any], run: store.Run | None = None
                                   ) -> tuple[bool, dict[str, str]]:
         try:
             self.coerce_inference_params(params, run)
@@ -382,13 +432,13 @@ class BaseBayesianModel:
             return False, exc.errors
         return True, {}
 
-    def predict(self, inference_params: Mapping[str, Any], run: artifacts.Run | str | None = None) -> pd.DataFrame:
+    def predict(self, inference_params: Mapping[str, Any], run: store.Run | str | None = None) -> pd.DataFrame:
         """One validated request → a one-row table of predictions (with the run's provenance)."""
         run = self.load_run(run)
         request = self.coerce_inference_params(inference_params, run)
         return self._with_provenance(self.predict_rows(run, [request]), run)
 
-    def predict_batch(self, requests: pd.DataFrame, run: artifacts.Run | str | None = None
+    def predict_batch(self, requests: pd.DataFrame, run: store.Run | str | None = None
                       ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         """Validate each row; predict the good ones. Returns ``(results, problems)`` where each
         problem is ``{"row": n, "field": name, "message": text}`` (rows numbered as in the CSV).
@@ -415,7 +465,7 @@ class BaseBayesianModel:
             return pd.DataFrame(), problems
         return self._with_provenance(self.predict_rows(run, good), run), problems
 
-    def _with_provenance(self, table: pd.DataFrame, run: artifacts.Run) -> pd.DataFrame:
+    def _with_provenance(self, table: pd.DataFrame, run: store.Run) -> pd.DataFrame:
         provenance = {"run_id": run.run_id, "model_id": self.model_id,
                       "model_version": run.metadata.get("model_version", self.metadata.version),
                       "convergence_verdict": run.verdict}
@@ -428,22 +478,3 @@ def require_fit(obj: Any, attr: str = "_fit") -> Any:
     if value is None:
         raise NotTrainedError(f"{type(obj).__name__} has not been fitted yet: call fit(...) first.")
     return value
-
-
-def _check_settings(s: dict[str, Any]) -> dict[str, str]:
-    errors = {}
-    for name, lo in (("draws", 1), ("tune", 0), ("chains", 1)):
-        v = s.get(name)
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            errors[name] = f"must be a whole number ≥ {lo} (got {v!r})"
-    ta = s.get("target_accept")
-    if isinstance(ta, bool) or not isinstance(ta, (int, float)) or not 0.5 < ta < 1:
-        errors["target_accept"] = f"must be between 0.5 and 1 (exclusive), got {ta!r}"
-    seed = s.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        errors["seed"] = f"must be a whole number ≥ 0 (got {seed!r})"
-    if s.get("sampler") not in ("auto", "nutpie", "numpyro", "pymc"):
-        errors["sampler"] = f"must be one of auto, nutpie, numpyro, pymc (got {s.get('sampler')!r})"
-    if s.get("device") not in ("auto", "cpu", "gpu"):
-        errors["device"] = f"must be one of auto, cpu, gpu (got {s.get('device')!r})"
-    return errors

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bayes_core.errors import BayesCoreError, DataValidationError
+from bayes_core.settings import SAMPLERS
 
-SAMPLER_CHOICES = ["auto", "nutpie", "numpyro", "pymc"]
 
 
 class UsageError(BayesCoreError):
@@ -50,7 +50,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int)
     p.add_argument("--target-accept", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("--sampler", choices=SAMPLER_CHOICES)
+    p.add_argument("--sampler", choices=SAMPLERS)
     device = p.add_mutually_exclusive_group()
     device.add_argument("--gpu", dest="device", action="store_const", const="gpu")
     device.add_argument("--cpu", dest="device", action="store_const", const="cpu")

@@ -10,14 +10,18 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bayes_core.errors import ConfigError
+from bayes_core.settings import SamplerSettings
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
 
 MODEL_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MODEL_CLASS_PATTERN = re.compile(r"^bayes_core\.models\.[a-z_][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")
@@ -94,18 +98,28 @@ def _default_type_problems(p: InferenceParameter) -> list[str]:
     return []
 
 
-class TrainingSettings(_Strict):
-    """Training defaults; ``default_iterations`` is the number of posterior draws per chain."""
+class TrainingSettings(SamplerSettings):
+    """Training defaults of a model: the sampler settings (bounds in ``settings.py``) plus the size
+    of the saved posterior predictive. ``default_iterations``/``warmup`` are accepted as the old
+    names of ``draws``/``tune``."""
 
-    default_iterations: int = Field(2000, ge=1, le=1_000_000)
-    warmup: int = Field(1000, ge=0, le=1_000_000)
-    chains: int = Field(4, ge=1, le=64)
-    target_accept: float = Field(0.9, gt=0.5, lt=1.0)
-    seed: int = Field(42, ge=0)
-    sampler: Literal["auto", "nutpie", "numpyro", "pymc"] = "auto"
-    device: Literal["auto", "cpu", "gpu"] = "auto"
+    draws: int = Field(2000, validation_alias=AliasChoices("draws", "default_iterations"))
+    tune: int = Field(1000, validation_alias=AliasChoices("tune", "warmup"))
     # Draws kept for the posterior predictive group of a saved run (thinned evenly).
     posterior_predictive_draws: int = Field(500, ge=0, le=100_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_each(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for new, old in (("draws", "default_iterations"), ("tune", "warmup")):
+                if new in values and old in values:
+                    raise ValueError(f"give {new} or its old name {old}, not both")
+        return values
+
+    def sampler_settings(self) -> dict[str, Any]:
+        """The sampler settings alone (no predictive size), as ``training_settings`` merges them."""
+        return self.model_dump(include=set(SamplerSettings.model_fields))
 
 
 class ModelMetadata(_Strict):
@@ -303,3 +317,18 @@ def load_model_config(path: str | Path) -> ModelMetadata:
         return ModelMetadata.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(str(path), format_validation_errors(exc, ModelMetadata)) from exc
+
+
+def config_dir() -> Path:
+    """``BAYES_MODEL_CONFIGS`` overrides the configs directory (tests use fixture trees)."""
+    return Path(os.environ.get("BAYES_MODEL_CONFIGS", DEFAULT_CONFIG_DIR))
+
+
+def load_config_of(model_id: str) -> ModelMetadata:
+    """The validated config of one model from the configs directory (no registry needed)."""
+    if not isinstance(model_id, str) or not MODEL_ID_PATTERN.match(model_id):
+        raise ConfigError(str(model_id), [f"not a valid model id ({MODEL_ID_PATTERN.pattern})"])
+    path = config_dir() / model_id / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(str(path), ["no such config file"])
+    return load_model_config(path)

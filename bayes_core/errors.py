@@ -65,3 +65,10 @@ class SamplerError(BayesCoreError):
 
 class DeviceUnavailableError(SamplerError):
     pass
+
+
+class TraceTooLargeError(InvalidParametersError):
+    """Settings whose trace would not fit in memory: refused before any sampling."""
+
+    def __init__(self, message: str):
+        super().__init__({"trace_size": message})

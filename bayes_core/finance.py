@@ -7,10 +7,9 @@ Small on purpose; every finance model uses the same rules so users get the same 
 - ``clean_returns_table(table, min_length=...)``        several return series, aligned → DataFrame
 - ``returns_frame(returns, min_length=...)``            one return series → the models' ``date``/``return`` frame
 - ``per_period_rate`` / ``annualise_sharpe`` / ``annualise_volatility``
-- ``hdi(draws, prob)``: highest-density interval in plain numpy (prediction paths skip ArviZ)
-- ``Fallback`` + ``fit_or_reason`` + ``record_fallback``: when sampling raises or fails badly,
-  a model computes a simpler estimate instead and says so (flag, reason, a ``FallbackWarning``
-  and a log line) — never silently.
+- ``Fallback``, ``FallbackWarning``: re-exported from ``bayes_core.fallback`` (the base class's one
+  fit path switches a finance model to its fallback when sampling raises or fails badly, and
+  says so — never silently)
 
 Every input problem is a ``DataValidationError`` (a ``ValueError``) naming the problem and, where
 one applies, the minimum. Nothing here imports PyMC/ArviZ.
@@ -18,28 +17,19 @@ one applies, the minimum. Nothing here imports PyMC/ArviZ.
 
 from __future__ import annotations
 
-import logging
 import math
-import warnings
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from bayes_core.data import MAX_ABS_FLOAT
-from bayes_core.errors import DataValidationError, DeviceUnavailableError, InvalidParametersError
+from bayes_core.errors import DataValidationError, InvalidParametersError
+from bayes_core.fallback import NO_FALLBACK, Fallback, FallbackWarning  # noqa: F401 - the finance models' names
 
 # Largest |return| per period accepted from a CSV (10,000 %): returns are fractions (0.012 = 1.2 %);
 # percent figures still fit, a price column given as returns or a 1e308 does not.
 MAX_ABS_RETURN = 100.0
-
-log = logging.getLogger("bayes_core.finance")
-
-R = TypeVar("R")
-
-#: R-hat above this (with an overall 'problem' verdict) counts as "failed to converge badly".
-FALLBACK_RHAT = 1.05
 
 
 # -- input cleaning ---------------------------------------------------------------------------
@@ -226,103 +216,3 @@ def check_periods(periods_per_year: float) -> float:
             or not math.isfinite(periods_per_year) or periods_per_year <= 0:
         raise InvalidParametersError({"periods_per_year": f"must be a positive number (got {periods_per_year!r})"})
     return float(periods_per_year)
-
-
-def hdi(samples: Any, prob: float = 0.94, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Highest-density interval (shortest interval holding ``prob`` of the draws) along ``axis``.
-
-    Plain numpy so prediction paths need no ArviZ; unimodal posteriors assumed (as ArviZ's default).
-    """
-    if not 0 < prob < 1:
-        raise InvalidParametersError({"hdi_prob": f"must be between 0 and 1 (got {prob!r})"})
-    x = np.sort(np.moveaxis(np.asarray(samples, dtype=float), axis, 0), axis=0)
-    n = x.shape[0]
-    width = max(1, min(n - 1, int(math.floor(prob * n))))
-    spans = x[width:] - x[: n - width]
-    start = np.argmin(spans, axis=0)
-    lower = np.take_along_axis(x, start[None, ...], axis=0)[0]
-    upper = np.take_along_axis(x, (start + width)[None, ...], axis=0)[0]
-    return lower, upper
-
-
-# -- fallbacks --------------------------------------------------------------------------------
-class FallbackWarning(UserWarning):
-    """Issued whenever a model reports a simpler estimate because MCMC failed."""
-
-
-@dataclass(frozen=True)
-class Fallback:
-    """Whether a result came from the fallback method, and why. ``columns()`` goes into tables."""
-
-    used: bool = False
-    reason: str = ""
-    method: str = ""
-
-    def columns(self) -> dict[str, Any]:
-        return {"fallback": self.used, "fallback_reason": self.reason}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"used": self.used, "reason": self.reason, "method": self.method}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> "Fallback":
-        d = d or {}
-        return cls(bool(d.get("used", False)), str(d.get("reason", "")), str(d.get("method", "")))
-
-
-NO_FALLBACK = Fallback()
-
-
-def convergence_failure(diagnostics: Mapping[str, Any]) -> str | None:
-    """A reason string when a fit failed to converge badly (verdict 'problem' and R-hat > 1.05)."""
-    r_hat = diagnostics.get("r_hat_max")
-    if diagnostics.get("verdict") == "problem" and r_hat is not None and r_hat > FALLBACK_RHAT:
-        return f"MCMC did not converge (R-hat max {r_hat:.3f} > {FALLBACK_RHAT})"
-    return None
-
-
-def sample_or_reason(fit: Callable[[], R]) -> tuple[R | None, str | None]:
-    """Run ``fit()`` (returning an object with ``.diagnostics``, e.g. a ``FitResult``).
-
-    Returns ``(result, None)`` when it is usable, ``(result_or_None, reason)`` when sampling raised
-    or failed to converge badly. Input and settings errors (and an unavailable device the user asked
-    for) are not sampling failures: they propagate so the user can fix them.
-    """
-    try:
-        result = fit()
-    except (DataValidationError, InvalidParametersError, DeviceUnavailableError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # sampler, compile or numerical failure: the fallback takes over
-        return None, f"sampling failed: {type(exc).__name__}: {exc}"
-    return result, convergence_failure(getattr(result, "diagnostics", {}) or {})
-
-
-def fit_or_reason(model: Any, data: Any, progress: Any = None, **settings: Any):
-    """The base lifecycle's ``fit`` of ``model`` (a ``BaseBayesianModel``), or why it failed.
-
-    Settings, device and data are checked first — their errors are the user's to fix, not a reason
-    to fall back. Returns ``(result, reason, data, settings)``: ``reason`` is None for a usable fit
-    (then marked as no fallback), else the result is None (sampling raised) or the failed fit.
-    """
-    from bayes_core import samplers
-    from bayes_core.base import BaseBayesianModel
-
-    settings_obj = model.training_settings(**settings)
-    samplers.resolve(settings_obj)
-    data = model.load_data(data)
-    result, reason = sample_or_reason(lambda: BaseBayesianModel.fit(model, data, progress=progress, **settings))
-    if reason is None:
-        model.fallback = NO_FALLBACK
-        result.diagnostics["fallback"] = NO_FALLBACK.to_dict()
-    return result, reason, data, settings_obj
-
-
-def record_fallback(model: Any, method: str, reason: str) -> Fallback:
-    """Warn (``FallbackWarning``) and log that ``model`` uses ``method`` instead of MCMC; the
-    record becomes ``model.fallback`` (as ``fit_or_reason`` sets it on success)."""
-    message = (f"{type(model).__name__} ({model.model_id}): {reason}; using the {method} fallback instead of "
-               "the Bayesian posterior.")
-    warnings.warn(message, FallbackWarning, stacklevel=3)
-    log.warning(message)
-    model.fallback = Fallback(True, reason, method)
-    return model.fallback

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayes_core.draws import hdi, stack_chains
 from bayes_core.errors import InvalidParametersError
-from bayes_core.finance import hdi
 
 
 def posterior_draws(idata, name: str) -> dict[str, np.ndarray]:
@@ -14,18 +14,18 @@ def posterior_draws(idata, name: str) -> dict[str, np.ndarray]:
     var, _, element = name.partition("[")
     if var not in posterior.data_vars:
         raise InvalidParametersError({"name": f"unknown variable {name!r}; known: {', '.join(posterior.data_vars)}"})
-    da = posterior[var].stack(sample=("chain", "draw"))
-    extra = [d for d in da.dims if d != "sample"]
-    if not extra:
-        return {var: np.asarray(da.values)}
-    dim = extra[0]
-    labels = [str(v) for v in da[dim].values]
+    da = posterior[var].transpose("chain", "draw", ...)
+    values = stack_chains(da.values)  # (draws, *element dims)
+    if values.ndim == 1:
+        return {var: values}
+    column = {str(v): i for i, v in enumerate(da[da.dims[2]].values)}
+    labels = list(column)
     if element:
         label = element.rstrip("]")
         if label not in labels:
             raise InvalidParametersError({"name": f"{var} has no element {label!r}; known: {', '.join(labels)}"})
         labels = [label]
-    return {f"{var}[{lab}]": np.asarray(da.sel({dim: lab}).values) for lab in labels}
+    return {f"{var}[{lab}]": values[:, column[lab]] for lab in labels}
 
 
 def posterior_histograms(idata, name: str, title: str, hdi_prob: float = 0.94):

@@ -7,29 +7,23 @@ and every problem found. Model classes are resolved only inside ``bayes_core.mod
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bayes_core import artifacts
-from bayes_core.config import MODEL_ID_PATTERN, ModelMetadata, load_model_config
+# config_dir/DEFAULT_CONFIG_DIR live in config (base reads its own config without the registry).
+from bayes_core.config import (DEFAULT_CONFIG_DIR, MODEL_ID_PATTERN, ModelMetadata, config_dir,  # noqa: F401
+                               load_model_config)
 from bayes_core.errors import BayesCoreError, ConfigError, UnknownModelError
 from bayes_core.priors import check_constraint_kinds, prior_problems
 
 if TYPE_CHECKING:
     from bayes_core.base import BaseBayesianModel
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
-
 # The hooks a model class must fill (itself or through a parent other than BaseBayesianModel);
 # a class missing one would be listed and then fail with NotImplementedError on first use.
 REQUIRED_HOOKS = ("data_schema", "example_data", "build_model", "predict_rows")
-
-
-def config_dir() -> Path:
-    """``BAYES_MODEL_CONFIGS`` overrides the configs directory (tests use fixture trees)."""
-    return Path(os.environ.get("BAYES_MODEL_CONFIGS", DEFAULT_CONFIG_DIR))
 
 
 @dataclass(frozen=True)

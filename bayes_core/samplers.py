@@ -12,29 +12,13 @@ import logging
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal
+from dataclasses import dataclass, field
+from typing import Callable
 
 from bayes_core.errors import DeviceUnavailableError, SamplerError
+from bayes_core.settings import SamplerSettings  # noqa: F401 - the settings type samplers take
 
 log = logging.getLogger(__name__)
-
-SamplerName = Literal["auto", "nutpie", "numpyro", "pymc"]
-DeviceName = Literal["auto", "cpu", "gpu"]
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    draws: int = 2000
-    tune: int = 1000
-    chains: int = 4
-    target_accept: float = 0.9
-    seed: int = 42
-    sampler: SamplerName = "auto"
-    device: DeviceName = "auto"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -84,6 +68,8 @@ def gpu_available() -> bool:
 
 def resolve(settings: SamplerSettings) -> tuple[str, str]:
     """(sampler, device) actually used; raises DeviceUnavailableError before any sampling."""
+    if settings.method != "mcmc":
+        raise SamplerError(f"method {settings.method!r} is not available yet; choose method 'mcmc' (NUTS).")
     sampler, device = settings.sampler, settings.device
     if device == "gpu":
         if sampler in ("nutpie", "pymc"):
@@ -207,3 +193,23 @@ def _sample_numpyro(model, s: SamplerSettings, progress: ProgressCallback, devic
         stop.set()
         thread.join()
     return idata, {"sampling_s": time.perf_counter() - t0}
+
+
+def value_counts(model) -> tuple[int, int]:
+    """``(values per draw, observed values)`` of a PyMC model, from its shapes, without sampling.
+
+    Values per draw are what a trace stores for each draw: every free variable and deterministic.
+    The shapes come from one small function compiled in FAST_COMPILE mode (no NUTS compile).
+    """
+    import numpy as np
+    import pytensor
+    import pytensor.tensor as pt
+
+    stored = [*model.free_RVs, *model.deterministics]
+    observed = [model.rvs_to_values[rv] for rv in model.observed_RVs]
+    shapes = pytensor.function(
+        [], [pt.as_tensor(v.shape) for v in (*stored, *observed)],
+        givens=[(rv, model.rvs_to_values[rv]) for rv in model.observed_RVs],
+        mode=pytensor.compile.mode.FAST_COMPILE, on_unused_input="ignore")() if stored or observed else []
+    sizes = [int(np.prod(s)) for s in shapes]
+    return sum(sizes[:len(stored)]), sum(sizes[len(stored):])

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> dict[str, Any]:
-    from bayes_core.base import package_versions  # the same versions every run records
+    from bayes_core.artifacts import package_versions  # the same versions every run records
 
     packages = {**package_versions(), "streamlit": importlib.metadata.version("streamlit")}  # the app bench
     return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine(),

@@ -120,7 +120,7 @@ def render_detail(meta: ModelMetadata) -> None:
         t = meta.training
         st.markdown("**Training defaults**")
         st.dataframe(pd.DataFrame({"setting": ["draws", "warm-up", "chains", "target_accept", "sampler", "device"],
-                                   "value": [str(v) for v in (t.default_iterations, t.warmup, t.chains,
+                                   "value": [str(v) for v in (t.draws, t.tune, t.chains,
                                                               t.target_accept, t.sampler, t.device)]}),
                      hide_index=True, width="stretch")
     st.markdown("**Model graph (DAG)**")

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from bayes_core.artifacts import Run
+from bayes_core.draws import draw_matrix
 from ui import charts
 
 STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -43,8 +44,7 @@ def replicated_pairs(run: Run) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {}
     for name in pp.data_vars:
         if name in obs.data_vars:
-            rep = pp[name].values
-            out[name] = (obs[name].values, rep.reshape(rep.shape[0] * rep.shape[1], -1))
+            out[name] = (obs[name].values, draw_matrix(pp[name].values))
     return out
 
 

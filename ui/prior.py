@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from bayes_core.config import ModelMetadata
+from bayes_core.draws import stack_chains
 from ui import charts, resources
 
 
@@ -38,10 +39,9 @@ def sample(model_id: str, config_hash: str | None, priors: tuple[tuple[str, floa
     prior = tree["prior"].to_dataset()
     predictive = tree["prior_predictive"].to_dataset()
     observed = tree["observed_data"].to_dataset() if "observed_data" in tree.children else None
-    scalars = {n: prior[n].values.reshape(-1) for n in prior.data_vars if prior[n].ndim == 2}
     return {
-        "prior": scalars,
-        "predictive": {n: predictive[n].values.reshape(-1, *predictive[n].shape[2:]) for n in predictive.data_vars},
+        "prior": {n: stack_chains(prior[n].values) for n in prior.data_vars if prior[n].ndim == 2},  # scalars only
+        "predictive": {n: stack_chains(predictive[n].values) for n in predictive.data_vars},
         "observed": {n: observed[n].values for n in observed.data_vars} if observed is not None else {},
     }
 

@@ -16,6 +16,7 @@ from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.registry import ModelRegistry
+from bayes_core.settings import DEVICES, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
 from ui import nav
 from ui.forms import render_fields
 from ui.text import MESSAGE_CHARS, safe_text
@@ -49,23 +50,28 @@ def pick_model(registry: ModelRegistry) -> str | None:
 
 # -- form --------------------------------------------------------------------------------------
 def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
-    """Sampler settings with the model's defaults. Bounds are left to the core, which explains them."""
+    """Sampler settings with the model's defaults, bounded as ``bayes_core.settings`` bounds them
+    (target_accept's ends are excluded there, and the core explains that)."""
     t, key = meta.training, f"train_{meta.model_id}_"
     c1, c2, c3 = st.columns(3)
+
+    def whole(col, label: str, name: str, step: int):
+        lo, hi = WHOLE_BOUNDS[name]
+        return col.number_input(label, min_value=lo, max_value=hi, value=getattr(t, name), step=step, key=key + name)
+
     settings = {
-        "draws": c1.number_input("Draws per chain", value=t.default_iterations, step=100, key=key + "draws"),
-        "tune": c2.number_input("Warm-up draws per chain", value=t.warmup, step=100, key=key + "tune"),
-        "chains": c3.number_input("Chains", value=t.chains, step=1, key=key + "chains"),
-        "target_accept": c1.number_input("Target acceptance", value=t.target_accept, step=0.01, format="%.2f",
-                                         key=key + "target_accept",
+        "draws": whole(c1, "Draws per chain", "draws", 100),
+        "tune": whole(c2, "Warm-up draws per chain", "tune", 100),
+        "chains": whole(c3, "Chains", "chains", 1),
+        "target_accept": c1.number_input("Target acceptance", min_value=TARGET_ACCEPT_BOUNDS[0],
+                                         max_value=TARGET_ACCEPT_BOUNDS[1], value=t.target_accept, step=0.01,
+                                         format="%.2f", key=key + "target_accept",
                                          help="Higher (e.g. 0.95) takes smaller steps: fewer divergences, slower."),
-        "seed": c2.number_input("Seed", value=t.seed, step=1, key=key + "seed"),
+        "seed": whole(c2, "Seed", "seed", 1),
     }
-    samplers = ["auto", "nutpie", "numpyro", "pymc"]
-    devices = ["auto", "cpu", "gpu"]
-    settings["sampler"] = c3.selectbox("Sampler", samplers, index=samplers.index(t.sampler), key=key + "sampler",
+    settings["sampler"] = c3.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index(t.sampler), key=key + "sampler",
                                        help="auto: nutpie on CPU, NumPyro when a GPU is visible.")
-    settings["device"] = c1.selectbox("Device", devices, index=devices.index(t.device), key=key + "device",
+    settings["device"] = c1.selectbox("Device", DEVICES, index=DEVICES.index(t.device), key=key + "device",
                                       help="gpu needs the CUDA build of JAX (see the README).")
     return settings
 

@@ -27,6 +27,7 @@ import pandas as pd
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel
 from bayes_core.data import Column, DataSchema
+from bayes_core.draws import central_interval
 
 
 class SufficientStats:
@@ -167,7 +168,7 @@ def predict_one(draws: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
     # The sum of `windows` iid NB(θ, φ) counts is NB(mean = w·θ, alpha = w·φ): same p, size w·φ.
     mean_total = windows * theta
     total_lower, total_upper = _mixture_quantiles(windows * phi, p_window, mean_total, (lo_q, hi_q))
-    rate_lower, rate_upper = np.quantile(theta, (lo_q, hi_q))
+    rate_lower, rate_upper = central_interval(theta, level)
     return {
         "entity": entity,
         "known_entity": known,

@@ -19,7 +19,8 @@ diagnostics, every prediction row and ``self.fallback``) and a ``FallbackWarning
 Notebook use::
 
     model = BayesianLinearRegression()
-    model.fit(X, y, draws=2000, tune=1000)          # numpy or pandas; returns the FitResult
+    model.fit_xy(X, y, draws=2000, tune=1000)       # numpy or pandas; returns the FitResult
+    model.fit(frame)                                # or a frame/CSV with the option's target and features
     mean, (lower, upper) = model.predict(X_new, hdi_prob=0.94)
     model.summary(); model.plot_posterior("beta")
 """
@@ -39,7 +40,9 @@ from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.config import InferenceParameter
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.finance import NO_FALLBACK, Fallback, clean_xy, fit_or_reason, hdi, record_fallback
+from bayes_core.draws import group_draws, hdi
+from bayes_core.fallback import Fallback
+from bayes_core.finance import clean_xy
 
 REPORT = "regression"
 
@@ -73,7 +76,7 @@ class BayesianLinearRegression(BaseBayesianModel):
     headline_vars = ["intercept", "beta", "sigma"]
     true_parameters = {"intercept": 1.5, "beta[x1]": 2.0, "beta[x2]": -1.0, "beta[x3]": 0.5, "sigma": 1.0}
 
-    fallback: Fallback = NO_FALLBACK
+    fallback_method = "OLS"
 
     # -- columns --------------------------------------------------------------------------------
     @property
@@ -156,20 +159,15 @@ class BayesianLinearRegression(BaseBayesianModel):
             pm.Normal("y", mu=intercept_c + pm.math.dot(Xc, beta), sigma=sigma, observed=y, dims="obs")
         return model
 
-    # -- fitting with the OLS fallback ------------------------------------------------------------
-    def fit(self, X: pd.DataFrame | np.ndarray | str | None = None, y: Any = None,
-            progress: samplers.ProgressCallback | None = None, **settings: Any) -> FitResult:
-        """Sample the posterior (the base lifecycle) or, when that fails badly, the OLS fallback.
+    # -- fitting: the base's one path, with the OLS fallback ---------------------------------------
+    def fit_xy(self, X: Any, y: Any, progress: samplers.ProgressCallback | None = None, **settings: Any) -> FitResult:
+        """``fit`` on a design matrix and a target (numpy or pandas); sets the options ``target``
+        and ``features`` from them (column names, or ``x1..xp``)."""
+        return self.fit(self._frame_from_xy(X, y), progress, **settings)
 
-        ``fit(data)`` takes a frame/CSV with the target and feature columns (the options say which);
-        ``fit(X, y)`` takes a design matrix and a target (numpy or pandas) and sets the options.
-        """
-        data = self._frame_from_xy(X, y) if y is not None else X
-        result, reason, data, settings_obj = fit_or_reason(self, data, progress, **settings)
-        if reason is None:
-            return result
-        record_fallback(self, "OLS", reason)
-        return self._ols_fit(data, settings_obj, self.fallback)
+    def fallback_fit(self, data: pd.DataFrame, settings: samplers.SamplerSettings, reason: str) -> FitResult:
+        """OLS with its exact flat-prior posterior, drawn by plain Monte Carlo (flagged)."""
+        return self._ols_fit(data, settings, self.fallback)
 
     def _frame_from_xy(self, X: Any, y: Any) -> pd.DataFrame:
         Xa, ya, names = clean_xy(X, y, min_rows=(np.shape(X)[1] if np.ndim(X) == 2 else 1) + 2)
@@ -263,8 +261,7 @@ class BayesianLinearRegression(BaseBayesianModel):
                                        f"({', '.join(features)})"])
         if not np.isfinite(Xa).all():
             raise DataValidationError(["X has NaN or infinite values"])
-        post = fit.idata["posterior"].to_dataset()
-        draws = {k: np.asarray(post[k].values).reshape((-1, *post[k].shape[2:])) for k in ("intercept", "beta", "sigma")}
+        draws = group_draws(fit.idata["posterior"], ["intercept", "beta", "sigma"])
         mean, band, pred_band = _predict_draws(draws, Xa, hdi_prob, seed=fit.settings.seed)
         return mean, (band if kind == "mean" else pred_band)
 

@@ -47,7 +47,9 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.finance import NO_FALLBACK, Fallback, clean_xy, fit_or_reason, record_fallback
+from bayes_core.draws import central_interval, group_draws
+from bayes_core.fallback import NO_FALLBACK, Fallback
+from bayes_core.finance import clean_xy
 from bayes_core.rolling_regression import (NIGPrior, WindowPosterior, WindowStats, check_thresholds,
                                            positions_from_zscore, zscore)
 
@@ -76,7 +78,8 @@ class BayesianPairsTrading(BaseBayesianModel):
     true_parameters = {"hedge_ratio_1": 1.5, "hedge_ratio_2": 1.1, "hedge_ratio_3": 0.8, "intercept": 5.0,
                        "noise_sd": 0.5}
 
-    fallback: Fallback = NO_FALLBACK
+    fallback_method = "rolling OLS"
+    keep_failed_trace = True  # a run that sampled but failed badly keeps its trace; its diagnostics show why
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -187,18 +190,10 @@ class BayesianPairsTrading(BaseBayesianModel):
             pm.Normal("y", mu=c + beta * x_centred, sigma=pt.sqrt(sigma2), observed=y[s.ends], dims="window")
         return model
 
-    # -- fitting with the rolling-OLS fallback ------------------------------------------------
-    def fit(self, data: pd.DataFrame | str | None = None, progress: samplers.ProgressCallback | None = None,
-            **settings: Any) -> FitResult:
-        """MCMC of the per-window model (the base lifecycle), or the flagged rolling-OLS fallback."""
-        result, reason, data, settings_obj = fit_or_reason(self, data, progress, **settings)
-        if reason is None:
-            return result
-        record_fallback(self, "rolling OLS", reason)
-        if result is not None:  # sampled but failed badly: keep the trace (its diagnostics show why), flag it
-            result.diagnostics["fallback"] = self.fallback.to_dict()
-            return result
-        return self._rolling_ols_fit(data, settings_obj, self.fallback)
+    # -- fitting: the base's one path, with the rolling-OLS fallback ----------------------------
+    def fallback_fit(self, data: pd.DataFrame, settings: samplers.SamplerSettings, reason: str) -> FitResult:
+        """Sampling raised: Monte Carlo draws of the rolling-OLS posterior (flagged)."""
+        return self._rolling_ols_fit(data, settings, self.fallback)
 
     def _rolling_ols_fit(self, data: pd.DataFrame, settings: samplers.SamplerSettings, fallback: Fallback) -> FitResult:
         s = WindowStats.of(data["y"].to_numpy(float), data["x"].to_numpy(float), self.window)
@@ -246,9 +241,9 @@ class BayesianPairsTrading(BaseBayesianModel):
         """Hedge table from posterior draws ``(draws, windows)`` of β and the centred intercept."""
         y, x = data["y"].to_numpy(float), data["x"].to_numpy(float)
         x_mean = WindowStats.of(y, x, window).x_mean
-        lo_q = (1 - level) / 2
+        lower, upper = central_interval(beta, level)
         return hedge_table(index, y, x, window, beta.mean(0), beta.std(0, ddof=1), c.mean(0) - beta.mean(0) * x_mean,
-                           np.quantile(beta, lo_q, 0), np.quantile(beta, 1 - lo_q, 0), NO_FALLBACK)
+                           lower, upper, NO_FALLBACK)
 
     def predict_rows(self, run: Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
         rows, tables = [], {}
@@ -298,13 +293,12 @@ class BayesianPairsTrading(BaseBayesianModel):
                                 lower, upper, NO_FALLBACK)
         else:
             fit = self.fit(frame, **settings)
-            if self.fallback.used:
+            if fit.path == "fallback":
                 table = rolling_ols_table(index, frame, window, credible_level, self.fallback)
             else:
-                post = fit.idata["posterior"]
-                beta = np.asarray(post["hedge_ratio"].values).reshape(-1, post.sizes["window"])
-                c = np.asarray(post["intercept_centered"].values).reshape(-1, post.sizes["window"])
-                table = self._table_from_draws(index, frame, window, beta, c, credible_level)
+                post = group_draws(fit.idata["posterior"], ["hedge_ratio", "intercept_centered"])
+                table = self._table_from_draws(index, frame, window, post["hedge_ratio"], post["intercept_centered"],
+                                               credible_level)
         self._hedge = table
         return table
 

@@ -30,7 +30,8 @@ from bayes_core.base import BaseBayesianModel, FitResult
 from bayes_core.data import Column, DataSchema
 from bayes_core.errors import DataValidationError, InvalidParametersError
 from bayes_core.models.player_props_league import TRUE_PARAMETERS, synthetic_league
-from bayes_core.predictor import DEFAULT_LINES, PROPS, PROPS_INPUTS_REPORT
+from bayes_core.models.player_props_predictor import (DEFAULT_LINES, PROP_FAMILY, PROPS, PROPS_INPUTS_REPORT,
+                                                      PropsDraws, props_predictor_for_run, tail_probabilities)
 
 log = logging.getLogger("bayes_core")
 
@@ -206,8 +207,6 @@ class PlayerPropsModel(BaseBayesianModel):
 
     # -- reports ----------------------------------------------------------------------------------
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
-        from bayes_core.predictor import PropsDraws
-
         inputs = self._inputs(fit.data)
         reports: dict[str, dict] = {PROPS_INPUTS_REPORT: inputs}
         if inputs["validation_rows"] == 0:
@@ -235,14 +234,10 @@ class PlayerPropsModel(BaseBayesianModel):
     def run_options(self, run: Run | None) -> dict[str, list[Any]]:
         if run is None:
             return {}
-        from bayes_core.predictor import props_predictor_for_run
-
         predictor = props_predictor_for_run(run)
         return {"player": predictor.players, "opponent": predictor.opponents}
 
     def predict_rows(self, run: Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
-        from bayes_core.predictor import props_predictor_for_run
-
         predictor = props_predictor_for_run(run)
         frame = pd.DataFrame({
             "player_id": [str(r["player"]) for r in requests],
@@ -318,7 +313,6 @@ def calibration_report(draws, validation: pd.DataFrame, options: Mapping[str, An
                        lines: Mapping[str, tuple[float, ...]] = DEFAULT_LINES, n_bins: int = 10) -> dict[str, Any]:
     """ECE, Brier and log loss of P(y > line) on the validation rows, per prop and line."""
     from bayes_core.calibration import calibration_metrics
-    from bayes_core.predictor import PROP_FAMILY, tail_probabilities
 
     p_idx, o_idx = draws.encode(validation["player_id"], validation["opponent_id"])
     x = validation[draws.features].to_numpy(dtype=float) if draws.features else np.zeros((len(validation), 0))

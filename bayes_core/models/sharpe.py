@@ -37,9 +37,10 @@ import pandas as pd
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult
 from bayes_core.data import Column, DataSchema
+from bayes_core.draws import hdi, posterior_of
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.finance import (MAX_ABS_RETURN, check_periods, clean_returns_table, clean_series, hdi,
-                                per_period_rate, returns_frame)
+from bayes_core.finance import (MAX_ABS_RETURN, check_periods, clean_returns_table, clean_series, per_period_rate,
+                                returns_frame)
 
 #: Fewest returns accepted: fewer cannot separate the Student-t scale from its tails.
 MIN_RETURNS = 20
@@ -139,7 +140,7 @@ class BayesianSharpeModel(_SharpeBase):
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
         return {"sharpe": {"periods_per_year": self.periods_per_year,
                            "risk_free_rate": float(self.options.get("risk_free_rate") or 0.0),
-                           **sharpe_summary(_stacked(fit.idata, "sharpe"))}}
+                           **sharpe_summary(posterior_of(fit.idata, "sharpe"))}}
 
     def predict_rows(self, run: Run, requests: list[dict[str, Any]]) -> pd.DataFrame:
         from bayes_core.predictor import draws_for_run
@@ -251,7 +252,7 @@ class StrategyComparisonModel(_SharpeBase):
             "returns", nu=nu, mu=mu_z, chol=chol, observed=Z, dims=("obs", "strategy")))
 
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
-        ranking, prob = ranking_from_draws(_stacked(fit.idata, "sharpe"), self.strategies(fit.data))
+        ranking, prob = ranking_from_draws(posterior_of(fit.idata, "sharpe"), self.strategies(fit.data))
         return {"ranking": {"ranking": ranking.reset_index().to_dict(orient="records"),
                             "prob_greater": prob.to_dict(orient="index")}}
 
@@ -296,12 +297,6 @@ class StrategyComparisonModel(_SharpeBase):
 
 
 # -- shared summaries ------------------------------------------------------------------------------
-def _stacked(idata, name: str) -> np.ndarray:
-    """Posterior draws of ``name`` with chains stacked: (draws,) or (draws, strategies)."""
-    arr = np.asarray(idata["posterior"][name].values)
-    return arr.reshape((-1, *arr.shape[2:]))
-
-
 def sharpe_summary(draws: np.ndarray, prob: float = HDI_PROB) -> dict[str, float]:
     lo, hi = hdi(draws, prob)
     return {"mean": float(draws.mean()), "std": float(draws.std()), "hdi_low": float(lo), "hdi_high": float(hi),
@@ -343,7 +338,7 @@ def bayesian_sharpe(returns: Any, samples: int = 5000, risk_free_rate: float = 0
     """
     model = BayesianSharpeModel(options={"risk_free_rate": risk_free_rate, "periods_per_year": periods_per_year})
     fit = model.fit(returns_frame(returns, min_length=MIN_RETURNS), **{**_settings_for(samples), **settings})
-    return sharpe_summary(_stacked(fit.idata, "sharpe"))
+    return sharpe_summary(posterior_of(fit.idata, "sharpe"))
 
 
 def compare_strategies_bayesian(returns_dict: Mapping[str, Any] | pd.DataFrame, samples: int = 5000,
@@ -368,4 +363,4 @@ def compare_strategies_bayesian(returns_dict: Mapping[str, Any] | pd.DataFrame, 
         table = table.reset_index(drop=True)
     model = StrategyComparisonModel(options={"risk_free_rate": risk_free_rate, "periods_per_year": periods_per_year})
     fit = model.fit(table, **{**_settings_for(samples), **settings})
-    return StrategyComparison(*ranking_from_draws(_stacked(fit.idata, "sharpe"), model.strategies(fit.data)))
+    return StrategyComparison(*ranking_from_draws(posterior_of(fit.idata, "sharpe"), model.strategies(fit.data)))

@@ -18,14 +18,15 @@ of z, μ, φ, σ_η with the same filter in numpy.
 
 Fallback: when sampling raises or fails badly, volatility is the EWMA (RiskMetrics, λ = 0.94) with
 an approximate sampling band (relative sd of the EWMA variance √(2(1−λ)/(1+λ)) under constant
-volatility), flagged (``fallback`` columns, ``FallbackWarning``). A training job whose sampling
-raises fails with the reason (a run needs a trace); one that converges badly writes its run and
-flags it, and that run's predictions are the EWMA ones.
+volatility), flagged (``fallback`` columns, ``FallbackWarning``). A fit that converged badly keeps
+its trace (``keep_failed_trace``): its run is written, flagged, and its predictions are the EWMA
+ones. When sampling raises there is no trace: the EWMA estimate lives in memory only and a training
+job fails with the reason (a run needs a trace).
 
 Notebook use::
 
     sv = StochasticVolatilityModel()
-    sv.fit(returns, samples=2000, tune=1000)        # numpy or pandas (a DatetimeIndex is kept)
+    sv.fit_returns(returns, samples=2000, tune=1000)  # numpy or pandas (a DatetimeIndex is kept)
     sv.summary(); sv.volatility_path; sv.volatility_forecast(20); sv.plot_volatility()
     estimate_volatility_regime(returns)            # DataFrame(volatility, vol_lower, vol_upper)
 """
@@ -42,12 +43,14 @@ from bayes_core import samplers
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel, FitResult, require_fit
 from bayes_core.data import Column, DataSchema
-from bayes_core.errors import InvalidParametersError, SamplerError
-from bayes_core.finance import (MAX_ABS_RETURN, NO_FALLBACK, Fallback, clean_series, fit_or_reason, record_fallback,
-                                returns_frame)
+from bayes_core.draws import central_interval, group_draws
+from bayes_core.errors import InvalidParametersError
+from bayes_core.fallback import NO_FALLBACK, Fallback
+from bayes_core.finance import MAX_ABS_RETURN, clean_series, returns_frame
 
 MIN_RETURNS = 50
 EWMA_LAMBDA = 0.94
+_SV_VARS = ("mu", "phi", "sigma_eta", "z")  # what the volatility path is rebuilt from
 PERIODS_PER_YEAR = 252
 
 
@@ -79,9 +82,8 @@ def log_variance_draws(mu, phi, sigma_eta, z) -> np.ndarray:
 
 
 def _bands(values: np.ndarray, level: float) -> dict[str, np.ndarray]:
-    lo_q = (1 - level) / 2
-    return {"mean": values.mean(axis=0), "median": np.median(values, axis=0),
-            "lower": np.quantile(values, lo_q, axis=0), "upper": np.quantile(values, 1 - lo_q, axis=0)}
+    lower, upper = central_interval(values, level)
+    return {"mean": values.mean(axis=0), "median": np.median(values, axis=0), "lower": lower, "upper": upper}
 
 
 def _future_index(index: pd.Index, horizon: int) -> pd.Index:
@@ -171,12 +173,12 @@ class StochasticVolatilityModel(BaseBayesianModel):
     headline_vars = ["mu", "phi", "sigma_eta"]
     true_parameters = {"mu": -9.0, "phi": 0.95, "sigma_eta": 0.25}
 
-    fallback: Fallback = NO_FALLBACK
+    fallback_method = "EWMA"
+    keep_failed_trace = True  # a badly converged run is written, flagged; its predictions are the EWMA ones
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._estimate: PosteriorVolatility | EWMAVolatility | None = None
-        self._training = False
+        self._estimate: tuple[FitResult, PosteriorVolatility | EWMAVolatility] | None = None
 
     # -- data -------------------------------------------------------------------------------
     def data_schema(self) -> DataSchema:
@@ -229,42 +231,35 @@ class StochasticVolatilityModel(BaseBayesianModel):
             pm.Normal("returns", mu=0.0, sigma=pt.exp(h / 2), observed=r, dims="time")
         return model
 
-    # -- fitting with the EWMA fallback ---------------------------------------------------------
-    def fit(self, returns: Any = None, samples: int | None = 2000, tune: int | None = 1000,
-            progress: samplers.ProgressCallback | None = None, **settings: Any) -> FitResult | None:
-        """Sample the posterior (the base lifecycle); returns the FitResult.
+    # -- fitting: the base's one path, with the EWMA fallback ---------------------------------
+    def fallback_fit(self, data: pd.DataFrame, settings: samplers.SamplerSettings, reason: str) -> FitResult:
+        """Sampling raised: the EWMA has no posterior draws, so the fit has no trace (no run)."""
+        return self.fit_without_draws(data, settings, method=self.fallback_method, fallback=self.fallback.to_dict())
+
+    def fit_returns(self, returns: Any = None, samples: int | None = 2000, tune: int | None = 1000,
+                    progress: samplers.ProgressCallback | None = None, **settings: Any) -> FitResult:
+        """``fit`` with the notebook's conveniences; returns the FitResult (``path`` says which ran).
 
         ``returns``: a data frame/CSV with a ``return`` column (and optional ``date``), or a plain
         series (numpy, list, pandas; a DatetimeIndex is kept); None = the example data.
-        ``samples`` is the number of draws per chain (``draws`` overrides it); chains and
-        target_accept come from the config. ``train`` uses the config's training defaults instead.
-        When sampling raises or fails badly the EWMA fallback is used, flagged; the FitResult is
-        then None if sampling raised.
+        ``samples`` is the number of draws per chain (``draws`` overrides it), ``tune`` the warm-up
+        (None = the config's); chains and target_accept come from the config.
         """
-        if samples is not None and not self._training:
+        if samples is not None:
             settings.setdefault("draws", samples)
-        result, reason, data, _ = fit_or_reason(self, self._frame(returns), progress, tune=tune, **settings)
-        index = self._index(data)
-        if reason is None:
-            self._estimate = PosteriorVolatility.from_draws(index, _stacked(result.idata))
-            return result
-        if result is None and self._training:
-            raise SamplerError(f"{reason}. No run was written (a run needs a trace); the EWMA fallback is "
-                               "available from the notebook API, StochasticVolatilityModel().fit(returns).")
-        record_fallback(self, "EWMA", reason)
-        if result is not None:
-            result.diagnostics["fallback"] = self.fallback.to_dict()
-        self._estimate = EWMAVolatility(index, data["return"].to_numpy(float), self.fallback)
-        return result
+        return self.fit(self._frame(returns), progress, tune=tune, **settings)
 
-    def train(self, *args: Any, **kwargs: Any) -> Run:
-        """The base ``train`` at the config's defaults; a sampling error fails the run (no fallback)."""
-        kwargs.setdefault("tune", None)  # the config's warm-up, not the notebook default
-        self._training = True
-        try:
-            return super().train(*args, **kwargs)
-        finally:
-            self._training = False
+    def _current_estimate(self) -> PosteriorVolatility | EWMAVolatility:
+        """The volatility estimate of the last fit: the posterior's, or the EWMA fallback's."""
+        fit = require_fit(self)
+        if self._estimate is None or self._estimate[0] is not fit:
+            index = self._index(fit.data)
+            if fit.path == "mcmc":
+                estimate = PosteriorVolatility.from_draws(index, group_draws(fit.idata["posterior"], _SV_VARS))
+            else:
+                estimate = EWMAVolatility(index, fit.data["return"].to_numpy(float), fit.fallback)
+            self._estimate = (fit, estimate)
+        return self._estimate[1]
 
     @staticmethod
     def _frame(returns: Any) -> Any:
@@ -301,17 +296,18 @@ class StochasticVolatilityModel(BaseBayesianModel):
     # -- notebook API ---------------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:
         """Posterior summary of μ, φ, σ_η (mean, sd, 94 % HDI, ESS, R-hat), flagged if a fallback."""
-        estimate = require_fit(self, "_estimate")
-        if self._fit is None:  # sampling raised: there is no posterior to summarise
+        estimate = self._current_estimate()
+        fit = require_fit(self)
+        if fit.idata is None:  # sampling raised: there is no posterior to summarise
             table = pd.DataFrame({"mean": [EWMA_LAMBDA]}, index=["ewma_lambda"])
         else:
-            table = self._fit.summary.loc[[i for i in self._fit.summary.index if i in self.headline_vars]].copy()
+            table = fit.summary.loc[[i for i in fit.summary.index if i in self.headline_vars]].copy()
         return flagged_table(table, estimate)
 
     @property
     def volatility_path(self) -> pd.DataFrame:
         """Daily volatility σ_t: posterior mean, median and 94 % equal-tailed band (per date)."""
-        estimate = require_fit(self, "_estimate")
+        estimate = self._current_estimate()
         return flagged_table(estimate.path(), estimate)
 
     def volatility_forecast(self, horizon: int = 20, credible_level: float = 0.94, seed: int = 0) -> pd.DataFrame:
@@ -320,28 +316,20 @@ class StochasticVolatilityModel(BaseBayesianModel):
             raise InvalidParametersError({"horizon": f"must be a whole number from 1 to 1000 (got {horizon!r})"})
         if not 0 < credible_level < 1:
             raise InvalidParametersError({"credible_level": f"must be between 0 and 1 (got {credible_level!r})"})
-        estimate = require_fit(self, "_estimate")
+        estimate = self._current_estimate()
         return flagged_table(estimate.forecast(int(horizon), credible_level, seed), estimate)
 
     def plot_volatility(self, horizon: int = 20):
         """Plotly figure: |returns|, the volatility path with its band, and the forecast."""
-        estimate = require_fit(self, "_estimate")
-        returns = getattr(estimate, "returns", None)
-        if returns is None and self._fit is not None:
-            returns = self._fit.data["return"].to_numpy(float)
+        returns = require_fit(self).data["return"].to_numpy(float)
         return volatility_figure(self.volatility_path, self.volatility_forecast(horizon), returns)
-
-
-def _stacked(idata) -> dict[str, np.ndarray]:
-    post = idata["posterior"]
-    return {k: np.asarray(post[k].values).reshape((-1, *post[k].shape[2:])) for k in ("mu", "phi", "sigma_eta", "z")}
 
 
 def estimate_volatility_regime(returns: Any, samples: int = 1000, **settings: Any) -> pd.DataFrame:
     """Fit the stochastic volatility model; DataFrame(``volatility``, ``vol_lower``, ``vol_upper``)
     per day (posterior mean and 94 % band), plus ``method``/``fallback`` columns."""
     model = StochasticVolatilityModel()
-    model.fit(returns, samples=samples, **settings)
+    model.fit_returns(returns, samples=samples, **settings)
     return model.volatility_path.drop(columns=["median"]).rename(
         columns={"mean": "volatility", "lower": "vol_lower", "upper": "vol_upper"})
 

@@ -36,7 +36,7 @@ def test_page_shows_the_form_with_config_defaults(page, registry):
     assert not page.exception
     assert page.selectbox(key="training_model").value == MODEL
     training = registry.get_model_metadata(MODEL).training
-    assert page.number_input(key=KEY + "draws").value == training.default_iterations
+    assert page.number_input(key=KEY + "draws").value == training.draws
     assert page.number_input(key=KEY + "target_accept").value == pytest.approx(training.target_accept)
     assert page.checkbox(key=KEY + "opt__non_centered").value is False  # the model option, from config
 
@@ -65,15 +65,27 @@ def test_submitting_adds_a_job_row(page):
     assert any(b.label == "Cancel" for b in page.button) or not get_runner().status(job.job_id).is_active
 
 
+def test_number_inputs_carry_the_settings_bounds(page):
+    from bayes_core.settings import TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
+
+    page.run()
+    for name, (lo, hi) in WHOLE_BOUNDS.items():
+        widget = page.number_input(key=KEY + name)
+        assert (widget.min, widget.max) == (lo, hi), name
+    widget = page.number_input(key=KEY + "target_accept")
+    assert (widget.min, widget.max) == TARGET_ACCEPT_BOUNDS
+
+
 def test_invalid_form_value_is_reported_and_nothing_queued(page):
+    """The inputs stop values outside the bounds; an end the core excludes (target_accept 1.0) is
+    reported with the core's message, and nothing is queued."""
     page.run()
     before = len(get_runner().list(limit=10_000))
-    page.number_input(key=KEY + "target_accept").set_value(0.3)
-    page.number_input(key=KEY + "chains").set_value(0)
+    page.number_input(key=KEY + "target_accept").set_value(1.0)
     page.button(key="train_submit").click().run()
     assert not page.exception
     errors = "\n".join(e.value for e in page.error)
-    assert "target_accept: must be between 0.5 and 1" in errors and "chains:" in errors
+    assert "target_accept: must be between 0.5 and 1 (exclusive), got 1.0" in errors
     assert len(get_runner().list(limit=10_000)) == before
 
 

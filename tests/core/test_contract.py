@@ -1,14 +1,26 @@
 """The contract every registered model keeps: example data → build → prior predictive → tiny
 training run → save → load → predict → CSV round trip."""
 
+import warnings
+
 import pandas as pd
 import pytest
 
 from bayes_core import artifacts
+from bayes_core.fallback import FallbackWarning
 from bayes_core.registry import get_registry
 from tests.conftest import TINY
 
 MODEL_IDS = get_registry(refresh=True).model_ids()
+
+#: The fit path each model takes at TINY settings on its example data (default: MCMC), and why.
+#: Pairs trading (941 windows × 3 parameters) and stochastic volatility (1,000 latent steps) cannot
+#: converge in 60 draws: they take their flagged fallback here, and the test says so — a model that
+#: changes path (either way) fails it.
+EXPECTED_PATH = {
+    "pairs_trading": ("fallback", "MCMC did not converge"),
+    "stochastic_volatility": ("fallback", "MCMC did not converge"),
+}
 
 
 def default_request(model, run) -> dict:
@@ -25,14 +37,31 @@ def test_model_lifecycle(model_id, tmp_path):
     prior = model.sample_prior_predictive(data, draws=20)
     assert {"prior", "prior_predictive"} <= set(prior.children)
 
-    run = model.train(data, **TINY)
-    assert model.has_trained_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = model.train(data, **TINY)
+    # The new run is the model's latest and loads by reference (a test that can fail: an older run
+    # of the session would not do).
+    assert artifacts.list_run_ids(model_id)[-1] == run.run_id
+    assert artifacts.load_run(model_id, "latest").run_id == run.run_id and model.has_trained_model()
+
+    path, reason = EXPECTED_PATH.get(model_id, ("mcmc", None))
+    fallback = run.diagnostics.get("fallback", {})
+    assert run.metadata["fit_path"] == path, (run.metadata["fit_path"], fallback)
+    announced = [str(w.message) for w in caught if issubclass(w.category, FallbackWarning)]
+    if path == "fallback":
+        assert fallback["used"] and reason in fallback["reason"], fallback
+        assert announced and reason in announced[0]  # never silently
+    else:
+        assert not fallback.get("used") and not announced, announced
     for name in (artifacts.TRACE_FILE, artifacts.SUMMARY_FILE, artifacts.DIAGNOSTICS_FILE,
                  artifacts.METADATA_FILE, artifacts.DATA_FILE, artifacts.DAG_DOT_FILE, artifacts.LOG_FILE):
         assert (run.path / name).is_file(), name
 
     loaded = artifacts.Run(model_id, run.run_id)
     assert {"posterior", "sample_stats", "posterior_predictive", "observed_data"} <= set(loaded.idata.children)
+    assert {k: loaded.idata.attrs[k] for k in ("model_id", "run_id", "model_version")} == \
+        {"model_id": model_id, "run_id": run.run_id, "model_version": model.metadata.version}
     assert loaded.metadata["model_version"] == model.metadata.version
     assert loaded.metadata["settings"]["draws"] == TINY["draws"]
     assert set(loaded.diagnostics) >= {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi_min",

@@ -15,3 +15,24 @@ def test_import_bayes_core_pulls_in_neither_streamlit_nor_jax_nor_pymc():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
         "streamlit": False, "jax": False, "pymc": False, "pytensor": False}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a source file imports, at any depth (function-level imports included)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_the_model_lifecycle_and_the_run_store_do_not_import_the_registry():
+    """No base ↔ registry circle: the registry imports models; base reads its config via config.py."""
+    for name in ("base.py", "runs/store.py", "runs/refs.py", "settings.py", "draws.py", "fallback.py"):
+        imported = _imported_modules(ROOT / "bayes_core" / name)
+        assert not any("registry" in m for m in imported), (name, sorted(m for m in imported if "registry" in m))

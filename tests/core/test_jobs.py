@@ -34,7 +34,7 @@ from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MODEL = "hierarchical_negbinom"
-LONG = dict(draws=200_000, tune=1000, chains=1, seed=2)  # minutes of sampling: only ever cancelled or killed
+LONG = dict(draws=100_000, tune=100_000, chains=1, seed=2)  # minutes of sampling: only ever cancelled or killed
 WAIT_S = 240
 
 
@@ -263,7 +263,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_cli_jobs_commands_json(runner):
-    out = cli("jobs", "submit", MODEL, "--draws", "200000", "--chains", "1", "--non-centered", "true", "--json")
+    out = cli("jobs", "submit", MODEL, "--draws", "100000", "--tune", "100000", "--chains", "1", "--non-centered", "true",
+              "--json")
     assert out.returncode == 0, out.stderr
     submitted = json.loads(out.stdout)
     assert set(submitted) == {"job_id", "state"} and submitted["state"] in ("queued", "running")

@@ -13,7 +13,7 @@ import pytest
 
 from bayes_core import samplers
 from bayes_core.errors import NotTrainedError, SamplerError
-from bayes_core.finance import FallbackWarning, convergence_failure
+from bayes_core.fallback import FallbackWarning, convergence_failure
 from bayes_core.models import BayesianLinearRegression
 from bayes_core.models.linear_regression import ols_posterior_draws
 from tests.conftest import TINY
@@ -56,7 +56,7 @@ def test_kidiq_agrees_with_posteriordb_reference():
     chains = _read_zip_json("kidiq-kidscore_momhsiq.json.zip")
     ref = {k: np.concatenate([np.asarray(c[k], float) for c in chains]) for k in chains[0]}
     model = BayesianLinearRegression()
-    fit = model.fit(frame[["mom_hs", "mom_iq"]], frame["kid_score"], draws=1000, tune=500, chains=4, seed=7)
+    fit = model.fit_xy(frame[["mom_hs", "mom_iq"]], frame["kid_score"], draws=1000, tune=500, chains=4, seed=7)
     assert model.options == {"target": "kid_score", "features": "mom_hs,mom_iq"}
     ours = {"beta[1]": "intercept", "beta[2]": "beta[mom_hs]", "beta[3]": "beta[mom_iq]", "sigma": "sigma"}
     for ref_name, our_name in ours.items():
@@ -69,8 +69,8 @@ def test_numpy_and_pandas_inputs_agree():
     X = rng.normal(size=(80, 2))
     y = 0.5 + X @ np.array([1.0, -2.0]) + rng.normal(0, 0.5, 80)
     a, b = BayesianLinearRegression(), BayesianLinearRegression()
-    fit_np = a.fit(X, y, **TINY)
-    fit_pd = b.fit(pd.DataFrame(X, columns=["x1", "x2"]), pd.Series(y, name="y"), **TINY)
+    fit_np = a.fit_xy(X, y, **TINY)
+    fit_pd = b.fit_xy(pd.DataFrame(X, columns=["x1", "x2"]), pd.Series(y, name="y"), **TINY)
     assert list(fit_np.summary.index) == list(fit_pd.summary.index)
     np.testing.assert_allclose(fit_np.summary["mean"], fit_pd.summary["mean"], rtol=1e-8)
     mean, (lower, upper) = a.predict(X[:5], hdi_prob=0.9)
@@ -102,7 +102,7 @@ def test_predict_before_fit_is_a_clear_error():
 ])
 def test_edge_cases_raise_value_error_naming_the_problem(X, y, message):
     with pytest.raises(ValueError, match=message):
-        BayesianLinearRegression().fit(X, y, **TINY)
+        BayesianLinearRegression().fit_xy(X, y, **TINY)
 
 
 def test_column_options_choose_target_and_features(registry):
@@ -132,6 +132,13 @@ def test_ols_fallback_draws_match_classical_ols():
     np.testing.assert_allclose(draws["intercept"].mean(), coef[0], atol=0.01)
 
 
+def test_the_old_two_argument_fit_points_to_fit_xy(monkeypatch):
+    monkeypatch.setattr(samplers, "sample", lambda *a, **k: pytest.fail("sampled"))
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match=r"progress: must be a progress callback.*fit_xy\(X, y\)"):
+        BayesianLinearRegression().fit(X, X[:, 0], **TINY)
+
+
 def _failing_sampler(*args, **kwargs):
     raise SamplerError("forced failure for the test")
 
@@ -144,6 +151,7 @@ def test_fallback_when_sampling_fails_is_flagged_everywhere(registry, monkeypatc
     assert model.fallback.used and "forced failure" in model.fallback.reason
     assert run.diagnostics["fallback"]["used"] is True
     assert run.diagnostics["verdict"] == "warning" and run.metadata["sampler"] == "ols-fallback"
+    assert (run.metadata["fit_path"], run.metadata["fit_method"]) == ("fallback", "OLS")
     row = model.predict({"x1": 0.0, "x2": 1.0, "x3": 2.0}, run)
     assert bool(row["fallback"].iloc[0]) and "forced failure" in row["fallback_reason"].iloc[0]
     csv = row.to_csv(index=False)
@@ -164,7 +172,7 @@ def test_registry_round_trip_train_load_predict_csv(registry):
     model = registry.load_model_instance("bayesian_linear_regression")
     trained = model.train(**TINY)
     run = load_run("bayesian_linear_regression", trained.run_id)
-    assert run.diagnostics["fallback"]["used"] is False
+    assert run.diagnostics["fallback"]["used"] is False and run.metadata["fit_path"] == "mcmc"
     fields = {f["name"]: f for f in model.get_inference_form_fields(run)}
     assert list(fields) == ["x1", "x2", "x3", "credible_level"]
     assert fields["x1"]["default"] == pytest.approx(model.example_data()["x1"].mean(), abs=1e-5)
@@ -200,5 +208,5 @@ def test_fallback_when_sampling_does_not_converge(monkeypatch):
     model = BayesianLinearRegression()
     with pytest.warns(FallbackWarning, match="R-hat max 1.300"):
         fit = model.fit(**TINY)
-    assert model.fallback.used and fit.info["sampler"] == "ols-fallback"
+    assert model.fallback.used and fit.info["sampler"] == "ols-fallback" and fit.path == "fallback"
     assert fit.diagnostics["fallback"]["method"] == "OLS"

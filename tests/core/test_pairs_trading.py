@@ -173,7 +173,7 @@ def test_rolling_ols_fallback_when_sampling_fails_is_flagged(example, monkeypatc
     np.testing.assert_allclose(hedge["hedge_ratio_mean"].iloc[59:], exact_ols.beta_mean, atol=5 * exact_ols.beta_sd.max())
     with pytest.warns(FallbackWarning):
         run = model.train(example.iloc[:150], **TINY)
-    assert run.diagnostics["fallback"]["used"]
+    assert run.diagnostics["fallback"]["used"] and run.metadata["fit_path"] == "fallback"
     table = model.predict({"date": model.run_options(run)["date"][0]}, run)
     csv = pd.read_csv(io.StringIO(table.to_csv(index=False)))
     assert bool(csv["fallback"].iloc[0]) and "forced failure" in csv["fallback_reason"].iloc[0]
@@ -183,6 +183,7 @@ def test_registry_round_trip_and_mcmc_agrees_with_the_closed_form(registry, exam
     model = registry.load_model_instance("pairs_trading", options={"window": 60})
     run = model.train(example.iloc[:120], draws=300, tune=300, chains=2, seed=4)
     assert run.metadata["options"]["window"] == 60 and not run.diagnostics["fallback"]["used"]
+    assert run.metadata["fit_path"] == "mcmc"
     report = run.report("pairs")
     assert report["max_gap_in_mcse"] < 4.5  # 61 windows: MCMC means within a few MCSE of the exact ones
     draws = run.posterior_arrays(["hedge_ratio"])["hedge_ratio"]
@@ -204,13 +205,15 @@ def test_registry_round_trip_and_mcmc_agrees_with_the_closed_form(registry, exam
 
 
 def test_bad_convergence_keeps_the_trace_and_flags_rolling_ols_predictions(registry, example, monkeypatch):
-    from bayes_core import finance
+    from bayes_core import fallback
 
-    monkeypatch.setattr(finance, "convergence_failure", lambda diag: "forced: R-hat too high")
+    monkeypatch.setattr(fallback, "convergence_failure", lambda diag: "forced: R-hat too high")
     model = registry.load_model_instance("pairs_trading")
     with pytest.warns(FallbackWarning, match="rolling OLS"):
         run = model.train(example.iloc[:150], **TINY)
     assert run.diagnostics["fallback"]["used"] and "sample_stats" in run.idata.children  # the MCMC trace is kept
+    assert (run.metadata["fit_path"], run.metadata["fit_method"], run.metadata["sampler"]) == \
+        ("fallback", "rolling OLS", "nutpie")
     table = model.hedge_from_run(run)
     exact_ols = WindowPosterior.of(WindowStats.of(example["y"].to_numpy()[:150], example["x"].to_numpy()[:150], 60),
                                    NIGPrior.flat())

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bayes_core.errors import DataValidationError, InvalidParametersError
-from bayes_core.predictor import PROPS, BayesianPredictor, count_pmf, tail_probabilities
+from bayes_core.models.player_props_predictor import PROPS, BayesianPredictor, count_pmf, tail_probabilities
 from tests.conftest import TINY
 
 TRAIN_END = "2025-11-15"  # the reduced league runs 18 weekly rounds from 2025-08-16 to 2025-12-13
@@ -164,7 +164,7 @@ def test_batch_equals_single(predictor):
 def test_large_batch_spans_blocks_and_matches_the_draws(predictor):
     """Batches run in blocks on threads: every row must equal its own single prediction, and the
     interval the order statistics of that request's expected-count draws."""
-    from bayes_core.predictor import _CHUNK
+    from bayes_core.models.player_props_predictor import _CHUNK
 
     rng = np.random.default_rng(3)
     n = 2 * _CHUNK + 7

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_core import finance, samplers
+from bayes_core import fallback, samplers
 from bayes_core.errors import NotTrainedError, SamplerError
 from bayes_core.finance import FallbackWarning
 from bayes_core.models import StochasticVolatilityModel, estimate_volatility_regime
@@ -37,7 +37,7 @@ def example():
 @pytest.fixture(scope="module")
 def fitted(example):
     model = StochasticVolatilityModel()
-    model.fit(example.set_index("date")["return"], samples=400, tune=400, chains=2, seed=3)
+    model.fit_returns(example.set_index("date")["return"], samples=400, tune=400, chains=2, seed=3)
     return model
 
 
@@ -123,14 +123,16 @@ _R = np.random.default_rng(3).normal(0, 0.01, 200)
 def test_edge_cases_raise_value_error_naming_the_problem(returns, message, monkeypatch):
     monkeypatch.setattr(samplers, "sample", _failing_sampler)  # never reached: input errors come first
     with pytest.raises(ValueError, match=message):
-        StochasticVolatilityModel().fit(returns, **TINY)
+        StochasticVolatilityModel().fit_returns(returns, **TINY)
 
 
 def test_ewma_fallback_when_sampling_fails_numpy_input(monkeypatch):
     monkeypatch.setattr(samplers, "sample", _failing_sampler)
     model = StochasticVolatilityModel()
     with pytest.warns(FallbackWarning, match="EWMA"):
-        assert model.fit(_R, **TINY) is None
+        fit = model.fit_returns(_R, **TINY)
+    assert fit.path == "fallback" and fit.method == "EWMA" and fit.idata is None  # sampling raised: no trace
+    assert "forced failure" in fit.fallback.reason
     path = model.volatility_path
     assert isinstance(path.index, pd.RangeIndex) and path["fallback"].all() and (path["method"] == "EWMA fallback").all()
     var = np.var(_R[:30])
@@ -148,10 +150,10 @@ def test_ewma_fallback_when_sampling_fails_numpy_input(monkeypatch):
 
 def test_registry_round_trip_train_predict_csv(registry, example, monkeypatch):
     # Tiny sampling cannot converge; this test is about the plumbing (recovery is tested above).
-    monkeypatch.setattr(finance, "convergence_failure", lambda diag: None)
+    monkeypatch.setattr(fallback, "convergence_failure", lambda diag: None)
     model = registry.load_model_instance("stochastic_volatility")
     run = model.train(example.iloc[:200], **TINY)
-    assert not run.diagnostics["fallback"]["used"]
+    assert not run.diagnostics["fallback"]["used"] and run.metadata["fit_path"] == "mcmc"
     table = model.predict({"horizon": 10, "credible_level": 0.9}, run)
     csv = pd.read_csv(io.StringIO(table.to_csv(index=False)))
     row = csv.iloc[0]
@@ -160,11 +162,12 @@ def test_registry_round_trip_train_predict_csv(registry, example, monkeypatch):
 
 
 def test_bad_convergence_writes_a_flagged_run_with_ewma_predictions(registry, example, monkeypatch):
-    monkeypatch.setattr(finance, "convergence_failure", lambda diag: "forced: R-hat too high")
+    monkeypatch.setattr(fallback, "convergence_failure", lambda diag: "forced: R-hat too high")
     model = registry.load_model_instance("stochastic_volatility")
     with pytest.warns(FallbackWarning, match="EWMA"):
         run = model.train(example.iloc[:200], **TINY)
-    assert run.diagnostics["fallback"]["used"]
+    assert run.diagnostics["fallback"]["used"] and run.metadata["fit_path"] == "fallback"  # the trace is kept
+    assert "sample_stats" in run.idata.children
     csv = pd.read_csv(io.StringIO(model.predict({"horizon": 5}, run).to_csv(index=False)))
     assert bool(csv["fallback"].iloc[0]) and csv["method"].iloc[0] == "EWMA fallback"
     assert "R-hat" in csv["fallback_reason"].iloc[0]

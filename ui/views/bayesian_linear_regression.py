@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_core.finance import hdi
+from bayes_core.draws import hdi
 
 HDI_PROB = 0.94
 

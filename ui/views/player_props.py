@@ -135,7 +135,7 @@ def render(model, run) -> None:
 
 
 def _render_distribution(st, run) -> None:
-    from bayes_core.predictor import props_predictor_for_run
+    from bayes_core.models.player_props_predictor import props_predictor_for_run
 
     st.subheader("Predicted distribution of one match-up")
     predictor = props_predictor_for_run(run)
