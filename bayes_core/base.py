@@ -69,6 +69,8 @@ class BaseBayesianModel:
     headline_vars: ClassVar[list[str]] = []
     #: Names of the true parameters of ``example_data`` (for recovery tests and the catalogue).
     true_parameters: ClassVar[dict[str, float]] = {}
+    #: What is observed: "count" | "continuous" | "binary" (picks the predictive check's statistics).
+    outcome_kind: ClassVar[str]
 
     #: The model id whose config a notebook-style ``Model()`` (no metadata given) loads.
     config_id: ClassVar[str | None] = None

@@ -48,4 +48,4 @@ except BayesCoreError as exc:
 except (ValueError, FloatingPointError) as exc:  # e.g. a prior value the distribution rejects
     st.error(f"Sampling failed with these priors: {exc}")
     st.stop()
-prior.render(result, model.headline_vars)
+prior.render(result, model.headline_vars, model.outcome_kind)

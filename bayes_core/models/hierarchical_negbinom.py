@@ -43,6 +43,7 @@ class SufficientStats:
 
 
 class HierarchicalNegBinomModel(BaseBayesianModel):
+    outcome_kind = "count"
     config_id = "hierarchical_negbinom"
     headline_vars = ["mu", "alpha", "phi"]
     true_parameters = {"mu": 4.0, "alpha": 2.0, "phi": 3.0}

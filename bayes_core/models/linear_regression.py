@@ -68,6 +68,7 @@ def _slug(name: str, taken: set[str]) -> str:
 
 
 class BayesianLinearRegression(BaseBayesianModel):
+    outcome_kind = "continuous"
     config_id = "bayesian_linear_regression"
     headline_vars = ["intercept", "beta", "sigma"]
     true_parameters = {"intercept": 1.5, "beta[x1]": 2.0, "beta[x2]": -1.0, "beta[x3]": 0.5, "sigma": 1.0}

@@ -70,6 +70,7 @@ def hedge_table(index: pd.Index, y: np.ndarray, x: np.ndarray, window: int, beta
 
 
 class BayesianPairsTrading(BaseBayesianModel):
+    outcome_kind = "continuous"
     config_id = "pairs_trading"
     headline_vars = ["hedge_ratio"]
     true_parameters = {"hedge_ratio_1": 1.5, "hedge_ratio_2": 1.1, "hedge_ratio_3": 0.8, "intercept": 5.0,

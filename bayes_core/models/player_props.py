@@ -43,6 +43,7 @@ _RESERVED = {"date", "player_id", "opponent_id", "was_home", "minutes", "window"
 
 
 class PlayerPropsModel(BaseBayesianModel):
+    outcome_kind = "count"
     config_id = "player_props"
     headline_vars = ["intercept", "home", "player_sd", "player_corr", "opponent_sd", "shots_phi", "beta"]
     true_parameters = TRUE_PARAMETERS

@@ -56,6 +56,7 @@ class StrategyComparison(NamedTuple):
 
 class _SharpeBase(BaseBayesianModel):
     """Shared by both models: options, date handling, priors and the Sharpe deterministic."""
+    outcome_kind = "continuous"
 
     @property
     def periods_per_year(self) -> float:

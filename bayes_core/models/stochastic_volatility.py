@@ -165,6 +165,7 @@ def flagged_table(table: pd.DataFrame, estimate) -> pd.DataFrame:
 
 
 class StochasticVolatilityModel(BaseBayesianModel):
+    outcome_kind = "continuous"
     config_id = "stochastic_volatility"
     headline_vars = ["mu", "phi", "sigma_eta"]
     true_parameters = {"mu": -9.0, "phi": 0.95, "sigma_eta": 0.25}

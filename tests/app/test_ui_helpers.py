@@ -28,19 +28,17 @@ def test_colour_dag_fills_free_variables_by_verdict_and_keeps_observed_nodes():
     assert colour_dag(DOT, {}) == DOT
 
 
-def test_ppc_statistics_and_p_values():
-    from ui.ppc import test_statistics
+def test_ppc_table_marks_statistics_no_data_set_can_move_as_not_informative():
+    from bayes_core.ppc import COUNT, check_statistics
+    from ui.ppc import NOT_INFORMATIVE, shown_table
 
-    observed = np.array([0, 0, 1, 2, 7])
-    replicated = np.array([[0, 1, 1, 2, 3], [0, 0, 0, 1, 9], [1, 1, 1, 1, 1]])
-    table, per_draw = test_statistics(observed, replicated)
-    rows = table.set_index("statistic")
-    assert rows.loc["mean", "observed"] == 2.0
-    assert rows.loc["mean", "p-value"] == pytest.approx(1 / 3)  # only the second data set has mean ≥ 2
-    assert rows.loc["share of zeros", "observed"] == 0.4
-    assert rows.loc["share of zeros", "p-value"] == pytest.approx(1 / 3)
-    assert rows.loc["max", "p-value"] == pytest.approx(1 / 3)
-    assert per_draw["max"].tolist() == [3, 9, 1]
+    observed = np.array([0.5, 1.5, 2.5])
+    replicated = np.array([[0.5, 1.0, 2.0], [1.5, 2.5, 3.5], [0.25, 0.75, 9.5]])
+    table, _ = check_statistics(observed, replicated, COUNT)
+    checks = shown_table(table).set_index("statistic")["check"]
+    assert checks["share of zeros"] == NOT_INFORMATIVE
+    assert checks["mean"] == "reproduced"
+    assert "informative" not in shown_table(table).columns
 
 
 def _entry(model_id, status="active", tags=(), description=""):
