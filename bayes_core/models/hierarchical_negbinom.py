@@ -175,7 +175,9 @@ def predict_one(draws: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         "total_mean": float(mean_total.mean()),
         "total_lower": total_lower,
         "total_upper": total_upper,
-        "p_at_least_threshold": _mixture_sf(threshold, phi, p_window),
+        # Named by what they are: one window reaching the threshold, and the total over `windows`.
+        "p_window_at_least_threshold": _mixture_sf(threshold, phi, p_window),
+        "p_total_at_least_threshold": _mixture_sf(threshold, windows * phi, p_window),
         "warning": warning,
     }
 

@@ -111,7 +111,7 @@ def test_csv_download_has_inputs_outputs_and_provenance(app, nb_run, captured_do
     name = f"predictions_{NB}_{nb_run.run_id}.csv"
     csv = pd.read_csv(io.BytesIO(captured_downloads[name]))
     for column in ("entity", "windows", "threshold", "credible_level", "rate_mean", "total_lower", "total_upper",
-                   "p_at_least_threshold", "run_id", "model_version", "convergence_verdict"):
+                   "p_window_at_least_threshold", "p_total_at_least_threshold", "run_id", "model_version", "convergence_verdict"):
         assert column in csv.columns, column
     assert csv["run_id"].tolist() == [nb_run.run_id]
     assert csv["convergence_verdict"].iloc[0] == nb_run.verdict

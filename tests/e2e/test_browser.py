@@ -128,7 +128,7 @@ def test_catalogue_to_predictions_csv(app_url, page, nb_run, tmp_path):
     assert csv["run_id"].tolist() == [nb_run.run_id]
     assert csv["model_version"].astype(str).tolist() == [str(nb_run.metadata["model_version"])]
     assert csv["entity"].iloc[0] in set(nb_run.data["entity"].astype(str))
-    assert 0 <= csv["p_at_least_threshold"].iloc[0] <= 1
+    assert 0 <= csv["p_window_at_least_threshold"].iloc[0] <= 1
 
     page.get_by_role("link", name="Diagnostics").first.click()
     page.get_by_role("heading", name="Convergence diagnostics").wait_for()
