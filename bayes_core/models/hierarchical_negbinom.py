@@ -45,6 +45,23 @@ class SufficientStats:
 class HierarchicalNegBinomModel(BaseBayesianModel):
     outcome_kind = "count"
     config_id = "hierarchical_negbinom"
+    definition = r"""
+    Counts $y_{ij}$ of entity $i$ in window $j$:
+
+    $$
+    \begin{aligned}
+    y_{ij} &\sim \operatorname{NegBinomial}(\text{mean } \theta_i,\ \text{dispersion } \phi) \\
+    \theta_i &\sim \operatorname{Gamma}(\text{shape } \mu\alpha,\ \text{rate } \alpha) \qquad \text{mean } \mu,\ \text{variance } \mu/\alpha \\
+    \mu &\sim \operatorname{Exponential}(\texttt{mu\_rate}) \qquad
+    \alpha \sim \operatorname{HalfNormal}(\texttt{alpha\_sigma}) \qquad
+    \phi \sim \operatorname{HalfNormal}(\texttt{phi\_sigma})
+    \end{aligned}
+    $$
+
+    Each entity's rate $\theta_i$ is pulled towards the population rate $\mu$, the more so the fewer
+    windows it has. The total over $w$ future windows is $\operatorname{NegBinomial}(w\theta_i,\ w\phi)$;
+    an entity not seen in training gets a rate drawn from the population.
+    """
     headline_vars = ["mu", "alpha", "phi"]
     true_parameters = {"mu": 4.0, "alpha": 2.0, "phi": 3.0}
 

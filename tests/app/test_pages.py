@@ -58,12 +58,41 @@ def test_catalogue_filters_by_tag_and_text(app, config_tree):
 
 def test_catalogue_detail_shows_inference_parameters_priors_and_dag(app):
     at = open_page(app, "pages/catalogue.py", model=NB)
-    tables = [e.value for e in at.dataframe]
-    params = next(t for t in tables if "name" in t.columns and "allowed" in t.columns)
+    params = next(t.value for t in at.table if "allowed" in t.value.columns)
     assert list(params["name"]) == ["entity", "windows", "threshold", "credible_level"]
+    tables = [e.value for e in at.dataframe]
     priors = next(t for t in tables if "hyper-parameter" in t.columns)
     assert set(priors["hyper-parameter"]) == {"mu_rate", "alpha_sigma", "phi_sigma"}
     assert at.get("graphviz_chart"), "the DAG of the latest run is shown"
+
+
+def _dialogs(at) -> list:
+    """The dialog blocks of the page (details open over the page, not in a side panel). Streamlit
+    puts a dialog in the "event" block beside main and sidebar, so the whole tree is searched."""
+    found, stack = [], list(at._tree.children.values())
+    while stack:
+        node = stack.pop()
+        if getattr(node, "type", None) == "dialog":
+            found.append(node)
+        stack.extend(getattr(node, "children", {}).values())
+    return found
+
+
+def test_catalogue_details_open_in_a_dialog_from_the_card_and_from_a_link(app):
+    at = app.run()
+    assert not _dialogs(at), "no details before the analyst asks"
+    last = at.button(key="details_stochastic_volatility")  # a lower card
+    last.click().run()
+    dialogs = _dialogs(at)
+    assert len(dialogs) == 1
+    definition = " ".join(m.value for m in dialogs[0].markdown)
+    assert "\\sigma_t" in definition or "sigma_t" in definition, "the model definition with its math"
+    assert "Notebook use" not in definition and "::" not in definition, "developer notes stay out"
+    assert at.query_params["model"] in (["stochastic_volatility"], "stochastic_volatility")
+    at.text_input[0].input("volatility").run()
+    assert not _dialogs(at), "a rerun does not reopen the dialog"
+    linked = open_page(app, "pages/catalogue.py", model=NB)
+    assert len(_dialogs(linked)) == 1, "a ?model= link opens the details"
 
 
 def test_invalid_model_in_url_is_ignored_with_a_notice(app):

@@ -96,3 +96,15 @@ def test_model_views_are_found_by_registered_id_and_failures_are_contained(monke
     model_views.render_model_views(model, "run")  # reported in the page, not raised
     for bad in ("no_such_view_module", "../etc", "ui.views"):
         assert model_views.view_module_name(types.SimpleNamespace(model_id=bad)) is None
+
+
+def test_every_model_declares_a_markdown_definition_without_developer_notes(registry):
+    """The catalogue renders ``definition`` (Markdown with $…$ math), not the module docstring."""
+    from ui.catalogue import model_definition
+
+    for model_id, meta in registry.get_all_models().items():
+        text = model_definition(meta)
+        assert text and "$$" in text, model_id
+        assert "Notebook use" not in text and "::" not in text and "``" not in text, model_id
+        assert not text.startswith("    "), "dedented: indented Markdown would render as code"
+        assert text.count("$$") % 2 == 0, model_id
