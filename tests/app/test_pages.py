@@ -111,6 +111,25 @@ def test_invalid_run_in_url_is_ignored_and_latest_used(app, nb_run):
     assert at.query_params["run"] == [nb_run.run_id] or at.query_params["run"] == nb_run.run_id
 
 
+def test_diagnostics_banner_names_the_worst_elements_and_the_summary_lists_every_flagged_one(app, nb_run):
+    """The header's worst R-hat/ESS can belong to one theta[...] element: the banner names it and the
+    default summary (headline variables) still lists it, instead of only under Vector parameters."""
+    from bayes_core.diagnostics import flagged_elements
+
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id)
+    assert not at.exception
+    flagged = flagged_elements(nb_run.summary)
+    table = next(e.value for e in at.dataframe if "r_hat" in getattr(e.value, "columns", []))
+    table = table.data if hasattr(table, "data") else table  # a Styler
+    assert {e["element"] for e in flagged} <= set(table.index)
+    assert list(table.index[:len(flagged)]) == [e["element"] for e in flagged], "flagged rows come first"
+    assert {"mu", "alpha", "phi"} <= set(table.index)
+    if flagged:
+        banner = " ".join(texts(at, "warning") + texts(at, "error"))
+        assert f"Worst: {flagged[0]['element']} (" in banner
+        assert "listed first in the Summary table" in banner
+
+
 def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):
     at = open_page(app, "pages/predictions.py", model=NB)
     at.number_input(key=f"{FORM}__windows").set_value(5000)
