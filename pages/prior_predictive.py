@@ -3,7 +3,7 @@
 import streamlit as st
 
 from bayes_core.errors import BayesCoreError, DataValidationError
-from ui import nav, prior, resources, state
+from ui import nav, prior, resources, state, uploads
 
 nav.require_router()
 st.title("Prior predictive check")
@@ -23,7 +23,7 @@ with source:
     st.caption(model.data_schema().description)
     data_csv = None
     if use_upload:
-        upload = st.file_uploader("CSV file", type=["csv"])
+        upload = uploads.csv_uploader("CSV file", key=f"prior_{model_id}_upload")
         if upload is None:
             st.info("Upload a CSV with the columns above to compare against your own data.")
             st.stop()
@@ -31,7 +31,8 @@ with source:
         try:
             model.load_data(data_csv)
         except DataValidationError as exc:
-            st.error("The uploaded file cannot be used:\n\n" + "\n".join(f"- {p}" for p in exc.problems))
+            uploads.problems_box(f"{uploads.shown_name(upload)} cannot be used ({uploads.ROW_NUMBERS}):",
+                                 exc.problems)
             st.stop()
 with settings:
     draws = st.select_slider("Prior draws", [100, 250, 500, 1000, 2000], value=500)

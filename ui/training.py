@@ -16,7 +16,7 @@ from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError
 from bayes_core.jobs import Job, get_runner
 from bayes_core.registry import ModelRegistry
-from ui import nav
+from ui import nav, uploads
 from ui.forms import render_fields
 
 REFRESH_S = 2
@@ -82,17 +82,16 @@ def data_source(model) -> tuple[str, bytes | None, str | None, str | None]:
         return kind, None, None, None
     if kind == DATA_UPLOAD:
         st.caption(schema.description or f"Columns: {', '.join(schema.column_names())}")
-        upload = st.file_uploader("CSV file", type=["csv"], key=f"train_{model.model_id}_upload")
+        upload = uploads.csv_uploader("CSV file", key=f"train_{model.model_id}_upload")
         if upload is None:
             return None, None, None, None
         payload = upload.getvalue()
         frame, problems = load_upload(model, payload)
         if problems:
-            st.error(f"{upload.name} cannot be used for training:")
-            for problem in problems:
-                st.error(problem)
+            uploads.problems_box(f"{uploads.shown_name(upload)} cannot be used for training "
+                                 f"({uploads.ROW_NUMBERS}):", problems)
             return None, None, None, None
-        st.success(f"{upload.name}: {len(frame)} valid rows.")
+        st.success(f"{uploads.shown_name(upload)}: {len(frame)} valid rows.")
         return kind, payload, upload.name, None
     run_ids = list(reversed(artifacts.list_run_ids(model.model_id)))
     if not run_ids:

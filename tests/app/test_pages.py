@@ -137,13 +137,13 @@ def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):
     at.run()
     errors = texts(at, "error")
     assert any("Windows ahead: must be ≤ 1000 (got 5000)" in e for e in errors), errors
-    assert not _result_tables(at), "nothing predicted while a field is invalid"
+    assert _single_result(at) is None, "nothing predicted while a field is invalid"
     at.number_input(key=f"{FORM}__windows").set_value(3)
     _submit(at)
     at.run()
     assert not any("Windows ahead" in e for e in texts(at, "error"))
-    table = _result_tables(at)[0]
-    assert table["windows"].tolist() == [3] and table["total_mean"].iloc[0] > 0
+    result = _single_result(at)
+    assert result["windows"] == "3" and float(result["total_mean"]) > 0
 
 
 def test_csv_download_has_inputs_outputs_and_provenance(app, nb_run, captured_downloads):
@@ -191,8 +191,9 @@ def test_prior_predictive_reports_each_problem_of_an_uploaded_csv(app):
     at.radio[0].set_value("Upload a CSV").run()
     at.file_uploader[0].set_value(("bad.csv", b"entity,count\nA,1\nB,-2\nC,x\n", "text/csv"))
     at.run()
-    error = " ".join(texts(at, "error"))
-    assert "negative value in row 3" in error and "not a number in row 4" in error
+    errors = texts(at, "error")
+    assert len(errors) == 1 and "header = row 1" in errors[0], "one box: heading and problems"
+    assert "negative value in row 3" in errors[0] and "not a number in row 4" in errors[0]
 
 
 def test_prior_change_moves_the_prior_predictive(app):
@@ -224,6 +225,27 @@ def _submit(at) -> None:
 
 def _result_tables(at) -> list[pd.DataFrame]:
     return [e.value for e in at.dataframe if "rate_mean" in getattr(e.value, "columns", [])]
+
+
+def _single_result(at) -> dict[str, str] | None:
+    """A single prediction, shown as ``output | value`` rows (it would not fit as one wide row)."""
+    for e in at.dataframe:
+        table = e.value
+        if list(getattr(table, "columns", [])) == ["output", "value"]:
+            return dict(zip(table["output"], table["value"]))
+    return None
+
+
+def test_single_prediction_reads_top_to_bottom_with_both_threshold_probabilities(app):
+    at = open_page(app, "pages/predictions.py", model=NB)
+    at.number_input(key=f"{FORM}__windows").set_value(4)
+    _submit(at)
+    at.run()
+    result = _single_result(at)
+    assert result is not None and not _result_tables(at), "one prediction is not one wide row"
+    assert float(result["p_total_at_least_threshold"]) >= float(result["p_window_at_least_threshold"])
+    assert "run_id" not in result, "provenance is in the caption and the CSV, not the table"
+    assert any("The CSV has every column" in c for c in texts(at, "caption"))
 
 
 def _observed_vs_predictive_means(at) -> tuple[float, float]:
