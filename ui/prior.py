@@ -11,21 +11,23 @@ import streamlit as st
 from bayes_core import ppc as checks
 from bayes_core.config import ModelMetadata
 from ui import charts, resources
+from ui.forms import grid, step_format
 
 
 def prior_inputs(meta: ModelMetadata) -> dict[str, float]:
     """One slider per config prior, its config value as default (range around it, same sign)."""
     values = {}
-    cols = st.columns(min(4, max(1, len(meta.priors))))
-    for i, (name, default) in enumerate(meta.priors.items()):
+    places = grid(len(meta.priors), min(4, max(1, len(meta.priors))))
+    for place, (name, default) in zip(places, meta.priors.items()):
         if default > 0:
             lo, hi, step = default / 20, default * 5, default / 20
         else:
             span = max(abs(default) * 5, 1.0)
             lo, hi, step = -span, span, span / 100
-        values[name] = cols[i % len(cols)].slider(
+        values[name] = place.slider(
             name, min_value=float(lo), max_value=float(hi), value=float(default), step=float(step),
-            key=f"prior_{meta.model_id}_{name}", help=f"Config value: {default:g}")
+            format=step_format(step, lo, hi, default), key=f"prior_{meta.model_id}_{name}",
+            help=f"Config value: {default:g}")
     return values
 
 

@@ -22,8 +22,12 @@ from ui.forms import render_fields
 REFRESH_S = 2
 MAX_JOBS_SHOWN = 25
 DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN = "Example data", "Upload a CSV", "Data of an earlier run"
-_STATE_ICONS = {"queued": "⏳", "running": "🔄", "succeeded": "✅", "failed": "❌", "cancelled": "⛔"}
-_VERDICT_ICONS = {"good": "🟢", "warning": "🟠", "problem": "🔴"}
+# Material icons ship with Streamlit; emoji render as empty boxes where the browser has no emoji font.
+_STATE_ICONS = {"queued": ":gray[:material/hourglass_empty:]", "running": ":blue[:material/autorenew:]",
+                "succeeded": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
+                "cancelled": ":gray[:material/block:]"}
+_VERDICT_ICONS = {"good": ":green[:material/check_circle:]", "warning": ":orange[:material/warning:]",
+                  "problem": ":red[:material/error:]"}
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -171,7 +175,7 @@ def run_verdict(model_id: str, run_id: str) -> str:
 
 def diagnostics_link(model_id: str, run_id: str) -> None:
     try:
-        st.page_link(nav.DIAGNOSTICS, label="Open diagnostics", icon="📈",
+        st.page_link(nav.DIAGNOSTICS, label="Open diagnostics", icon=":material/monitor_heart:",
                      query_params={"model": model_id, "run": run_id})
     except StreamlitAPIException:  # page not registered (page run on its own, e.g. in tests)
         st.caption(f"Diagnostics: model `{model_id}`, run `{run_id}`")
@@ -196,7 +200,7 @@ def render_job(job: Job) -> None:
                 st.rerun(scope="fragment")
         elif job.state == "succeeded" and job.run_id:
             verdict = run_verdict(job.model_id, job.run_id)
-            action.markdown(f"{_VERDICT_ICONS.get(verdict, '⚪')} {verdict}")
+            action.markdown(f"{_VERDICT_ICONS.get(verdict, ':gray[:material/help:]')} {verdict}")
             diagnostics_link(job.model_id, job.run_id)
         if job.error:
             st.error(job.error.splitlines()[0])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.machinery
 import io
+import re
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,3 +110,60 @@ def test_every_model_declares_a_markdown_definition_without_developer_notes(regi
         assert "Notebook use" not in text and "::" not in text and "``" not in text, model_id
         assert not text.startswith("    "), "dedented: indented Markdown would render as code"
         assert text.count("$$") % 2 == 0, model_id
+
+
+EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u23E9-\u23FA\uFE0F]")
+
+
+def test_no_emoji_in_the_app_only_material_icons():
+    """Emoji render as empty boxes in a browser without an emoji font; ``:material/...:`` icons ship
+    with Streamlit."""
+    root = Path(__file__).resolve().parents[2]
+    files = [root / "streamlit_app.py", *sorted((root / "ui").rglob("*.py")), *sorted((root / "pages").rglob("*.py"))]
+    found = [f"{f.relative_to(root)}:{n}: {line.strip()}" for f in files
+             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1) if EMOJI.search(line)]
+    assert not found, found
+
+
+def _form_script() -> None:
+    from bayes_core.config import InferenceParameter
+    from ui.forms import render_fields
+
+    specs = [InferenceParameter(name=n, type="float", label=n, default=1.0) for n in ("x1", "x2", "x3")]
+    specs.append(InferenceParameter(name="credible_level", type="float", label="level", default=0.9,
+                                    min_value=0.5, max_value=0.99))
+    render_fields(specs, key_prefix="f", columns=2)
+
+
+def test_generated_form_reads_row_by_row_in_declared_order():
+    """Two columns are filled row by row: x1 x2 / x3 level (the DOM and tab order too), not x1 x3 / x2."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_form_script).run()
+    assert [w.label for w in at.number_input] == ["x1", "x2", "x3", "level"]
+
+
+@pytest.mark.parametrize("step, values, expected", [(0.005, (0.005, 0.5, 0.1), "%.3f"), (0.1, (0.1, 10.0, 2.0), "%.1f"),
+                                                     (0.075, (0.075, 7.5, 1.5), "%.3f"), (1.0, (-50.0, 50.0), "%.0f"),
+                                                     (0.0001, (), "%.4f")])
+def test_slider_format_shows_the_step_and_bounds_to_their_last_decimal(step, values, expected):
+    from ui.forms import step_format
+
+    assert step_format(step, *values) == expected
+    assert float(expected % values[0]) == pytest.approx(values[0]) if values else True
+
+
+def _prior_script() -> None:
+    from bayes_core.registry import get_registry
+    from ui.prior import prior_inputs
+
+    prior_inputs(get_registry().get_model_metadata("hierarchical_negbinom"))
+
+
+def test_prior_sliders_are_formatted_to_their_step():
+    """mu_rate 0.1 moves in steps of 0.005 from 0.005: labelled 0.005, not 0.01."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_prior_script).run()
+    slider = at.slider(key="prior_hierarchical_negbinom_mu_rate")
+    assert slider.proto.format == "%.3f" and slider.proto.min == pytest.approx(0.005)
