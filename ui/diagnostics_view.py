@@ -20,19 +20,22 @@ _CELL = {dg.GOOD: "background-color: #e8f5e9", dg.WARNING: "background-color: #f
 def verdict_banner(diag: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
     """The run's verdict, naming the worst elements (``flagged``, from the summary, so runs written
     before diagnostics.json named them get the same banner) and where to find them."""
-    diag = {**diag, "worst_elements": flagged[:dg.WORST_SHOWN]}
-    sentence = dg.verdict_sentence(diag)
-    if flagged:
-        sentence += (f" All {len(flagged)} element(s) that are not good are listed first in the Summary table "
-                     "below" + (" (vector elements also in Vector parameters)." if any(
-                         "[" in e["element"] for e in flagged) else "."))
     verdict = diag.get("verdict")
+    sentence = dg.verdict_sentence({**diag, "worst_elements": []})
+    if verdict not in (dg.GOOD, dg.WARNING):
+        sentence += " Predictions from this run are marked as not converged."
+    if flagged:
+        worst = ", ".join(f"`{e['element']}` ({', '.join(e['reasons'])})" for e in flagged[:dg.WORST_SHOWN])
+        vectors = any("[" in e["element"] for e in flagged)
+        sentence += (f"\n\n**Worst:** {worst}.\n\nAll {len(flagged)} element(s) that are not good are listed "
+                     "first in the **Summary** table below" + (" (vector elements also under **Vector parameters**)."
+                                                              if vectors else "."))
     if verdict == dg.GOOD:
         st.success(sentence, icon=":material/check_circle:")
     elif verdict == dg.WARNING:
         st.warning(sentence, icon=":material/warning:")
     else:
-        st.error(sentence + " Predictions from this run are marked as not converged.", icon=":material/error:")
+        st.error(sentence, icon=":material/error:")
 
 
 def metrics_row(diag: dict[str, Any]) -> None:

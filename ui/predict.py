@@ -91,10 +91,12 @@ def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> Non
     for note in sorted({w for w in warnings if isinstance(w, str) and w}):
         st.info(note, icon=":material/info:")
     shown = display_table(table)
-    numbers = {c: st.column_config.NumberColumn(format="%.4g") for c in shown.columns
-               if pd.api.types.is_float_dtype(shown[c])}
-    st.dataframe(shown, hide_index=True, width="stretch" if len(shown.columns) > 2 else "content",
-                 column_config=numbers)
+    if list(shown.columns) == ["output", "value"]:  # a static table sizes itself to its text: nothing cut off
+        st.table(shown, hide_index=True, width="content")
+    else:
+        numbers = {c: st.column_config.NumberColumn(format="%.4g") for c in shown.columns
+                   if pd.api.types.is_float_dtype(shown[c])}
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
     st.caption(f"Run `{run.run_id}` · model version {run.metadata.get('model_version', '?')} · "
                f"convergence: {run.verdict}. The CSV has every column, provenance included.")
     download(table, run, file_name, key)

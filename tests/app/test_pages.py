@@ -126,8 +126,8 @@ def test_diagnostics_banner_names_the_worst_elements_and_the_summary_lists_every
     assert {"mu", "alpha", "phi"} <= set(table.index)
     if flagged:
         banner = " ".join(texts(at, "warning") + texts(at, "error"))
-        assert f"Worst: {flagged[0]['element']} (" in banner
-        assert "listed first in the Summary table" in banner
+        assert f"**Worst:** `{flagged[0]['element']}` (" in banner
+        assert "listed first in the **Summary** table" in banner
 
 
 def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):
@@ -229,7 +229,7 @@ def _result_tables(at) -> list[pd.DataFrame]:
 
 def _single_result(at) -> dict[str, str] | None:
     """A single prediction, shown as ``output | value`` rows (it would not fit as one wide row)."""
-    for e in at.dataframe:
+    for e in at.table:
         table = e.value
         if list(getattr(table, "columns", [])) == ["output", "value"]:
             return dict(zip(table["output"], table["value"]))
