@@ -14,6 +14,7 @@ from bayes_core.errors import BayesCoreError, DataValidationError
 from ui import forms, uploads
 
 NOT_CONVERGED = "run did not converge: treat these predictions with caution"
+STATIC_ROWS = 30  # results up to this many rows are a static table that wraps; more scroll in a grid
 PROVENANCE = ("run_id", "model_id", "model_version", "convergence_verdict")
 
 
@@ -93,10 +94,14 @@ def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> Non
     shown = display_table(table)
     if list(shown.columns) == ["output", "value"]:  # a static table sizes itself to its text: nothing cut off
         st.table(shown, hide_index=True, width="content")
+    elif len(shown) <= STATIC_ROWS:
+        # Headers with spaces wrap, so a dozen outputs fit the page's width instead of running off it.
+        st.table(shown.map(_cell).rename(columns=lambda c: c.replace("_", " ")), hide_index=True)
     else:
         numbers = {c: st.column_config.NumberColumn(format="%.4g") for c in shown.columns
                    if pd.api.types.is_float_dtype(shown[c])}
         st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
+        st.caption(f"{len(shown.columns)} columns: scroll sideways for all of them.")
     st.caption(f"Run `{run.run_id}` · model version {run.metadata.get('model_version', '?')} · "
                f"convergence: {run.verdict}. The CSV has every column, provenance included.")
     download(table, run, file_name, key)

@@ -167,3 +167,17 @@ def test_prior_sliders_are_formatted_to_their_step():
     at = AppTest.from_function(_prior_script).run()
     slider = at.slider(key="prior_hierarchical_negbinom_mu_rate")
     assert slider.proto.format == "%.3f" and slider.proto.min == pytest.approx(0.005)
+
+
+def test_result_display_leaves_provenance_and_empty_warnings_to_the_csv_and_transposes_one_row():
+    from ui.predict import display_table
+
+    one = pd.DataFrame([{"entity": "E1", "known_entity": True, "p_window_at_least_threshold": 0.00123456,
+                         "warning": "", "run_id": "r", "model_id": "m", "model_version": "1",
+                         "convergence_verdict": "good"}])
+    shown = display_table(one)
+    assert list(shown.columns) == ["output", "value"]
+    assert dict(zip(shown["output"], shown["value"])) == {"entity": "E1", "known_entity": "yes",
+                                                          "p_window_at_least_threshold": "0.001235"}
+    two = pd.concat([one, one.assign(warning="unknown entity")], ignore_index=True)
+    assert list(display_table(two).columns) == ["entity", "known_entity", "p_window_at_least_threshold", "warning"]
