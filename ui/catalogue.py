@@ -20,6 +20,7 @@ from bayes_core.registry import ConfigProblem, resolve_model_class
 from ui import nav
 
 STATUS_BADGES = {"active": ("Active", "green"), "beta": ("BETA", "orange"), "deprecated": ("Deprecated", "gray")}
+_DETAILS_SHOWN = "catalogue_details_shown"  # the model whose details this session last opened
 VERDICT_BADGES = {"good": ("Converged", "green", ":material/check_circle:"),
                   "warning": ("Warnings", "orange", ":material/warning:"),
                   "problem": ("Problems", "red", ":material/error:")}
@@ -84,9 +85,6 @@ def render_card(entry: dict[str, Any]) -> None:
             st.session_state[_DETAILS_SHOWN] = meta.model_id  # opened here: a rerun must not reopen it
             show_details(meta)
         nav.page_links(meta.model_id, entry["last_run_id"], per_row=2)
-
-
-_DETAILS_SHOWN = "catalogue_details_shown"
 
 
 def details_requested_by_url(model_ids: Iterable[str]) -> str | None:

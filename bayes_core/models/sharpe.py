@@ -14,8 +14,8 @@ over years is exceptional) whatever the return frequency; the volatility prior i
 sample volatility (within about twice it). A prior on the mean return and the scale separately
 would imply a Sharpe prior spanning hundreds (their ratio explodes where the scale is near 0).
 
-The sampler works on returns divided by their sample sd (an exact change of units that gives it
-unit-scale geometry); the likelihood and every reported quantity (``mu``, ``scale``,
+The free parameters are in units of the returns' sample sd (unit-scale geometry for the sampler,
+whatever the return scale); the likelihood and every reported quantity (``mu``, ``scale``,
 ``annual_return``, ``annual_volatility``, the prior and posterior predictive) are in the original
 return units. ``r_f`` is the annual risk-free rate turned into a per-period rate by compounding
 (``finance.per_period_rate``).
