@@ -89,6 +89,10 @@ class BaseBayesianModel:
     headline_vars: ClassVar[list[str]] = []
     #: Names of the true parameters of ``example_data`` (for recovery tests and the catalogue).
     true_parameters: ClassVar[dict[str, float]] = {}
+    #: What is observed: "count" | "continuous" | "binary" (picks the predictive check's statistics).
+    outcome_kind: ClassVar[str]
+    #: The model for analysts: Markdown with $…$/$$…$$ math, shown by the catalogue (the docstring is for developers).
+    definition: ClassVar[str] = ""
 
     #: The model id whose config a notebook-style ``Model()`` (no metadata given) loads.
     config_id: ClassVar[str | None] = None

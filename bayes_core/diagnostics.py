@@ -17,6 +17,7 @@ import pandas as pd
 GOOD, WARNING, PROBLEM = "good", "warning", "problem"
 _ORDER = {GOOD: 0, WARNING: 1, PROBLEM: 2}
 CI_PROB = 0.94
+WORST_SHOWN = 5  # flagged elements named in diagnostics.json and the verdict banner
 
 
 def rhat_verdict(r_hat: float) -> str:
@@ -93,6 +94,34 @@ def per_variable(summary: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _value(row: pd.Series, column: str) -> float:
+    return float(row[column]) if column in row.index and pd.notna(row[column]) else float("nan")
+
+
+def flagged_elements(summary: pd.DataFrame, limit: int | None = None) -> list[dict[str, Any]]:
+    """Summary rows (scalar elements such as ``theta[E017]``) whose verdict is not good, worst
+    first: problems before warnings, then by R-hat (high first) and the smaller ESS (low first).
+    Each names its ``element``, ``verdict``, the metrics and ``reasons`` (the metrics that flagged it)."""
+    out = []
+    for label, row in summary.iterrows():
+        r_hat, bulk, tail = _value(row, "r_hat"), _value(row, "ess_bulk"), _value(row, "ess_tail")
+        verdicts = {"R-hat": (rhat_verdict(r_hat), f"{r_hat:.3f}"), "ESS bulk": (ess_verdict(bulk), f"{bulk:.0f}"),
+                    "ESS tail": (ess_verdict(tail), f"{tail:.0f}")}
+        verdict = worst(*(v for v, _ in verdicts.values()))
+        if verdict == GOOD:
+            continue
+        out.append({"element": str(label), "variable": base_name(label), "verdict": verdict,
+                    "r_hat": _nan_to_none(r_hat), "ess_bulk": _nan_to_none(bulk), "ess_tail": _nan_to_none(tail),
+                    "reasons": [f"{name} {text}" for name, (v, text) in verdicts.items() if v != GOOD]})
+
+    def severity(item: dict[str, Any]) -> tuple:
+        ess = min(x for x in (item["ess_bulk"], item["ess_tail"], math.inf) if x is not None)
+        return (-_ORDER[item["verdict"]], -(item["r_hat"] or 0.0), ess)
+
+    out.sort(key=severity)
+    return out if limit is None else out[:limit]
+
+
 def _nan_to_none(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
@@ -129,7 +158,15 @@ def compute_diagnostics(idata, summary: pd.DataFrame | None = None) -> dict[str,
         "draws": int(posterior.sizes.get("draw", 0)),
         "per_variable": {k: {kk: _nan_to_none(vv) if isinstance(vv, float) else vv for kk, vv in v.items()}
                          for k, v in per_variable(summary).items()},
+        "worst_elements": flagged_elements(summary, limit=WORST_SHOWN),
     }
+
+
+def worst_sentence(elements: list[dict[str, Any]]) -> str:
+    """``Worst: theta[E017] (R-hat 1.037), theta[E003] (ESS tail 210).`` ("" when none)."""
+    if not elements:
+        return ""
+    return "Worst: " + ", ".join(f"{e['element']} ({', '.join(e['reasons'])})" for e in elements) + "."
 
 
 def verdict_sentence(diag: dict[str, Any]) -> str:
@@ -137,8 +174,11 @@ def verdict_sentence(diag: dict[str, Any]) -> str:
     v = diag.get("verdict", "unknown")
     parts = [f"R-hat max {diag.get('r_hat_max') or float('nan'):.3f}",
              f"ESS bulk min {diag.get('ess_bulk_min') or float('nan'):.0f}",
+             f"ESS tail min {diag.get('ess_tail_min') or float('nan'):.0f}",
              f"{diag.get('divergences', 0)} divergences"]
     if v == GOOD:
         return "Converged: " + ", ".join(parts) + "."
+    worst_named = worst_sentence(diag.get("worst_elements") or [])
     advice = " Consider more draws/warm-up, a higher target_accept, or a non-centred parameterisation."
-    return f"{'Warnings' if v == WARNING else 'Problems'}: " + ", ".join(parts) + "." + advice
+    return (f"{'Warnings' if v == WARNING else 'Problems'}: " + ", ".join(parts) + "."
+            + (f" {worst_named}" if worst_named else "") + advice)

@@ -1,4 +1,4 @@
-"""Catalogue: every registered model as a card, broken configs in an error panel, a detail view."""
+"""Catalogue: every registered model as a card, broken configs in an error panel, details in a dialog."""
 
 import streamlit as st
 
@@ -23,16 +23,13 @@ if flags.button("Reload configs", icon=":material/refresh:"):
     st.rerun()
 
 shown = catalogue.filter_entries(entries, show_deprecated, chosen_tags, text)
-cards, detail = st.columns([3, 2], gap="large")
-with cards:
-    st.caption(f"{len(shown)} of {len(entries)} models")
-    if not shown:
-        st.info("No model matches the filters.")
-    for entry in shown:
-        catalogue.render_card(entry)
-with detail:
-    if selected:
-        catalogue.render_detail(reg.get_model_metadata(selected))
-    else:
-        st.info("Press **Details** on a model to see its inference parameters, priors and graph.",
-                icon=":material/info:")
+st.caption(f"{len(shown)} of {len(entries)} models · **Details** shows a model's definition, inputs, priors and graph.")
+if not shown:
+    st.info("No model matches the filters.")
+for start in range(0, len(shown), 2):  # two cards a row, read row by row
+    for column, entry in zip(st.columns(2), shown[start:start + 2]):
+        with column:
+            catalogue.render_card(entry)
+requested = catalogue.details_requested_by_url(reg.model_ids())
+if requested and selected == requested:
+    catalogue.show_details(reg.get_model_metadata(requested))

@@ -4,6 +4,7 @@ import streamlit as st
 
 from bayes_core import artifacts
 from bayes_core.csvio import to_csv_bytes
+from bayes_core import diagnostics as dg
 from ui import charts, nav, resources, state
 from ui import diagnostics_view as dv
 
@@ -13,10 +14,11 @@ model_id, run_id = state.select_trained_run(nav.DIAGNOSTICS, "This model has no 
 model = resources.model(model_id)
 run = resources.run(model_id, run_id)
 diag = run.diagnostics
-dv.verdict_banner(diag)
-dv.metrics_row(diag)
 post = resources.posterior(model_id, run_id)
 summary = resources.summary(model_id, run_id)
+flagged = dg.flagged_elements(summary)
+dv.verdict_banner(diag, flagged)
+dv.metrics_row(diag)
 vectors = [n for n, dims in post["dims"].items() if dims]
 
 tab_summary, tab_trace, tab_pair, tab_vectors, tab_dag, tab_run = st.tabs(
@@ -25,8 +27,9 @@ with tab_summary:
     all_vars = list(post["arrays"])
     default = [v for v in model.headline_vars if v in all_vars] or [v for v in all_vars if v not in vectors]
     shown = st.multiselect("Variables", all_vars, default=default,
-                           help="Vector variables (one value per entity) can be long; add them on purpose.")
-    st.dataframe(dv.styled_summary(dv.rows_for(summary, shown)), width="stretch")
+                           help="Vector variables (one value per entity) can be long; add them on purpose. "
+                                "Elements that are not good are always listed first.")
+    st.dataframe(dv.styled_summary(dv.summary_view(summary, shown, flagged)), width="stretch")
     st.caption("Cells: green good, orange warning, red problem (R-hat < 1.01 / ≤ 1.05; ESS > 400 / ≥ 100).")
     csv_col, nc_col = st.columns(2)
     csv_col.download_button("Download summary (CSV)", to_csv_bytes(summary, index=True), f"summary_{run_id}.csv",

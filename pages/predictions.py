@@ -20,6 +20,6 @@ with tab_batch:
     predict.batch(model, run)
 with tab_ppc:
     st.caption("Does data simulated from the fitted model look like the data it was trained on?")
-    ppc.render(run)
+    ppc.render(run, model.outcome_kind)
 
 render_model_views(model, run)

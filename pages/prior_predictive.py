@@ -3,8 +3,8 @@
 import streamlit as st
 
 from bayes_core.errors import BayesCoreError, DataValidationError
-from ui import nav, prior, resources, state
-from ui.text import MESSAGE_CHARS, safe_bullets, safe_text
+from ui import nav, prior, resources, state, uploads
+from ui.text import MESSAGE_CHARS, safe_text
 
 nav.frame()
 st.title("Prior predictive check")
@@ -24,7 +24,7 @@ with source:
     st.caption(model.data_schema().description)
     data_csv = None
     if use_upload:
-        upload = st.file_uploader("CSV file", type=["csv"])
+        upload = uploads.csv_uploader("CSV file", key=f"prior_{model_id}_upload")
         if upload is None:
             st.info("Upload a CSV with the columns above to compare against your own data.")
             st.stop()
@@ -32,7 +32,8 @@ with source:
         try:
             model.load_data(data_csv)
         except DataValidationError as exc:
-            st.error("The uploaded file cannot be used:\n\n" + safe_bullets(exc.problems))
+            uploads.problems_box(f"{uploads.shown_name(upload)} cannot be used ({uploads.ROW_NUMBERS}):",
+                                 exc.problems)
             st.stop()
 with settings:
     draws = st.select_slider("Prior draws", [100, 250, 500, 1000, 2000], value=500)
@@ -49,4 +50,4 @@ except BayesCoreError as exc:
 except (ValueError, FloatingPointError) as exc:  # e.g. a prior value the distribution rejects
     st.error(f"Sampling failed with these priors: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
     st.stop()
-prior.render(result, model.headline_vars)
+prior.render(result, model.headline_vars, model.outcome_kind)

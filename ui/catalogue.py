@@ -1,8 +1,13 @@
-"""Catalogue sections: model cards, filters, broken-config panel and a model's detail view."""
+"""Catalogue sections: model cards, filters, broken-config panel and a model's details dialog.
+
+Details open in a dialog over the card the analyst is looking at (a side panel at the top of a
+long page opened thousands of pixels above a lower card). ``?model=<id>`` opens the same dialog
+once per visit, so a shared link still lands on the model's details.
+"""
 
 from __future__ import annotations
 
-import inspect
+import textwrap
 from typing import Any, Iterable
 
 import pandas as pd
@@ -16,6 +21,7 @@ from ui import nav
 from ui.text import safe_bullets, safe_text
 
 STATUS_BADGES = {"active": ("Active", "green"), "beta": ("BETA", "orange"), "deprecated": ("Deprecated", "gray")}
+_DETAILS_SHOWN = "catalogue_details_shown"  # the model whose details this session last opened
 VERDICT_BADGES = {"good": ("Converged", "green", ":material/check_circle:"),
                   "warning": ("Warnings", "orange", ":material/warning:"),
                   "problem": ("Problems", "red", ":material/error:")}
@@ -77,11 +83,33 @@ def render_card(entry: dict[str, Any]) -> None:
         if st.button("Details", key=f"details_{meta.model_id}", icon=":material/info:"):
             st.query_params["model"] = meta.model_id
             st.session_state["selected_model"] = meta.model_id
-            st.rerun()
+            st.session_state[_DETAILS_SHOWN] = meta.model_id  # opened here: a rerun must not reopen it
+            show_details(meta)
         nav.page_links(meta.model_id, entry["last_run_id"], per_row=2)
 
 
+def details_requested_by_url(model_ids: Iterable[str]) -> str | None:
+    """The model whose details a ``?model=`` link asks for, once per link (not on every rerun)."""
+    requested = st.query_params.get("model")
+    if requested in set(model_ids) and st.session_state.get(_DETAILS_SHOWN) != requested:
+        st.session_state[_DETAILS_SHOWN] = requested
+        return requested
+    return None
+
+
+def _details_closed() -> None:
+    """Closing the dialog drops ``?model=`` so that the address no longer asks for it."""
+    st.session_state.pop(_DETAILS_SHOWN, None)
+    st.query_params.pop("model", None)
+
+
+def show_details(meta: ModelMetadata) -> None:
+    """The details of ``meta`` in a large dialog over the page."""
+    st.dialog(meta.name, width="large", icon=":material/info:", on_dismiss=_details_closed)(render_detail)(meta)
+
+
 def inference_table(meta: ModelMetadata) -> pd.DataFrame:
+    """The prediction form's fields, one row each (text columns: shown wrapped in a static table)."""
     rows = []
     for p in meta.inference_params:
         if p.type in ("integer", "float"):
@@ -90,9 +118,15 @@ def inference_table(meta: ModelMetadata) -> pd.DataFrame:
             allowed = "from the trained run" if p.options_from_run else ", ".join(map(str, p.options or []))
         else:
             allowed = ""
-        rows.append({"name": p.name, "label": p.display_label, "type": p.type, "default": "" if p.default is None
-                     else str(p.default), "allowed": allowed, "required": p.required, "help": p.help_text})
-    return pd.DataFrame(rows)
+        rows.append({"name": p.name, "label": p.display_label, "type": p.type + ("" if p.required else " (optional)"),
+                     "default": "" if p.default is None else str(p.default), "allowed": allowed,
+                     "help": p.help_text or ""})
+    return pd.DataFrame(rows, columns=["name", "label", "type", "default", "allowed", "help"])
+
+
+def model_definition(meta: ModelMetadata) -> str:
+    """The model class's declared ``definition`` (Markdown with math), dedented; "" when none."""
+    return textwrap.dedent(resolve_model_class(meta.model_class).definition).strip()
 
 
 @st.cache_data(max_entries=32, show_spinner="Building the model graph…")
@@ -104,13 +138,17 @@ def model_graph_source(model_id: str, config_hash: str | None) -> str:
 
 
 def render_detail(meta: ModelMetadata) -> None:
-    st.subheader(f"{meta.name} · details")
-    doc = inspect.getmodule(resolve_model_class(meta.model_class)).__doc__
-    if doc:
-        with st.expander("Model definition", expanded=True):
-            st.code(doc.strip(), language=None, wrap_lines=True)
+    st.caption(f"`{meta.model_id}` · version {meta.version}")
+    if meta.description:
+        st.write(meta.description)
+    definition = model_definition(meta)
+    st.markdown("**Model definition**")
+    if definition:
+        st.markdown(definition)
+    else:
+        st.caption("This model declares no definition.")
     st.markdown("**Inference parameters** (the prediction form)")
-    st.dataframe(inference_table(meta), hide_index=True, width="stretch")
+    st.table(inference_table(meta), hide_index=True)
     left, right = st.columns(2)
     with left:
         st.markdown("**Prior hyper-parameters**")
@@ -129,6 +167,6 @@ def render_detail(meta: ModelMetadata) -> None:
     if dot is None and st.toggle("Build the model graph from the example data"):
         dot = model_graph_source(meta.model_id, meta.config_hash)
     if dot:
-        st.graphviz_chart(dot)
+        st.graphviz_chart(dot, width="stretch")
     elif not latest:
         st.caption("No trained run yet: the graph is built from the example data on request.")

@@ -25,17 +25,42 @@ def is_count_data(values: np.ndarray) -> bool:
     return values.dtype.kind in "iub" or (finite.size > 0 and np.all(finite == np.round(finite)) and finite.min() >= 0)
 
 
+def shared_bins(observed: np.ndarray | None, replicated: np.ndarray, n_bins: int = 60) -> np.ndarray:
+    """Bin edges shared by the observed and the replicated histograms: from the lower of the 1st
+    percentile of the draws and the observed minimum to the higher of the 99th percentile and the
+    observed maximum, so both series are binned alike and a few huge draws do not flatten the plot."""
+    replicated = np.asarray(replicated, dtype=float)
+    replicated = replicated[np.isfinite(replicated)]
+    lower, upper = np.quantile(replicated, [0.01, 0.99]) if replicated.size else (0.0, 1.0)
+    if observed is not None and np.size(observed):
+        lower, upper = min(lower, float(np.min(observed))), max(upper, float(np.max(observed)))
+    if not upper > lower:
+        lower, upper = lower - 0.5, upper + 0.5
+    return np.linspace(lower, upper, n_bins + 1)
+
+
+def _density_bars(fig: go.Figure, values: np.ndarray, edges: np.ndarray, name: str, colour: str) -> float:
+    """Density histogram of ``values`` on ``edges`` (mass outside the edges left out); returns that share."""
+    values = np.asarray(values, dtype=float).ravel()
+    counts, _ = np.histogram(values, bins=edges)
+    widths = np.diff(edges)
+    fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts / (max(values.size, 1) * widths), width=widths, name=name,
+                marker_color=colour, opacity=0.55)
+    return 1.0 - counts.sum() / max(values.size, 1)
+
+
 def predictive_vs_observed(observed: np.ndarray | None, replicated: np.ndarray, title: str,
-                           replicated_name: str = "Replicated") -> go.Figure:
-    """Counts: share of each value, observed vs replicated mean with a 5–95 % band across draws.
-    Continuous: overlaid probability-density histograms. ``replicated`` is (draws, n_obs)."""
+                           replicated_name: str = "Replicated", discrete: bool | None = None) -> go.Figure:
+    """Counts (``discrete``; guessed from the values when None): share of each value, observed vs
+    replicated mean with a 5–95 % band across draws. Continuous: density histograms of both on the
+    same bins. ``replicated`` is (draws, n_obs)."""
     replicated = np.asarray(replicated).reshape(replicated.shape[0], -1)
     fig = go.Figure()
-    obs_max = float(observed.max()) if observed is not None and observed.size else 0.0
-    # Wide priors put a few huge counts in the tail: bars up to the data and the bulk of the draws,
-    # the tail pooled into the last bar.
-    top = int(min(_MAX_BARS, max(obs_max, np.nanquantile(replicated, 0.95) if replicated.size else 0)))
-    if is_count_data(replicated):
+    if discrete if discrete is not None else is_count_data(replicated):
+        obs_max = float(observed.max()) if observed is not None and observed.size else 0.0
+        # Wide priors put a few huge counts in the tail: bars up to the data and the bulk of the draws,
+        # the tail pooled into the last bar.
+        top = int(min(_MAX_BARS, max(obs_max, np.nanquantile(replicated, 0.95) if replicated.size else 0)))
         values = np.arange(top + 1)
         per_draw = np.stack([np.bincount(np.clip(r.astype(int), 0, values[-1]), minlength=values.size)
                              for r in replicated]) / replicated.shape[1]
@@ -49,17 +74,13 @@ def predictive_vs_observed(observed: np.ndarray | None, replicated: np.ndarray, 
             fig.add_scatter(x=values, y=obs_share, mode="markers", name="Observed",
                             marker=dict(color=OBSERVED, size=9, symbol="diamond"))
         return _layout(fig, title, f"value (the last bar pools all values ≥ {top})", "share of observations")
-    fig.add_histogram(x=replicated.ravel(), histnorm="probability density", name=replicated_name,
-                      marker_color=REPLICATED, opacity=0.55, nbinsx=60)
+    edges = shared_bins(observed, replicated)
+    outside = _density_bars(fig, replicated, edges, replicated_name, REPLICATED)
     if observed is not None:
-        fig.add_histogram(x=observed, histnorm="probability density", name="Observed", marker_color=OBSERVED,
-                          opacity=0.55, nbinsx=60)
-    # Wide priors put a few huge draws in the tail; zoom to where the data and most draws are.
-    upper = max(np.nanquantile(replicated, 0.99), observed.max() if observed is not None and observed.size else -np.inf)
-    lower = min(np.nanquantile(replicated, 0.01), observed.min() if observed is not None and observed.size else np.inf)
-    fig.update_xaxes(range=[lower, upper])
-    fig.update_layout(barmode="overlay")
-    return _layout(fig, title, "value (1st–99th percentile of the draws shown; zoom out for the tail)", "density")
+        _density_bars(fig, observed, edges, "Observed", OBSERVED)
+    fig.update_layout(barmode="overlay", bargap=0)
+    note = f"value ({outside:.1%} of the draws lie outside the range shown)" if outside >= 0.0005 else "value"
+    return _layout(fig, title, note, "density")
 
 
 def ecdf_overlay(observed: np.ndarray | None, replicated: np.ndarray, title: str, n_lines: int = 40,

@@ -17,15 +17,25 @@ _CELL = {dg.GOOD: "background-color: #e8f5e9", dg.WARNING: "background-color: #f
          dg.PROBLEM: "background-color: #ffebee; font-weight: bold"}
 
 
-def verdict_banner(diag: dict[str, Any]) -> None:
-    sentence = dg.verdict_sentence(diag)
+def verdict_banner(diag: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
+    """The run's verdict, naming the worst elements (``flagged``, from the summary, so runs written
+    before diagnostics.json named them get the same banner) and where to find them."""
     verdict = diag.get("verdict")
+    sentence = dg.verdict_sentence({**diag, "worst_elements": []})
+    if verdict not in (dg.GOOD, dg.WARNING):
+        sentence += " Predictions from this run are marked as not converged."
+    if flagged:
+        worst = ", ".join(f"`{e['element']}` ({', '.join(e['reasons'])})" for e in flagged[:dg.WORST_SHOWN])
+        vectors = any("[" in e["element"] for e in flagged)
+        sentence += (f"\n\n**Worst:** {worst}.\n\nAll {len(flagged)} element(s) that are not good are listed "
+                     "first in the **Summary** table below" + (" (vector elements also under **Vector parameters**)."
+                                                              if vectors else "."))
     if verdict == dg.GOOD:
         st.success(sentence, icon=":material/check_circle:")
     elif verdict == dg.WARNING:
         st.warning(sentence, icon=":material/warning:")
     else:
-        st.error(sentence + " Predictions from this run are marked as not converged.", icon=":material/error:")
+        st.error(sentence, icon=":material/error:")
 
 
 def metrics_row(diag: dict[str, Any]) -> None:
@@ -52,8 +62,11 @@ def styled_summary(table: pd.DataFrame):
     def colour(series: pd.Series, rule) -> list[str]:
         return [_CELL[rule(float(x))] if pd.notna(x) else "" for x in series]
 
-    styler = table.style.format("{:.3f}", subset=[c for c in table.columns if c not in ("ess_bulk", "ess_tail")])
+    numeric = [c for c in table.columns if c not in ("ess_bulk", "ess_tail", "verdict")]
+    styler = table.style.format("{:.3f}", subset=numeric)
     styler = styler.format("{:.0f}", subset=[c for c in ("ess_bulk", "ess_tail") if c in table.columns])
+    if "verdict" in table.columns:
+        styler = styler.apply(lambda col: [_CELL.get(v, "") for v in col], subset=["verdict"])
     if "r_hat" in table.columns:
         styler = styler.apply(colour, rule=dg.rhat_verdict, subset=["r_hat"])
     for col in ("ess_bulk", "ess_tail"):
@@ -65,6 +78,17 @@ def styled_summary(table: pd.DataFrame):
 def rows_for(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     keep = [i for i in table.index if dg.base_name(i) in names]
     return table.loc[keep]
+
+
+def summary_view(table: pd.DataFrame, names: list[str], flagged: list[dict[str, Any]]) -> pd.DataFrame:
+    """The summary rows shown: every flagged element first (worst first, whatever variable it
+    belongs to), then the rows of the chosen variables; a ``verdict`` column says why each is there."""
+    first = [e["element"] for e in flagged if e["element"] in table.index]
+    rest = [i for i in rows_for(table, names).index if i not in set(first)]
+    shown = table.loc[first + rest].copy()
+    verdict_of = {e["element"]: e["verdict"] for e in flagged}
+    shown.insert(0, "verdict", [verdict_of.get(i, dg.GOOD) for i in shown.index])
+    return shown
 
 
 def element_labels(coords: dict[str, list[str]], dims: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ the config defaults). The returned ``values`` are coerced by ``bayes_core.forms`
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import streamlit as st
 
@@ -74,12 +74,11 @@ def render_fields(specs: Iterable[InferenceParameter | Mapping[str, Any]], key_p
     dynamic_options = dict(dynamic_options or {})
     clean, errors = {}, {}
     parsed = [as_spec(s) for s in specs]
-    cols = st.columns(columns) if columns > 1 else None
-    for i, (spec, options) in enumerate(parsed):
+    for place, (spec, options) in zip(grid(len(parsed), columns), parsed):
         options = dynamic_options.get(spec.name, options)
         bounds = _bounds_text(spec)
         help_text = " ".join(t for t in (spec.help_text, bounds) if t) or None
-        with cols[i % columns] if cols else st.container():
+        with place:
             raw = _widget(spec, options, values.get(spec.name, spec.default), f"{key_prefix}__{spec.name}", help_text)
             # run-provided options only suggest: a select fed by the run accepts new values
             field_clean, field_errors = validate_fields(
@@ -91,6 +90,34 @@ def render_fields(specs: Iterable[InferenceParameter | Mapping[str, Any]], key_p
             else:
                 clean[spec.name] = field_clean[spec.name]
     return clean, errors
+
+
+def grid(count: int, columns: int) -> Iterator[Any]:
+    """``count`` places filled row by row (a fresh ``st.columns`` per row), so fields read and tab
+    left to right in their declared order (x1 x2 / x3) instead of down each column (x1 x3 / x2)."""
+    columns = max(1, columns)
+    for start in range(0, count, columns):
+        row = st.columns(columns) if columns > 1 else [st.container()]
+        yield from row[:min(columns, count - start)]
+
+
+def decimals_for(*numbers: float | None, most: int = 6) -> int:
+    """Fewest decimals (≤ ``most``) that write every number exactly: 0.005 → 3, 2.5 → 1, 10 → 0."""
+    needed = 0
+    for x in numbers:
+        if x is None or not math.isfinite(x):
+            continue
+        d = 0
+        while d < most and abs(round(x, d) - x) > 1e-9 * max(1.0, abs(x)):
+            d += 1
+        needed = max(needed, d)
+    return needed
+
+
+def step_format(step: float, *values: float | None) -> str:
+    """A printf format that shows ``step`` and ``values`` (bounds, default) to their last decimal,
+    so a slider from 0.005 is labelled 0.005, not 0.01."""
+    return f"%.{decimals_for(step, *values)}f"
 
 
 def _bounds_text(spec: InferenceParameter) -> str:

@@ -1,38 +1,21 @@
-"""Posterior predictive check: observed vs replicated data of a run, test statistics and p-values."""
+"""Posterior predictive check: observed vs replicated data of a run, test statistics and p-values.
+
+The statistics come from ``bayes_core.ppc`` and fit the model's ``outcome_kind`` (no share of zeros
+for continuous returns); a statistic that no data set can move is shown as "not informative".
+"""
 
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from bayes_core import ppc as checks
 from bayes_core.artifacts import Run
 from bayes_core.draws import draw_matrix
 from ui import charts
 
-STATISTICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "mean": lambda x: x.mean(axis=-1),
-    "sd": lambda x: x.std(axis=-1, ddof=1),
-    "share of zeros": lambda x: (x == 0).mean(axis=-1),
-    "max": lambda x: x.max(axis=-1),
-}
-
-
-def test_statistics(observed: np.ndarray, replicated: np.ndarray) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Per statistic T: T(observed), mean and 90 % interval of T(replicated), and the posterior
-    predictive p-value P(T(y_rep) ≥ T(y)); values near 0 or 1 flag a misfit."""
-    observed = np.asarray(observed, dtype=float).ravel()
-    replicated = np.asarray(replicated, dtype=float).reshape(replicated.shape[0], -1)
-    rows, per_draw = [], {}
-    for name, stat in STATISTICS.items():
-        t_obs, t_rep = float(stat(observed)), stat(replicated)
-        per_draw[name] = t_rep
-        lo, hi = np.quantile(t_rep, [0.05, 0.95])
-        rows.append({"statistic": name, "observed": t_obs, "replicated mean": float(t_rep.mean()),
-                     "replicated 5%": lo, "replicated 95%": hi, "p-value": float(np.mean(t_rep >= t_obs))})
-    return pd.DataFrame(rows), per_draw
+NOT_INFORMATIVE = "not informative (the same in every data set)"
 
 
 def replicated_pairs(run: Run) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -48,26 +31,39 @@ def replicated_pairs(run: Run) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def render(run: Run) -> None:
+def shown_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The statistics table as the analyst reads it: a ``check`` column instead of the flag."""
+    extreme = set(checks.misfits(table))
+    check = ["rarely reproduced" if name in extreme else "reproduced" if informative else NOT_INFORMATIVE
+             for name, informative in zip(table["statistic"], table["informative"])]
+    return table.drop(columns="informative").assign(check=check)
+
+
+def render(run: Run, outcome_kind: str) -> None:
     pairs = replicated_pairs(run)
     if not pairs:
         st.info("This run saved no posterior predictive draws (posterior_predictive_draws: 0).")
         return
     for name, (observed, replicated) in pairs.items():
         st.caption(f"`{name}`: {observed.size} observations, {replicated.shape[0]} replicated data sets "
-                   "(thinned posterior draws saved with the run).")
+                   f"(thinned posterior draws saved with the run); {outcome_kind} outcome.")
         left, right = st.columns(2)
-        left.plotly_chart(charts.predictive_vs_observed(observed, replicated, f"Observed vs replicated: {name}"),
+        left.plotly_chart(charts.predictive_vs_observed(observed, replicated, f"Observed vs replicated: {name}",
+                                                        discrete=outcome_kind != checks.CONTINUOUS),
                           width="stretch")
         right.plotly_chart(charts.ecdf_overlay(observed, replicated, f"ECDF: {name}"), width="stretch")
-        table, per_draw = test_statistics(observed, replicated)
-        st.dataframe(table.style.format({c: "{:.3g}" for c in table.columns if c != "statistic"}),
+        table, per_draw = checks.check_statistics(observed, replicated, outcome_kind)
+        shown = shown_table(table)
+        st.dataframe(shown.style.format({c: "{:.3g}" for c in shown.columns if c not in ("statistic", "check")}),
                      hide_index=True, width="stretch")
-        extreme = table[(table["p-value"] < 0.05) | (table["p-value"] > 0.95)]
-        if len(extreme):
-            st.warning("The model rarely reproduces the observed " + ", ".join(extreme["statistic"]) +
-                       " (p-value below 0.05 or above 0.95): check the model before trusting predictions.")
-        cols = st.columns(len(per_draw))
-        for col, row in zip(cols, table.itertuples()):
-            col.plotly_chart(charts.statistic_histogram(per_draw[row.statistic], row.observed, row.statistic,
-                                                        row._6), width="stretch")
+        extreme = checks.misfits(table)
+        if extreme:
+            st.warning("The model rarely reproduces the observed " + ", ".join(extreme) +
+                       f" (p-value below {checks.EXTREME} or above {1 - checks.EXTREME}): check the model "
+                       "before trusting predictions.", icon=":material/warning:")
+        informative = table[table["informative"]]
+        if len(informative):
+            cols = st.columns(len(informative))
+            for col, row in zip(cols, informative.itertuples(index=False)):
+                col.plotly_chart(charts.statistic_histogram(per_draw[row.statistic], row.observed, row.statistic,
+                                                            row[table.columns.get_loc("p-value")]), width="stretch")

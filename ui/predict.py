@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -11,10 +12,33 @@ from bayes_core.csvio import to_csv_bytes
 from bayes_core.data import read_csv
 from bayes_core.diagnostics import PROBLEM
 from bayes_core.errors import BayesCoreError, DataValidationError
-from ui import forms
-from ui.text import MESSAGE_CHARS, safe_bullets, safe_text
+from ui import forms, uploads
+from ui.text import MESSAGE_CHARS, safe_text
 
 NOT_CONVERGED = "run did not converge: treat these predictions with caution"
+STATIC_ROWS = 30  # results up to this many rows are a static table that wraps; more scroll in a grid
+PROVENANCE = ("run_id", "model_id", "model_version", "convergence_verdict")
+
+
+def _cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """What fits on the page: provenance (the same on every row, stated in a caption and kept in
+    the CSV) and empty warnings left out; a single prediction turned into ``output | value`` rows,
+    so a wide result reads top to bottom instead of running off the right edge."""
+    shown = table.drop(columns=[c for c in PROVENANCE if c in table.columns])
+    if "warning" in shown.columns and not shown["warning"].astype(str).str.strip().any():
+        shown = shown.drop(columns="warning")
+    if len(shown) == 1:
+        row = shown.iloc[0]
+        return pd.DataFrame({"output": list(shown.columns), "value": [_cell(v) for v in row]})
+    return shown
 
 
 def predictions_csv(table: pd.DataFrame, verdict: str) -> bytes:
@@ -69,7 +93,19 @@ def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> Non
     warnings = table["warning"] if "warning" in table.columns else pd.Series(dtype=str)
     for note in sorted({w for w in warnings if isinstance(w, str) and w}):
         st.info(safe_text(note, MESSAGE_CHARS), icon=":material/info:")  # may quote a request
-    st.dataframe(table, hide_index=True, width="stretch")
+    shown = display_table(table)
+    if list(shown.columns) == ["output", "value"]:  # a static table sizes itself to its text: nothing cut off
+        st.table(shown, hide_index=True, width="content")
+    elif len(shown) <= STATIC_ROWS:
+        # Headers with spaces wrap, so a dozen outputs fit the page's width instead of running off it.
+        st.table(shown.map(_cell).rename(columns=lambda c: c.replace("_", " ")), hide_index=True)
+    else:
+        numbers = {c: st.column_config.NumberColumn(format="%.4g") for c in shown.columns
+                   if pd.api.types.is_float_dtype(shown[c])}
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
+        st.caption(f"{len(shown.columns)} columns: scroll sideways for all of them.")
+    st.caption(f"Run `{run.run_id}` · model version {run.metadata.get('model_version', '?')} · "
+               f"convergence: {run.verdict}. The CSV has every column, provenance included.")
     download(table, run, file_name, key)
 
 
@@ -83,21 +119,21 @@ def batch(model: BaseBayesianModel, run: Run) -> None:
                + ", ".join(f"`{p.name}`" for p in model.metadata.inference_params) + ".")
     st.download_button("Template CSV", template_csv(model, run), f"template_{model.model_id}.csv", "text/csv",
                        icon=":material/description:", on_click="ignore")
-    upload = st.file_uploader("Requests CSV", type=["csv"], key=f"batch_{model.model_id}")
+    upload = uploads.csv_uploader("Requests CSV", key=f"batch_{model.model_id}")
     if upload is None:
         return
     try:
         requests = read_csv(upload.getvalue())
         results, problems = model.predict_batch(requests, run)
     except DataValidationError as exc:
-        st.error("The file cannot be used:\n\n" + safe_bullets(exc.problems))
+        uploads.problems_box(f"{uploads.shown_name(upload)} cannot be read ({uploads.ROW_NUMBERS}):", exc.problems)
         return
     except BayesCoreError as exc:
-        st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
+        uploads.problems_box(f"{uploads.shown_name(upload)} cannot be used:", [str(exc)])
         return
     if problems:
-        st.error(f"{len({p['row'] for p in problems})} row(s) were not predicted (rows numbered as in the file, "
-                 "header = row 1):")
+        st.error(f"{len({p['row'] for p in problems})} row(s) were not predicted ({uploads.ROW_NUMBERS}); "
+                 "the table below names each problem.", icon=":material/error:")
         st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
     if len(results):
         st.success(f"{len(results)} of {len(requests)} row(s) predicted.")

@@ -8,24 +8,27 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from bayes_core import ppc as checks
 from bayes_core.config import ModelMetadata
 from bayes_core.draws import stack_chains
 from ui import charts, resources
+from ui.forms import grid, step_format
 
 
 def prior_inputs(meta: ModelMetadata) -> dict[str, float]:
     """One slider per config prior, its config value as default (range around it, same sign)."""
     values = {}
-    cols = st.columns(min(4, max(1, len(meta.priors))))
-    for i, (name, default) in enumerate(meta.priors.items()):
+    places = grid(len(meta.priors), min(4, max(1, len(meta.priors))))
+    for place, (name, default) in zip(places, meta.priors.items()):
         if default > 0:
             lo, hi, step = default / 20, default * 5, default / 20
         else:
             span = max(abs(default) * 5, 1.0)
             lo, hi, step = -span, span, span / 100
-        values[name] = cols[i % len(cols)].slider(
+        values[name] = place.slider(
             name, min_value=float(lo), max_value=float(hi), value=float(default), step=float(step),
-            key=f"prior_{meta.model_id}_{name}", help=f"Config value: {default:g}")
+            format=step_format(step, lo, hi, default), key=f"prior_{meta.model_id}_{name}",
+            help=f"Config value: {default:g}")
     return values
 
 
@@ -46,30 +49,25 @@ def sample(model_id: str, config_hash: str | None, priors: tuple[tuple[str, floa
     }
 
 
-def summary_statistics(observed: np.ndarray | None, replicated: np.ndarray) -> pd.DataFrame:
-    """Mean, sd, quantiles, share of zeros and max: pooled predictive draws vs observed data."""
-    def stats(x: np.ndarray) -> dict[str, float]:
-        x = np.asarray(x, dtype=float).ravel()
-        q5, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
-        return {"mean": x.mean(), "sd": x.std(ddof=1) if x.size > 1 else 0.0, "5%": q5, "median": q50, "95%": q95,
-                "share of zeros": float(np.mean(x == 0)), "max": x.max()}
-
-    rows = {"predictive (all draws)": stats(replicated)}
+def summary_statistics(observed: np.ndarray | None, replicated: np.ndarray, outcome_kind: str) -> pd.DataFrame:
+    """Statistics that fit the outcome (``bayes_core.ppc.summary_rows``): pooled predictive draws vs observed."""
+    rows = {"predictive (all draws)": checks.summary_rows(replicated, outcome_kind)}
     if observed is not None:
-        rows["observed"] = stats(observed)
+        rows["observed"] = checks.summary_rows(observed, outcome_kind)
     return pd.DataFrame(rows).T
 
 
-def render(result: dict[str, Any], headline: list[str]) -> None:
+def render(result: dict[str, Any], headline: list[str], outcome_kind: str) -> None:
     for name, replicated in result["predictive"].items():
         observed = result["observed"].get(name)
         left, right = st.columns(2)
         left.plotly_chart(charts.predictive_vs_observed(observed, replicated, f"Prior predictive vs observed: {name}",
-                                                        replicated_name="Prior predictive"), width="stretch")
+                                                        replicated_name="Prior predictive",
+                                                        discrete=outcome_kind != checks.CONTINUOUS), width="stretch")
         right.plotly_chart(charts.ecdf_overlay(observed, replicated, f"ECDF: {name}",
                                                replicated_name="Prior predictive"), width="stretch")
         st.markdown(f"**Summary statistics: {name}**")
-        st.dataframe(summary_statistics(observed, replicated).style.format("{:.3g}"), width="stretch")
+        st.dataframe(summary_statistics(observed, replicated, outcome_kind).style.format("{:.3g}"), width="stretch")
     st.subheader("Marginal priors")
     names = [n for n in headline if n in result["prior"]] + [n for n in result["prior"] if n not in headline]
     cols = st.columns(min(3, max(1, len(names))))

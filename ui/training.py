@@ -17,15 +17,19 @@ from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParame
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.registry import ModelRegistry
 from bayes_core.settings import DEVICES, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
-from ui import nav
+from ui import nav, uploads
 from ui.forms import render_fields
 from ui.text import MESSAGE_CHARS, safe_text
 
 REFRESH_S = 2
 MAX_JOBS_SHOWN = 25
 DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN = "Example data", "Upload a CSV", "Data of an earlier run"
-_STATE_ICONS = {"queued": "⏳", "running": "🔄", "succeeded": "✅", "failed": "❌", "cancelled": "⛔"}
-_VERDICT_ICONS = {"good": "🟢", "warning": "🟠", "problem": "🔴"}
+# Material icons ship with Streamlit; emoji render as empty boxes where the browser has no emoji font.
+_STATE_ICONS = {"queued": ":gray[:material/hourglass_empty:]", "running": ":blue[:material/autorenew:]",
+                "succeeded": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
+                "cancelled": ":gray[:material/block:]"}
+_VERDICT_ICONS = {"good": ":green[:material/check_circle:]", "warning": ":orange[:material/warning:]",
+                  "problem": ":red[:material/error:]"}
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -89,17 +93,16 @@ def data_source(model) -> tuple[str, bytes | None, str | None, str | None]:
         return kind, None, None, None
     if kind == DATA_UPLOAD:
         st.caption(schema.description or f"Columns: {', '.join(schema.column_names())}")
-        upload = st.file_uploader("CSV file", type=["csv"], key=f"train_{model.model_id}_upload")
+        upload = uploads.csv_uploader("CSV file", key=f"train_{model.model_id}_upload")
         if upload is None:
             return None, None, None, None
         payload = upload.getvalue()
         frame, problems = load_upload(model, payload)
         if problems:
-            st.error(f"{upload.name} cannot be used for training:")
-            for problem in problems:
-                st.error(problem)
+            uploads.problems_box(f"{uploads.shown_name(upload)} cannot be used for training "
+                                 f"({uploads.ROW_NUMBERS}):", problems)
             return None, None, None, None
-        st.success(f"{upload.name}: {len(frame)} valid rows.")
+        st.success(f"{uploads.shown_name(upload)}: {len(frame)} valid rows.")
         return kind, payload, upload.name, None
     run_ids = list(reversed(artifacts.list_run_ids(model.model_id)))
     if not run_ids:
@@ -182,7 +185,7 @@ def run_verdict(model_id: str, run_id: str) -> str:
 
 def diagnostics_link(model_id: str, run_id: str) -> None:
     try:
-        st.page_link(nav.DIAGNOSTICS, label="Open diagnostics", icon="📈",
+        st.page_link(nav.DIAGNOSTICS, label="Open diagnostics", icon=":material/monitor_heart:",
                      query_params={"model": model_id, "run": run_id})
     except StreamlitAPIException:  # page not registered (page run on its own, e.g. in tests)
         st.caption(f"Diagnostics: model `{model_id}`, run `{run_id}`")
@@ -208,7 +211,7 @@ def render_job(job: Job) -> None:
                 st.rerun(scope="fragment")
         elif job.state == "succeeded" and job.run_id:
             verdict = run_verdict(job.model_id, job.run_id)
-            action.markdown(f"{_VERDICT_ICONS.get(verdict, '⚪')} {verdict}")
+            action.markdown(f"{_VERDICT_ICONS.get(verdict, ':gray[:material/help:]')} {verdict}")
             diagnostics_link(job.model_id, job.run_id)
         if job.error:
             st.error(safe_text(job.error.splitlines()[0], MESSAGE_CHARS))

@@ -48,8 +48,26 @@ MAX_COUNT = 1_000_000_000
 
 
 class HierarchicalNegBinomModel(BaseBayesianModel):
+    outcome_kind = "count"
     config_id = "hierarchical_negbinom"
     prior_constraints = {"mu_rate": "positive", "alpha_sigma": "positive", "phi_sigma": "positive"}
+    definition = r"""
+    Counts $y_{ij}$ of entity $i$ in window $j$:
+
+    $$
+    \begin{aligned}
+    y_{ij} &\sim \operatorname{NegBinomial}(\text{mean } \theta_i,\ \text{dispersion } \phi) \\
+    \theta_i &\sim \operatorname{Gamma}(\text{shape } \mu\alpha,\ \text{rate } \alpha) \qquad \text{mean } \mu,\ \text{variance } \mu/\alpha \\
+    \mu &\sim \operatorname{Exponential}(\texttt{mu\_rate}) \qquad
+    \alpha \sim \operatorname{HalfNormal}(\texttt{alpha\_sigma}) \qquad
+    \phi \sim \operatorname{HalfNormal}(\texttt{phi\_sigma})
+    \end{aligned}
+    $$
+
+    Each entity's rate $\theta_i$ is pulled towards the population rate $\mu$, the more so the fewer
+    windows it has. The total over $w$ future windows is $\operatorname{NegBinomial}(w\theta_i,\ w\phi)$;
+    an entity not seen in training gets a rate drawn from the population.
+    """
     headline_vars = ["mu", "alpha", "phi"]
     true_parameters = {"mu": 4.0, "alpha": 2.0, "phi": 3.0}
 
@@ -181,7 +199,9 @@ def predict_one(draws: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         "total_mean": float(mean_total.mean()),
         "total_lower": total_lower,
         "total_upper": total_upper,
-        "p_at_least_threshold": _mixture_sf(threshold, phi, p_window),
+        # Named by what they are: one window reaching the threshold, and the total over `windows`.
+        "p_window_at_least_threshold": _mixture_sf(threshold, phi, p_window),
+        "p_total_at_least_threshold": _mixture_sf(threshold, windows * phi, p_window),
         "warning": warning,
     }
 

@@ -71,8 +71,24 @@ def _slug(name: str, taken: set[str]) -> str:
 
 
 class BayesianLinearRegression(BaseBayesianModel):
+    outcome_kind = "continuous"
     config_id = "bayesian_linear_regression"
     prior_constraints = {"intercept_scale": "positive", "slope_scale": "positive", "sigma_rate": "positive"}
+    definition = r"""
+    $$
+    \begin{aligned}
+    y_i &\sim \operatorname{Normal}(\alpha + x_i^\top \beta,\ \sigma) \\
+    \alpha + \bar{x}^\top \beta &\sim \operatorname{Normal}(\bar{y},\ s_\alpha\, \mathrm{sd}(y)) \\
+    \beta_j &\sim \operatorname{Normal}(0,\ s_\beta\, \mathrm{sd}(y) / \mathrm{sd}(x_j)) \\
+    \sigma &\sim \operatorname{Exponential}(\text{rate } s_\sigma / \mathrm{sd}(y))
+    \end{aligned}
+    $$
+
+    Weakly informative priors scaled to the data (as rstanarm and Bambi do), with
+    $s_\alpha, s_\beta, s_\sigma$ = `intercept_scale`, `slope_scale`, `sigma_rate`. The target and the
+    features are chosen per run. When sampling fails badly the fit falls back to ordinary least
+    squares, and every result says so.
+    """
     headline_vars = ["intercept", "beta", "sigma"]
     true_parameters = {"intercept": 1.5, "beta[x1]": 2.0, "beta[x2]": -1.0, "beta[x3]": 0.5, "sigma": 1.0}
 

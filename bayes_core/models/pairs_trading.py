@@ -72,8 +72,26 @@ def hedge_table(index: pd.Index, y: np.ndarray, x: np.ndarray, window: int, beta
 
 
 class BayesianPairsTrading(BaseBayesianModel):
+    outcome_kind = "continuous"
     config_id = "pairs_trading"
     prior_constraints = {"level_scale": "positive", "slope_scale": "positive", "sigma_shape": "positive"}
+    definition = r"""
+    For the window of $W$ days ending on day $t$, with $\tilde{x}_s = x_s - \bar{x}_t$ centred in the window:
+
+    $$
+    \begin{aligned}
+    y_s &\sim \operatorname{Normal}(c_t + \beta_t \tilde{x}_s,\ \sigma_t) \qquad s \text{ in the window} \\
+    \sigma_t^2 &\sim \operatorname{InverseGamma}(a_0,\ b_0) \\
+    c_t \mid \sigma_t^2 &\sim \operatorname{Normal}(\bar{y},\ \sigma_t^2 v_c) \qquad
+    \beta_t \mid \sigma_t^2 \sim \operatorname{Normal}(\hat\beta_{\mathrm{OLS}},\ \sigma_t^2 v_\beta)
+    \end{aligned}
+    $$
+
+    The hedge ratio $\beta_t$ has an exact Student-t posterior in every window. The spread on day $t$
+    is $y_t - (\hat\alpha_t + \hat\beta_t x_t)$ from the window ending that day (no look-ahead);
+    entry and exit signals come from its z-score. Priors are scaled to the data by `level_scale`,
+    `slope_scale` and `sigma_shape`.
+    """
     headline_vars = ["hedge_ratio"]
     true_parameters = {"hedge_ratio_1": 1.5, "hedge_ratio_2": 1.1, "hedge_ratio_3": 0.8, "intercept": 5.0,
                        "noise_sd": 0.5}

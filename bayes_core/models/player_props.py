@@ -48,10 +48,27 @@ PROP_MAX = {"goals": 30, "shots": 100, "cards": 5}
 
 
 class PlayerPropsModel(BaseBayesianModel):
+    outcome_kind = "count"
     config_id = "player_props"
     prior_constraints = {"intercept_mu": "real", "intercept_sigma": "positive", "home_sigma": "positive",
                          "player_sigma": "positive", "lkj_eta": "positive", "opponent_sigma": "positive",
                          "beta_sigma": "positive", "inv_phi_sigma": "positive"}
+    definition = r"""
+    For prop $k \in$ {goals, shots, cards}, player $p$ against opponent $o$ in match row $i$:
+
+    $$
+    \begin{aligned}
+    \log \lambda_{ik} &= a_k + u_{pk} + v_{ok} + h_k\, \mathrm{home}_i + x_i^\top \beta_k + \log(\mathrm{minutes}_i / 90) \\
+    \text{goals}, \text{cards} &\sim \operatorname{Poisson}(\lambda), \qquad \text{shots} \sim \operatorname{NegBinomial}(\lambda,\ \phi) \\
+    u_p &\sim \operatorname{MvNormal}(0,\ \Sigma), \qquad \Sigma \text{ with an } \operatorname{LKJ}(\texttt{lkj\_eta}) \text{ correlation} \\
+    v_{ok} &\sim \operatorname{Normal}(0,\ \sigma_k), \qquad \sigma_k \sim \operatorname{HalfNormal}(\texttt{opponent\_sigma})
+    \end{aligned}
+    $$
+
+    Player effects are shared across the three props (multi-task): what a player's shots say informs
+    his goals. Opponents are partially pooled per prop. Predictions give the expected count with a
+    credible interval and $P(\text{over the line})$; a validation window measures calibration.
+    """
     headline_vars = ["intercept", "home", "player_sd", "player_corr", "opponent_sd", "shots_phi", "beta"]
     true_parameters = TRUE_PARAMETERS
 

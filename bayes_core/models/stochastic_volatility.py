@@ -168,8 +168,23 @@ def flagged_table(table: pd.DataFrame, estimate) -> pd.DataFrame:
 
 
 class StochasticVolatilityModel(BaseBayesianModel):
+    outcome_kind = "continuous"
     config_id = "stochastic_volatility"
     prior_constraints = {"mu_sd": "positive", "phi_a": "positive", "phi_b": "positive", "sigma_eta_sd": "positive"}
+    definition = r"""
+    $$
+    \begin{aligned}
+    r_t &= \sigma_t\, \varepsilon_t, \qquad \varepsilon_t \sim \operatorname{Normal}(0, 1) \\
+    h_t = \log \sigma_t^2 &= \mu + \phi\,(h_{t-1} - \mu) + \eta_t, \qquad \eta_t \sim \operatorname{Normal}(0,\ \sigma_\eta) \\
+    \mu &\sim \operatorname{Normal}(\log \operatorname{var}(r),\ \texttt{mu\_sd}) \qquad
+    \tfrac{\phi + 1}{2} \sim \operatorname{Beta}(\texttt{phi\_a},\ \texttt{phi\_b}) \qquad
+    \sigma_\eta \sim \operatorname{HalfNormal}(\texttt{sigma\_eta\_sd})
+    \end{aligned}
+    $$
+
+    Volatility moves slowly ($\phi$ near 1 is favoured, as in Kim, Shephard & Chib 1998); the model
+    gives the volatility path with credible bands and a forecast.
+    """
     headline_vars = ["mu", "phi", "sigma_eta"]
     true_parameters = {"mu": -9.0, "phi": 0.95, "sigma_eta": 0.25}
 

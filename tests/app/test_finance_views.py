@@ -57,3 +57,23 @@ def test_regression_band_contains_the_mean_and_widens_for_new_observations(runs)
     band = fit_band(draws_for_run(run), run.data, "x1", "y")
     assert (band["mean_lower"] <= band["y_mean"]).all() and (band["y_mean"] <= band["mean_upper"]).all()
     assert (band["prediction_upper"] - band["prediction_lower"] > band["mean_upper"] - band["mean_lower"]).all()
+
+
+def _ppc_script(model_id: str, run_id: str) -> None:
+    from bayes_core.artifacts import Run
+    from bayes_core.registry import get_registry
+    from ui import ppc
+
+    ppc.render(Run(model_id, run_id), get_registry().load_model_instance(model_id).outcome_kind)
+
+
+def test_sharpe_posterior_predictive_check_raises_no_share_of_zeros_alarm(runs):
+    """Continuous returns are checked with continuous statistics: no "share of zeros" row, and so
+    not the old warning that the model never reproduces the (zero) share of zeros."""
+    at = AppTest.from_function(_ppc_script, args=("bayesian_sharpe", runs["bayesian_sharpe"].run_id),
+                               default_timeout=120).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    statistics = list(table.data["statistic"] if hasattr(table, "data") else table["statistic"])
+    assert "share of zeros" not in statistics and "skewness" in statistics
+    assert not any("share of zeros" in str(w.value) for w in at.warning)

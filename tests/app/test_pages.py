@@ -60,12 +60,41 @@ def test_catalogue_filters_by_tag_and_text(app, config_tree):
 
 def test_catalogue_detail_shows_inference_parameters_priors_and_dag(app):
     at = open_page(app, "pages/catalogue.py", model=NB)
-    tables = [e.value for e in at.dataframe]
-    params = next(t for t in tables if "name" in t.columns and "allowed" in t.columns)
+    params = next(t.value for t in at.table if "allowed" in t.value.columns)
     assert list(params["name"]) == ["entity", "windows", "threshold", "credible_level"]
+    tables = [e.value for e in at.dataframe]
     priors = next(t for t in tables if "hyper-parameter" in t.columns)
     assert set(priors["hyper-parameter"]) == {"mu_rate", "alpha_sigma", "phi_sigma"}
     assert at.get("graphviz_chart"), "the DAG of the latest run is shown"
+
+
+def _dialogs(at) -> list:
+    """The dialog blocks of the page (details open over the page, not in a side panel). Streamlit
+    puts a dialog in the "event" block beside main and sidebar, so the whole tree is searched."""
+    found, stack = [], list(at._tree.children.values())
+    while stack:
+        node = stack.pop()
+        if getattr(node, "type", None) == "dialog":
+            found.append(node)
+        stack.extend(getattr(node, "children", {}).values())
+    return found
+
+
+def test_catalogue_details_open_in_a_dialog_from_the_card_and_from_a_link(app):
+    at = app.run()
+    assert not _dialogs(at), "no details before the analyst asks"
+    last = at.button(key="details_stochastic_volatility")  # a lower card
+    last.click().run()
+    dialogs = _dialogs(at)
+    assert len(dialogs) == 1
+    definition = " ".join(m.value for m in dialogs[0].markdown)
+    assert "\\sigma_t" in definition or "sigma_t" in definition, "the model definition with its math"
+    assert "Notebook use" not in definition and "::" not in definition, "developer notes stay out"
+    assert at.query_params["model"] in (["stochastic_volatility"], "stochastic_volatility")
+    at.text_input[0].input("volatility").run()
+    assert not _dialogs(at), "a rerun does not reopen the dialog"
+    linked = open_page(app, "pages/catalogue.py", model=NB)
+    assert len(_dialogs(linked)) == 1, "a ?model= link opens the details"
 
 
 def test_invalid_model_in_url_is_ignored_with_a_notice(app):
@@ -84,6 +113,25 @@ def test_invalid_run_in_url_is_ignored_and_latest_used(app, nb_run):
     assert at.query_params["run"] == [nb_run.run_id] or at.query_params["run"] == nb_run.run_id
 
 
+def test_diagnostics_banner_names_the_worst_elements_and_the_summary_lists_every_flagged_one(app, nb_run):
+    """The header's worst R-hat/ESS can belong to one theta[...] element: the banner names it and the
+    default summary (headline variables) still lists it, instead of only under Vector parameters."""
+    from bayes_core.diagnostics import flagged_elements
+
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id)
+    assert not at.exception
+    flagged = flagged_elements(nb_run.summary)
+    table = next(e.value for e in at.dataframe if "r_hat" in getattr(e.value, "columns", []))
+    table = table.data if hasattr(table, "data") else table  # a Styler
+    assert {e["element"] for e in flagged} <= set(table.index)
+    assert list(table.index[:len(flagged)]) == [e["element"] for e in flagged], "flagged rows come first"
+    assert {"mu", "alpha", "phi"} <= set(table.index)
+    if flagged:
+        banner = " ".join(texts(at, "warning") + texts(at, "error"))
+        assert f"**Worst:** `{flagged[0]['element']}` (" in banner
+        assert "listed first in the **Summary** table" in banner
+
+
 def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):
     at = open_page(app, "pages/predictions.py", model=NB)
     at.number_input(key=f"{FORM}__windows").set_value(5000)
@@ -91,13 +139,13 @@ def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):
     at.run()
     errors = texts(at, "error")
     assert any("Windows ahead: must be ≤ 1000 (got 5000)" in e for e in errors), errors
-    assert not _result_tables(at), "nothing predicted while a field is invalid"
+    assert _single_result(at) is None, "nothing predicted while a field is invalid"
     at.number_input(key=f"{FORM}__windows").set_value(3)
     _submit(at)
     at.run()
     assert not any("Windows ahead" in e for e in texts(at, "error"))
-    table = _result_tables(at)[0]
-    assert table["windows"].tolist() == [3] and table["total_mean"].iloc[0] > 0
+    result = _single_result(at)
+    assert result["windows"] == "3" and float(result["total_mean"]) > 0
 
 
 def test_csv_download_has_inputs_outputs_and_provenance(app, nb_run, captured_downloads):
@@ -113,7 +161,7 @@ def test_csv_download_has_inputs_outputs_and_provenance(app, nb_run, captured_do
     name = f"predictions_{NB}_{nb_run.run_id}.csv"
     csv = pd.read_csv(io.BytesIO(captured_downloads[name]))
     for column in ("entity", "windows", "threshold", "credible_level", "rate_mean", "total_lower", "total_upper",
-                   "p_at_least_threshold", "run_id", "model_version", "convergence_verdict"):
+                   "p_window_at_least_threshold", "p_total_at_least_threshold", "run_id", "model_version", "convergence_verdict"):
         assert column in csv.columns, column
     assert csv["run_id"].tolist() == [nb_run.run_id]
     assert csv["convergence_verdict"].iloc[0] == nb_run.verdict
@@ -129,7 +177,9 @@ def test_batch_csv_reports_bad_rows_and_predicts_good_ones(app, nb_run, captured
     assert problems.to_dict("records") == [{"row": 3, "field": "windows", "message": "must be ≥ 1 (got 0)"}]
     results = _result_tables(at)[0]
     assert results["entity"].tolist() == ["E001", "NEW"]
-    assert results["known_entity"].tolist() == [True, False]
+    assert results["known entity"].tolist() == ["yes", "no"]
+    assert {"p window at least threshold", "p total at least threshold"} <= set(results.columns)
+    assert "run id" not in results.columns, "provenance is in the caption and the CSV"
 
 
 def test_untrained_model_links_to_training(app, config_tree):
@@ -145,8 +195,9 @@ def test_prior_predictive_reports_each_problem_of_an_uploaded_csv(app):
     at.radio[0].set_value("Upload a CSV").run()
     at.file_uploader[0].set_value(("bad.csv", b"entity,count\nA,1\nB,-2\nC,x\n", "text/csv"))
     at.run()
-    error = " ".join(texts(at, "error"))
-    assert "negative value in row 3" in error and "not a number in row 4" in error
+    errors = texts(at, "error")
+    assert len(errors) == 1 and "header = row 1" in errors[0], "one box: heading and problems"
+    assert "negative value in row 3" in errors[0] and "not a number in row 4" in errors[0]
 
 
 def test_prior_change_moves_the_prior_predictive(app):
@@ -177,7 +228,30 @@ def _submit(at) -> None:
 
 
 def _result_tables(at) -> list[pd.DataFrame]:
-    return [e.value for e in at.dataframe if "rate_mean" in getattr(e.value, "columns", [])]
+    """Batch results: a static table whose headers wrap (``rate mean``) while it is short."""
+    return [e.value for e in [*at.table, *at.dataframe]
+            if {"rate mean", "rate_mean"} & set(getattr(e.value, "columns", []))]
+
+
+def _single_result(at) -> dict[str, str] | None:
+    """A single prediction, shown as ``output | value`` rows (it would not fit as one wide row)."""
+    for e in at.table:
+        table = e.value
+        if list(getattr(table, "columns", [])) == ["output", "value"]:
+            return dict(zip(table["output"], table["value"]))
+    return None
+
+
+def test_single_prediction_reads_top_to_bottom_with_both_threshold_probabilities(app):
+    at = open_page(app, "pages/predictions.py", model=NB)
+    at.number_input(key=f"{FORM}__windows").set_value(4)
+    _submit(at)
+    at.run()
+    result = _single_result(at)
+    assert result is not None and not _result_tables(at), "one prediction is not one wide row"
+    assert float(result["p_total_at_least_threshold"]) >= float(result["p_window_at_least_threshold"])
+    assert "run_id" not in result, "provenance is in the caption and the CSV, not the table"
+    assert any("The CSV has every column" in c for c in texts(at, "caption"))
 
 
 def _observed_vs_predictive_means(at) -> tuple[float, float]:

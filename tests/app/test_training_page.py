@@ -108,10 +108,16 @@ def test_uploaded_csv_is_validated_on_upload(page):
     page.file_uploader(key=KEY + "upload").upload("counts.csv", b"entity,count\nA,-1\nB,x\n", "text/csv").run()
     assert not page.exception
     errors = [e.value for e in page.error]
-    assert any("counts.csv cannot be used" in e for e in errors)
-    assert any("negative value in row 2" in e for e in errors) and any("not a number in row 3" in e for e in errors)
+    assert len(errors) == 1, "the heading and its problems in one box"
+    assert "`counts.csv` cannot be used" in errors[0] and "header = row 1" in errors[0]
+    assert "negative value in row 2" in errors[0] and "not a number in row 3" in errors[0]
+    assert errors[0].count("\n- ") == 2, "one bullet per problem"
     page.file_uploader(key=KEY + "upload").upload("good.csv", b"entity,count\nA,1\nB,2\n", "text/csv").run()
-    assert any("good.csv: 2 valid rows" in s.value for s in page.success)
+    assert any("`good.csv`: 2 valid rows" in s.value for s in page.success)
+    assert not page.error, "the previous file's error is gone"
+    page.file_uploader(key=KEY + "upload").upload("notes.txt", b"entity,count\nA,1\n", "text/plain").run()
+    assert not page.success, "a rejected file leaves no earlier success on screen"
+    assert [e.value for e in page.error][0].startswith("`notes.txt` is not a CSV file")
 
 
 def test_damaged_job_store_is_reported_and_the_page_keeps_serving(page, tmp_path, monkeypatch):

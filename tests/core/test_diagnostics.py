@@ -51,3 +51,21 @@ def test_chains_stuck_apart_are_a_problem():
     assert diag["verdict"] == "problem" and not diag["converged"]
     assert diag["verdicts"]["r_hat"] == "problem" and diag["verdicts"]["divergences"] == "problem"
     assert diag["divergences"] == 12
+
+
+def test_flagged_elements_name_the_worst_vector_elements_first():
+    """The header's worst R-hat / ESS come from single elements (theta[E017]); they are named."""
+    import pandas as pd
+
+    summary = pd.DataFrame({"mean": 0.0, "r_hat": [1.001, 1.002, 1.037, 1.003, 1.2],
+                            "ess_bulk": [900, 1000, 800, 950, 90], "ess_tail": [800, 900, 700, 210, 80]},
+                           index=["mu", "phi", "theta[E017]", "theta[E003]", "theta[E020]"])
+    flagged = d.flagged_elements(summary)
+    assert [e["element"] for e in flagged] == ["theta[E020]", "theta[E017]", "theta[E003]"]
+    assert flagged[0]["verdict"] == "problem" and flagged[0]["variable"] == "theta"
+    assert flagged[1]["reasons"] == ["R-hat 1.037"] and flagged[2]["reasons"] == ["ESS tail 210"]
+    assert d.flagged_elements(summary, limit=1) == flagged[:1]
+    sentence = d.verdict_sentence({"verdict": "warning", "r_hat_max": 1.037, "ess_bulk_min": 800,
+                                   "ess_tail_min": 210, "divergences": 0, "worst_elements": flagged[1:]})
+    assert "Worst: theta[E017] (R-hat 1.037), theta[E003] (ESS tail 210)." in sentence
+    assert d.flagged_elements(summary.loc[["mu", "phi"]]) == []

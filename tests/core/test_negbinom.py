@@ -51,8 +51,12 @@ def test_predictions_are_coherent(nb_model, nb_run):
     assert one["rate_lower"] <= one["rate_mean"] <= one["rate_upper"]
     assert one["total_lower"] <= one["total_mean"] <= one["total_upper"]
     higher = nb_model.predict({**base, "threshold": 8}, nb_run).iloc[0]
-    assert higher["p_at_least_threshold"] < one["p_at_least_threshold"]
+    assert higher["p_window_at_least_threshold"] < one["p_window_at_least_threshold"]
+    # one window: the total is that window
+    assert one["p_total_at_least_threshold"] == pytest.approx(one["p_window_at_least_threshold"], rel=1e-12)
     four = nb_model.predict({**base, "windows": 4}, nb_run).iloc[0]
+    assert four["p_window_at_least_threshold"] == pytest.approx(one["p_window_at_least_threshold"])
+    assert four["p_total_at_least_threshold"] > one["p_total_at_least_threshold"]
     assert four["total_mean"] == pytest.approx(4 * one["total_mean"])
     assert four["rate_mean"] == pytest.approx(one["rate_mean"])
     wider = nb_model.predict({**base, "credible_level": 0.99}, nb_run).iloc[0]
@@ -126,3 +130,20 @@ def test_exceedance_probability_is_the_exact_mixture_tail(threshold):
     p = phi / (phi + theta)
     expected = stats.nbinom.sf(threshold - 1, phi, p).mean() if threshold > 0 else 1.0
     assert _mixture_sf(threshold, phi, p) == pytest.approx(expected, abs=1e-12)
+
+
+def test_total_over_windows_probability_matches_simulated_sums():
+    """p_total_at_least_threshold is P(sum of `windows` window counts ≥ threshold): checked against
+    sums of simulated NB counts, per posterior draw (the per-window probability stays per window)."""
+    from bayes_core.models.hierarchical_negbinom import predict_one
+
+    rng = np.random.default_rng(6)
+    draws = {"theta": rng.gamma(20.0, 0.2, size=(400, 1)), "phi": rng.gamma(30.0, 0.1, size=400),
+             "entity_index": {"E0": 0}}
+    row = predict_one(draws, {"entity": "E0", "windows": 4, "threshold": 20, "credible_level": 0.9})
+    theta, phi = draws["theta"][:, 0], draws["phi"]
+    # NB(mean θ, alpha φ) as a Gamma–Poisson mixture, 4 windows per draw, 500 repetitions
+    counts = rng.poisson(rng.gamma(phi[:, None, None], theta[:, None, None] / phi[:, None, None], size=(400, 500, 4)))
+    assert row["p_total_at_least_threshold"] == pytest.approx((counts.sum(axis=2) >= 20).mean(), abs=0.01)
+    assert row["p_window_at_least_threshold"] == pytest.approx((counts[:, :, 0] >= 20).mean(), abs=0.01)
+    assert row["p_total_at_least_threshold"] > 0.2 > 0.01 > row["p_window_at_least_threshold"]

@@ -55,9 +55,30 @@ def test_risk_free_rate_and_annualisation_act_on_the_same_posterior():
     base = bayesian_sharpe(r, samples=400, **SMALL)
     with_rf = bayesian_sharpe(r, samples=400, risk_free_rate=0.05, **SMALL)
     assert with_rf["mean"] < base["mean"] and with_rf["prob_positive"] <= base["prob_positive"]
-    monthly = bayesian_sharpe(r, samples=400, periods_per_year=12, **SMALL)
-    # The sampled model does not depend on periods_per_year: only the √periods scaling changes.
-    assert monthly["mean"] == pytest.approx(base["mean"] * math.sqrt(12 / 252), rel=1e-9)
+    # Every draw's Sharpe ratio is its excess mean over its return sd, annualised with √periods.
+    fit = BayesianSharpeModel(options={"periods_per_year": 12, "risk_free_rate": 0.05}).fit(
+        pd.DataFrame({"return": r}), draws=100, chains=2, tune=200, seed=2)
+    post = {k: fit.idata["posterior"][k].values.ravel() for k in ("sharpe", "mu", "scale", "nu")}
+    rf = (1 + 0.05) ** (1 / 12) - 1
+    implied = (post["mu"] - rf) / (post["scale"] * np.sqrt(post["nu"] / (post["nu"] - 2))) * math.sqrt(12)
+    np.testing.assert_allclose(post["sharpe"], implied, rtol=1e-9)
+
+
+@pytest.mark.parametrize("model_class", [BayesianSharpeModel, StrategyComparisonModel])
+def test_the_sharpe_prior_is_weakly_informative_at_every_return_frequency(model_class):
+    """The prior is on the annualised Sharpe ratio: about 95 % within ±3 for daily and monthly
+    returns alike (the old ratio-of-priors spanned hundreds), and the prior predictive returns are
+    on the data's own scale."""
+    for periods in (252, 12):
+        model = model_class(options={"periods_per_year": periods})
+        tree = model.sample_prior_predictive(draws=1000, seed=1)
+        sharpe = tree["prior"]["sharpe"].values.ravel()
+        assert np.mean(np.abs(sharpe) < 3) > 0.93
+        assert np.std(sharpe) == pytest.approx(model.priors["sharpe_sd"], rel=0.1)
+        observed = tree["observed_data"]["returns"].values
+        simulated = tree["prior_predictive"]["returns"].values
+        ratio = np.subtract(*np.quantile(simulated, [0.9, 0.1])) / np.subtract(*np.quantile(observed, [0.9, 0.1]))
+        assert 0.3 < ratio < 3, "prior predictive and observed returns share one (raw) scale"
 
 
 def test_compare_strategies_ranks_and_gives_consistent_pairwise_probabilities():

@@ -1,8 +1,11 @@
-"""The main journey in a real browser: catalogue → NB predictions → form → predict → CSV download.
+"""The analyst's walk-through in a real browser: catalogue (details dialog on a lower card) →
+NB predictions → form → predict → CSV download → diagnostics → prior predictive, and the Sharpe
+model's prior predictive and posterior predictive check.
 
 Drives Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``) with Playwright against
 ``streamlit run`` on a free loopback port, reading the session's temporary artifacts directory.
-Screenshots of each page are saved under the test's temporary directory.
+A screenshot of every page walked is saved in ``tests/e2e/screenshots/`` (git-ignored; see the
+README there), so the latest run's pictures of the fixed pages are always at hand.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import pytest
 from bayes_core import artifacts
 
 ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 NB = "hierarchical_negbinom"
+SHARPE = "bayesian_sharpe"
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -37,8 +42,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def sharpe_run(registry):
+    from tests.conftest import TINY
+
+    return registry.load_model_instance(SHARPE).train(**TINY)
+
+
 @pytest.fixture
-def app_url(nb_run, artifacts_dir, tmp_path):
+def shots() -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    return SHOTS
+
+
+@pytest.fixture
+def app_url(nb_run, sharpe_run, artifacts_dir, tmp_path):
     port = _free_port()
     env = {**os.environ, "BAYES_ARTIFACTS_DIR": str(artifacts_dir)}
     log = (tmp_path / "streamlit.log").open("w")
@@ -90,11 +108,9 @@ def _settle(page) -> None:
     page.wait_for_timeout(500)
 
 
-def test_catalogue_to_predictions_csv(app_url, page, nb_run, tmp_path):
+def test_catalogue_to_predictions_csv(app_url, page, nb_run, tmp_path, shots):
     # The page opens the latest run; other tests in the session may have trained after nb_run.
     nb_run = artifacts.load_run(nb_run.model_id)
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
 
     page.goto(app_url)
     page.get_by_role("heading", name="Model catalogue").wait_for()
@@ -128,7 +144,7 @@ def test_catalogue_to_predictions_csv(app_url, page, nb_run, tmp_path):
     assert csv["run_id"].tolist() == [nb_run.run_id]
     assert csv["model_version"].astype(str).tolist() == [str(nb_run.metadata["model_version"])]
     assert csv["entity"].iloc[0] in set(nb_run.data["entity"].astype(str))
-    assert 0 <= csv["p_at_least_threshold"].iloc[0] <= 1
+    assert 0 <= csv["p_window_at_least_threshold"].iloc[0] <= csv["p_total_at_least_threshold"].iloc[0] <= 1
 
     page.get_by_role("link", name="Diagnostics").first.click()
     page.get_by_role("heading", name="Convergence diagnostics").wait_for()
@@ -169,3 +185,81 @@ def test_cold_server_deep_link_shows_the_app_menu_not_the_legacy_one(app_url, pa
     _assert_app_menu_only(page)
     page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']", has_text="Diagnostics").click()
     page.get_by_role("heading", name="Convergence diagnostics").wait_for()
+def _in_viewport(page, locator) -> bool:
+    box, view = locator.bounding_box(), page.viewport_size
+    return box is not None and 0 <= box["y"] < view["height"] and box["y"] + min(box["height"], 200) <= view["height"]
+
+
+def test_details_open_over_a_lower_card_and_from_a_link(app_url, page, shots):
+    """Details on the last card opens a dialog where the analyst is looking (the old side panel
+    opened ~2,750 px above), with the rendered model definition and a DAG as wide as the dialog."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(app_url)
+    page.get_by_role("heading", name="Model catalogue").wait_for()
+    _settle(page)
+    details = page.locator(".st-key-details_stochastic_volatility button")
+    details.scroll_into_view_if_needed()
+    details.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    _settle(page)
+    assert _in_viewport(page, dialog.get_by_text("Model definition")), "the details open in view"
+    assert dialog.locator(".katex").count() > 0, "the definition's math is typeset, not raw text"
+    assert "Notebook use" not in dialog.inner_text()
+    page.screenshot(path=shots / "catalogue_details_dialog.png")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
+    page.goto(f"{app_url}/?model={NB}")
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    _settle(page)
+    graph = dialog.locator("[data-testid='stGraphVizChart'] svg")
+    graph.scroll_into_view_if_needed()
+    assert graph.bounding_box()["width"] > 0.6 * dialog.bounding_box()["width"], "the DAG is readable"
+    page.screenshot(path=shots / "catalogue_details_dag.png")
+
+
+def test_sharpe_prior_and_posterior_predictive_on_one_scale_without_false_alarm(app_url, page, shots):
+    page.goto(f"{app_url}/prior_predictive?model={SHARPE}")
+    page.get_by_text("Marginal priors").wait_for(timeout=180_000)
+    _settle(page)
+    page.screenshot(path=shots / "prior_predictive_sharpe.png", full_page=True)
+
+    page.goto(f"{app_url}/predictions?model={SHARPE}")
+    page.get_by_role("heading", name="Predictions").wait_for()
+    _settle(page)
+    page.get_by_role("tab", name="Posterior predictive check").click()
+    page.get_by_text("Observed vs replicated", exact=False).first.wait_for()
+    _settle(page)
+    text = page.locator("[data-testid='stMain']").inner_text()
+    assert "share of zeros" not in text and "skewness" in text
+    assert "rarely reproduces the observed share of zeros" not in text
+    page.screenshot(path=shots / "predictions_sharpe_ppc.png", full_page=True)
+
+
+
+def test_training_upload_problems_in_one_box_and_a_rejected_file_replaces_the_last(app_url, page, tmp_path, shots):
+    bad, good, text = tmp_path / "bad.csv", tmp_path / "good.csv", tmp_path / "notes.txt"
+    bad.write_text("entity,count\nA,1\nB,-2\nC,x\n")
+    good.write_text("entity,count\nA,1\nB,2\n")
+    text.write_text("not a table\n")
+    page.goto(f"{app_url}/training?model={NB}")
+    page.get_by_role("heading", name="Train a model").wait_for()
+    _settle(page)
+    page.get_by_text("Upload a CSV").first.click()
+    _settle(page)
+    upload = page.locator("[data-testid='stFileUploader'] input[type='file']").first
+    errors = page.locator("[data-testid='stAlertContentError']")
+    upload.set_input_files(bad)
+    _settle(page)
+    assert errors.count() == 1, "the heading and its problems in one box"
+    assert "header = row 1" in errors.first.inner_text() and errors.first.locator("li").count() == 2
+    page.screenshot(path=shots / "training_upload_error.png", full_page=True)
+    upload.set_input_files(good)
+    _settle(page)
+    assert errors.count() == 0 and page.get_by_text("2 valid rows").count() == 1
+    upload.set_input_files(text)
+    _settle(page)
+    assert page.get_by_text("2 valid rows").count() == 0, "the previous file's success is gone"
+    assert errors.count() == 1 and "is not a CSV file" in errors.first.inner_text()
