@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from bayes_core.errors import BayesCoreError
+from bayes_core.errors import BayesCoreError, NotEvaluableError
 
 Block = Callable[[int, int], np.ndarray]
 #: Bytes of log-likelihood values a caller holds at once by default when it walks the blocks.
@@ -122,7 +122,7 @@ def posterior_dataset(posterior: Any):
 def _check_free_variables(model, dataset) -> None:
     missing = [rv.name for rv in model.free_RVs if rv.name not in dataset.data_vars]
     if missing:
-        raise BayesCoreError(
+        raise NotEvaluableError(
             f"The posterior lacks the free variable(s) {', '.join(missing)} the model's log density needs "
             "(not stored in the trace); the model must supply them (override pointwise_log_likelihood).")
 
@@ -137,7 +137,7 @@ def plain_log_likelihood(model, posterior: Any) -> PointwiseLogLik:
     dataset = posterior_dataset(posterior)
     _check_free_variables(model, dataset)
     if not model.observed_RVs:
-        raise BayesCoreError("The model has no observed variables: there is no log-likelihood to evaluate.")
+        raise NotEvaluableError("The model has no observed variables: there is no log-likelihood to evaluate.")
     chains, draws = dataset.sizes["chain"], dataset.sizes["draw"]
     result = pm.compute_log_likelihood({"posterior": dataset}, model=model, extend_inferencedata=False,
                                        progressbar=False)

@@ -40,3 +40,9 @@ def nb_model(registry):
 def nb_run(nb_model):
     """A tiny trained run of the NB model, shared by the whole session."""
     return nb_model.train(**TINY)
+
+
+@pytest.fixture(scope="session")
+def poisson_run(registry, nb_run):
+    """The NB model's Poisson variant on the same (overdispersed) example data, trained after nb_run."""
+    return registry.load_model_instance("hierarchical_negbinom", options={"likelihood": "poisson"}).train(**TINY)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_core.errors import BayesCoreError, CorruptRunError
+from bayes_core.errors import BayesCoreError, CorruptRunError, NotEvaluableError
 from bayes_core.runs import store
 from bayes_core.runs.psis import good_k, psis_loo, relative_eff
 
@@ -103,15 +103,16 @@ def compute(run: store.Run, model) -> tuple[dict[str, Any], dict[str, np.ndarray
     }
     pointwise = None
     data = run.data
+    _max_values()  # a bad setting is the user's to fix, never stored as a reason
     try:
         payload["loo"], pointwise, pit = _loo(run, model, data, payload["timings"])
-    except BayesCoreError as exc:
+    except NotEvaluableError as exc:
         payload["loo_reason"], pit = str(exc), None
     t1 = time.perf_counter()
     if pit is None:
         try:
             pit = _pit_from_predictive(run, model, data)
-        except BayesCoreError as exc:
+        except NotEvaluableError as exc:
             payload["loo_pit_reason"] = str(exc)
     if pit is not None:
         payload["loo_pit"] = _pit_summary(pit)
@@ -217,7 +218,7 @@ def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
 
     idata = run.idata
     if not {"posterior_predictive", "observed_data"} <= set(idata.children):
-        raise BayesCoreError("the run has no posterior predictive draws (posterior_predictive_draws is 0 in its "
+        raise NotEvaluableError("the run has no posterior predictive draws (posterior_predictive_draws is 0 in its "
                              "config), so its LOO-PIT cannot be computed")
     pp = idata["posterior_predictive"].to_dataset()
     posterior = idata["posterior"].to_dataset().sel(chain=pp["chain"], draw=pp["draw"])
@@ -230,20 +231,23 @@ def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
                                    progressbar=False)
     names = [n for n in pp.data_vars if n in ll.data_vars]
     if not names:
-        raise BayesCoreError("the run's posterior predictive variables are not the model's observed variables")
+        raise NotEvaluableError("the run's posterior predictive variables are not the model's observed variables")
     joint = [n for n in names if ll[n].shape[2:] != pp[n].shape[2:]]
     if joint:
-        raise BayesCoreError(f"LOO-PIT is defined per observed value, but {', '.join(joint)} is observed jointly "
+        raise NotEvaluableError(f"LOO-PIT is defined per observed value, but {', '.join(joint)} is observed jointly "
                              "(a multivariate likelihood gives one log-likelihood per observation, not per value)")
     if pp.sizes["chain"] * pp.sizes["draw"] < 25:
-        raise BayesCoreError(f"the run keeps only {pp.sizes['chain'] * pp.sizes['draw']} posterior predictive draws; "
+        raise NotEvaluableError(f"the run keeps only {pp.sizes['chain'] * pp.sizes['draw']} posterior predictive draws; "
                              "LOO-PIT needs at least 25")
     tree = xr.DataTree.from_dict({"posterior": posterior, "posterior_predictive": pp[names],
                                   "observed_data": idata["observed_data"].to_dataset()[names],
                                   "log_likelihood": ll[names]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        values = loo_pit(tree, var_names=names)
+        try:
+            values = loo_pit(tree, var_names=names)
+        except (ValueError, TypeError) as exc:  # shapes or data arviz-stats cannot take: a reason, not a crash
+            raise NotEvaluableError(f"arviz-stats' loo_pit cannot take this run's data ({exc})") from exc
     return {name: np.asarray(values[name].values, dtype=float).ravel() for name in names}
 
 

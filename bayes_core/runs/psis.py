@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayes_core.errors import BayesCoreError
+from bayes_core.errors import NotEvaluableError
 
 MIN_DRAWS = 25  # below this PSIS has fewer than 5 tail draws (arviz-stats refuses too)
 _GPD_ROWS = 256  # observations per generalized Pareto fit pass (bounds the (rows, m, M) work array)
@@ -68,7 +68,7 @@ def psis_loo(log_lik: np.ndarray, r_eff: float, keep_weights: bool = False) -> P
     log_lik = np.ascontiguousarray(log_lik, dtype=float)
     n, s = log_lik.shape
     if s < MIN_DRAWS:
-        raise BayesCoreError(f"PSIS-LOO needs at least {MIN_DRAWS} posterior draws (the run has {s}); "
+        raise NotEvaluableError(f"PSIS-LOO needs at least {MIN_DRAWS} posterior draws (the run has {s}); "
                              "train with more draws.")
     m = tail_length(s, r_eff)
     high = log_lik.max(axis=1)
