@@ -165,8 +165,10 @@ def export(model_id: str, ref: str | None, out: str | Path) -> dict[str, Any]:
 def _check_member(info: zipfile.ZipInfo) -> None:
     name = info.filename
     mode = info.external_attr >> 16
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or "\\" in name:
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         raise BundleError(f"Refused: the bundle holds an absolute file name ({name!r}).")
+    if "\\" in name:
+        raise BundleError(f"Refused: the bundle holds a file name with a backslash ({name!r}).")
     if any(part in ("", ".", "..") for part in name.split("/")):
         raise BundleError(f"Refused: the bundle holds a file name that leaves its folder ({name!r}).")
     if stat.S_ISLNK(mode):

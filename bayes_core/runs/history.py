@@ -80,9 +80,15 @@ def run_row(run: store.Run, found: labels.Labels, labels_error: str | None = Non
 
 
 def list_rows(model_id: str) -> dict[str, Any]:
-    """``{"model_id", "runs": [row, ...] newest first, "labels_error": message | None}``."""
+    """``{"model_id", "runs": [row, ...] newest first, "labels_error": message | None}``. An unknown
+    model without runs is an ``UnknownModelError`` (runs of a model no longer registered still list)."""
+    ids = store.list_run_ids(model_id)
+    if not ids:
+        from bayes_core.registry import get_registry
+
+        get_registry().get_model_metadata(model_id)
     found, damage = labels.read_or_error(model_id)
-    rows = [run_row(store.Run(model_id, rid), found, damage) for rid in reversed(store.list_run_ids(model_id))]
+    rows = [run_row(store.Run(model_id, rid), found, damage) for rid in reversed(ids)]
     return {"model_id": model_id, "runs": rows, "labels_error": damage}
 
 
