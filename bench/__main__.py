@@ -30,6 +30,7 @@ BENCHES = {
     "finance_a": "bench.bench_finance_a",
     "finance_b": "bench.bench_finance_b",
     "app": "bench.bench_app",
+    "evaluation": "bench.bench_evaluation",
 }
 SMOKE = ("nb_training", "prediction", "app")
 
