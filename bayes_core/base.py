@@ -11,12 +11,8 @@ A model subclass fills hooks and nothing more:
 - ``run_options(run)``       options for ``select`` fields that come from a trained run
 - ``inference_params_for(run)`` the inference form's fields when they depend on the run
 - ``build_reports(fit)``     optional extra JSON reports saved with the run
-- ``pointwise_log_likelihood(posterior, data)`` log-likelihood by cell under stored draws (default:
-                             PyMC's on ``build_predictive_model``, one cell per observation; a model
-                             with an exact reduction groups identical observations into weighted
-                             cells and sets ``reduced_log_likelihood``); ``log_prior`` per draw
-- ``complete_posterior(posterior)`` free variables a trace does not store, rebuilt from what it does
-- ``held_out_metrics(run)``  the model's own scores on held-out data (e.g. a validation split)
+- evaluation hooks (``loglik.LikelihoodHooks``): ``pointwise_log_likelihood``, ``log_prior``,
+  ``complete_posterior``, ``held_out_metrics``
 - ``fallback_fit(data, settings, reason)`` with ``fallback_method``: a simpler estimate used when
                              sampling raises or fails badly (``keep_failed_trace`` keeps a badly
                              converged trace instead, flagged)
@@ -48,6 +44,7 @@ from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavai
                                NotTrainedError)
 from bayes_core.fallback import NO_FALLBACK, Fallback
 from bayes_core.forms import batch_problems, blank_cells, validate_fields
+from bayes_core.loglik import LikelihoodHooks
 from bayes_core.priors import prior_problems
 from bayes_core.runs import store
 from bayes_core.settings import SamplerSettings, check_trace_size
@@ -90,7 +87,7 @@ class FitResult:
         return Fallback.from_dict(self.diagnostics.get("fallback"))
 
 
-class BaseBayesianModel:
+class BaseBayesianModel(LikelihoodHooks):
     #: Free variables shown by default (hyper-parameters); vectors beyond these are collapsed in the UI.
     headline_vars: ClassVar[list[str]] = []
     #: Names of the true parameters of ``example_data`` (for recovery tests and the catalogue).
@@ -114,9 +111,6 @@ class BaseBayesianModel:
     keep_failed_trace: ClassVar[bool] = False
     #: Whether the last fit came from the fallback, and why (set by every ``fit`` of such a model).
     fallback: Fallback = NO_FALLBACK
-    #: True when ``pointwise_log_likelihood`` groups observations into weighted cells and bounds its
-    #: own memory (evaluation then keeps every draw instead of thinning to a memory budget).
-    reduced_log_likelihood: ClassVar[bool] = False
     #: The run ``load_run(None)`` returns (set by ``bayes_core.load_model(name, ref)``); None: latest.
     bound_run: "store.Run | None" = None
 
@@ -160,34 +154,6 @@ class BaseBayesianModel:
 
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
         return {}
-
-    def complete_posterior(self, posterior):
-        """The posterior ``xarray.Dataset`` with every free variable the model's log density needs.
-        Default: as stored. A model whose trace leaves a free variable out (e.g. a packed Cholesky
-        factor kept only as its matrix) rebuilds it here."""
-        return posterior
-
-    def pointwise_log_likelihood(self, posterior, data: pd.DataFrame):
-        """The data's log-likelihood by cell under ``posterior``'s (chain, draw) draws
-        (``bayes_core.loglik.PointwiseLogLik``). Default: PyMC's elementwise log-likelihood of the
-        plain predictive model, one cell per observation (memory chains × draws × observations:
-        callers thin the draws)."""
-        from bayes_core.loglik import plain_log_likelihood, posterior_dataset
-
-        data = self._loaded(data)
-        return plain_log_likelihood(self.build_predictive_model(data), self.complete_posterior(posterior_dataset(posterior)))
-
-    def log_prior(self, posterior, data: pd.DataFrame):
-        """The joint log prior density of each draw, (chain, draw) (free variables, constrained scale)."""
-        from bayes_core.loglik import log_prior, posterior_dataset
-
-        data = self._loaded(data)
-        return log_prior(self.build_model(data), self.complete_posterior(posterior_dataset(posterior)))
-
-    def held_out_metrics(self, run: store.Run) -> dict[str, Any] | None:
-        """The model's own scores on data it was not trained on (a validation split), for the run's
-        evaluation; None when it has none."""
-        return None
 
     def inference_params_for(self, run: store.Run | None) -> list[InferenceParameter]:
         """The inference form's fields. Default: the config's. Override when the fields themselves

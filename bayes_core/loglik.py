@@ -20,7 +20,7 @@ LOO-PIT is exact and needs no posterior predictive draws.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
@@ -151,6 +151,40 @@ def plain_log_likelihood(model, posterior: Any) -> PointwiseLogLik:
         values = np.concatenate(arrays, axis=2)
         cells = f"one cell per observed value of {', '.join(names)}"
     return PointwiseLogLik.from_values(values, observed=names, cells=cells)
+
+
+class LikelihoodHooks:
+    """The evaluation hooks of ``BaseBayesianModel`` (it inherits them): what LOO, LOO-PIT and
+    prior-sensitivity checks ask a model. Defaults work for any model whose plain predictive model
+    (``build_predictive_model``) has observed variables."""
+
+    #: True when ``pointwise_log_likelihood`` groups observations into weighted cells and bounds its
+    #: own memory (evaluation then keeps every draw instead of thinning to a memory budget).
+    reduced_log_likelihood: ClassVar[bool] = False
+
+    def complete_posterior(self, posterior):
+        """The posterior ``xarray.Dataset`` with every free variable the model's log density needs.
+        Default: as stored. A model whose trace leaves a free variable out (e.g. a packed Cholesky
+        factor kept only as its matrix) rebuilds it here."""
+        return posterior
+
+    def pointwise_log_likelihood(self, posterior, data) -> PointwiseLogLik:
+        """The data's log-likelihood by cell under ``posterior``'s (chain, draw) draws. Default:
+        PyMC's elementwise log-likelihood of the plain predictive model, one cell per observation
+        (memory chains × draws × observations: callers thin the draws)."""
+        data = self._loaded(data)
+        return plain_log_likelihood(self.build_predictive_model(data),
+                                    self.complete_posterior(posterior_dataset(posterior)))
+
+    def log_prior(self, posterior, data) -> np.ndarray:
+        """The joint log prior density of each draw, (chain, draw) (free variables, constrained scale)."""
+        data = self._loaded(data)
+        return log_prior(self.build_model(data), self.complete_posterior(posterior_dataset(posterior)))
+
+    def held_out_metrics(self, run) -> dict[str, Any] | None:
+        """The model's own scores on data it was not trained on (a validation split), for the run's
+        evaluation; None when it has none."""
+        return None
 
 
 def log_prior(model, posterior: Any) -> np.ndarray:

@@ -23,6 +23,7 @@ from bayes_core.loglik import PointwiseLogLik, posterior_dataset
 
 #: Counts up to this are summed term by term for P(Y < v); larger ones use the special function.
 RECURSION_MAX = 200
+G_TABLE_VALUES = 2**22  # G_v of all distinct counts precomputed up to this many values (32 MB)
 
 
 class _Cells:
@@ -40,6 +41,9 @@ class _Cells:
         # (entity, draw) rows: one entity's draws contiguous, so a block gathers whole rows.
         self.theta = np.ascontiguousarray(dataset["theta"].values.reshape(n_samples, -1).T, dtype=float)
         self.phi = None if poisson else dataset["phi"].values.reshape(n_samples).astype(float)
+        self._g_values = np.unique(self.count)
+        # G_v of every distinct count at once when that is small (it is the same in every block)
+        self._g_table = self.g(self._g_values) if self._g_values.size * n_samples <= G_TABLE_VALUES else None
 
     def terms(self, e0: int, e1: int) -> tuple[np.ndarray, np.ndarray]:
         """A_i and B_i, (entities e0..e1-1, draw)."""
@@ -67,13 +71,22 @@ class _Cells:
         return e - e0, v, a, b
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        """Log-likelihood of cells start..stop-1, (cell, draw)."""
+        """Log-likelihood of cells start..stop-1, (cell, draw): entity by entity (its cells are
+        consecutive), so A_i and B_i are broadcast rows, never gathered copies."""
         local, v, a, b = self._block(start, stop)
-        distinct, position = np.unique(v, return_inverse=True)
-        out = np.take(b, local, axis=0)
-        out *= v[:, None]
-        out += np.take(a, local, axis=0)
-        out += self.g(distinct)[position]
+        if self._g_table is not None:
+            g, position = self._g_table, np.searchsorted(self._g_values, v)
+        else:
+            distinct, position = np.unique(v, return_inverse=True)
+            g = self.g(distinct)
+        out = np.empty((stop - start, a.shape[1]))
+        bounds = np.flatnonzero(np.diff(local)) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, local.size]):
+            e = local[lo]
+            part = out[lo:hi]
+            np.multiply(v[lo:hi, None], b[e], out=part)
+            part += a[e]
+            part += g[position[lo:hi]]
         return out
 
     def below(self, start: int, stop: int) -> np.ndarray:

@@ -10,8 +10,9 @@ the cell of every observation), which ``runs.compare`` expands to observations f
   se = √(N · var) with the observation-level variance (Σ c_k (elpd_k − elpd/N)² / (N − 1)), Pareto-k
   counted per observation in arviz-stats' bands (good ≤ good_k, bad ≤ 1, very bad > 1). For a
   reduced likelihood (distinct cells weighted by multiplicity) this equals per-observation LOO
-  exactly, and time and memory follow the distinct cells. Otherwise the draws are thinned evenly so
-  the per-observation values fit ``BAYES_EVAL_MAX_MB`` (default 1024 MB); ``draws_used`` says so.
+  exactly, and time and memory follow the distinct cells. Draws beyond ``BAYES_EVAL_MAX_DRAWS``
+  (default 4000) are thinned evenly (every chain kept), and for a plain per-observation likelihood
+  so that its values fit ``BAYES_EVAL_MAX_MB`` (default 1024 MB); ``draws_used`` says so.
 - LOO-PIT: from the model's predictive CDF when it gives one (exact, every draw; randomised within
   a count's probability step), else arviz-stats' ``loo_pit`` on the run's posterior predictive draws;
   a Kolmogorov–Smirnov test of uniformity per observed variable.
@@ -43,6 +44,8 @@ POINTWISE_FILE = "loo_pointwise.npz"
 SCHEMA = 1
 MAX_MB_ENV = "BAYES_EVAL_MAX_MB"
 DEFAULT_MAX_MB = 1024
+MAX_DRAWS_ENV = "BAYES_EVAL_MAX_DRAWS"
+DEFAULT_MAX_DRAWS = 4000  # PSIS-LOO is accurate well before this; time grows with draws × cells
 PIT_SEED = 214  # arviz-stats' default seed for randomising discrete PIT values
 PIT_ALPHA = 0.01  # KS p-value below which (Bonferroni over variables) LOO-PIT is called non-uniform
 NOT_MCMC_PATHS = ("approximate", "fallback")
@@ -103,7 +106,7 @@ def compute(run: store.Run, model) -> tuple[dict[str, Any], dict[str, np.ndarray
     }
     pointwise = None
     data = run.data
-    _max_values()  # a bad setting is the user's to fix, never stored as a reason
+    _max_values(), _max_draws()  # a bad setting is the user's to fix, never stored as a reason
     try:
         payload["loo"], pointwise, pit = _loo(run, model, data, payload["timings"])
     except NotEvaluableError as exc:
@@ -135,20 +138,32 @@ def _max_values() -> int:
     return int(mb * 2**20 / 8 / 3)  # the values, PyMC's per-variable arrays and the summed copy
 
 
+def _max_draws() -> int:
+    raw = os.environ.get(MAX_DRAWS_ENV) or str(DEFAULT_MAX_DRAWS)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 100:
+        raise BayesCoreError(f"{MAX_DRAWS_ENV}={raw!r} is not a whole number ≥ 100; unset it "
+                             f"(default {DEFAULT_MAX_DRAWS}) or set e.g. 8000.")
+    return value
+
+
 def _posterior_for_loo(run: store.Run, model, data) -> tuple[Any, int]:
-    """The posterior to evaluate (thinned evenly over draws, every chain kept, when a plain
-    per-observation log-likelihood would not fit the memory budget) and the draws it had."""
+    """The posterior to evaluate and the draws it had: thinned evenly over draws (every chain kept)
+    to at most ``BAYES_EVAL_MAX_DRAWS`` draws in all, and — for a plain per-observation
+    log-likelihood — so that the values fit the memory budget."""
     posterior = run.idata["posterior"].to_dataset()
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    if model.reduced_log_likelihood:
-        return posterior, chains * draws
-    from bayes_core import samplers
+    keep = max(1, _max_draws() // chains)
+    if not model.reduced_log_likelihood:
+        from bayes_core import samplers
 
-    n_obs = max(1, samplers.value_counts(model.build_predictive_model(data))[1])
-    keep = max(1, _max_values() // (n_obs * chains))
+        n_obs = max(1, samplers.value_counts(model.build_predictive_model(data))[1])
+        keep = min(keep, max(1, _max_values() // (n_obs * chains)))
     if keep < draws:
-        step = math.ceil(draws / keep)
-        posterior = posterior.isel(draw=slice(None, None, step))
+        posterior = posterior.isel(draw=slice(None, None, math.ceil(draws / keep)))
     return posterior, chains * draws
 
 
@@ -167,7 +182,7 @@ def _loo(run, model, data, timings) -> tuple[dict[str, Any], dict[str, np.ndarra
         elpd[start:stop], p_loo[start:stop], k[start:stop] = result.elpd, result.p_loo, result.pareto_k
         if below is not None:
             cdf = pll.cdf_below(start, stop).reshape(s, -1).T
-            below[start:stop] = np.einsum("ij,ij->i", result.weights, cdf)
+            below[start:stop] = result.weighted_mean(cdf)
     timings["psis_s"] = time.perf_counter() - t0
     summary = loo_summary(elpd, p_loo, k, pll.weights, s)
     summary.update(cells=pll.cells, n_cells=n, observed=pll.observed, draws_used=s, draws_total=draws_total,

@@ -30,7 +30,12 @@ class PsisLoo:
     elpd: np.ndarray  # (n,) log p(y_i | y_-i)
     p_loo: np.ndarray  # (n,) lppd_i − elpd_i
     pareto_k: np.ndarray  # (n,) NaN where the tail could not be fitted
-    weights: np.ndarray | None  # (n, S) normalised smoothed importance weights, when asked for
+    ratios: np.ndarray | None  # (n, S) smoothed importance ratios, when asked for ...
+    total: np.ndarray | None  # (n,) ... and their sums: the weights are ratios / total[:, None]
+
+    def weighted_mean(self, values: np.ndarray) -> np.ndarray:
+        """Σ_s w_s · values_s per row: a LOO expectation (e.g. of a predictive CDF)."""
+        return np.einsum("ij,ij->i", self.ratios, values) / self.total
 
 
 def good_k(n_samples: int) -> float:
@@ -87,6 +92,7 @@ def psis_loo(log_lik: np.ndarray, r_eff: float, keep_weights: bool = False) -> P
     kappa[flat], sigma[flat] = np.nan, np.nan
     ratios = np.subtract(low[:, None], log_lik)  # importance ratios, then the smoothed tail put in
     np.exp(ratios, out=ratios)
+    lppd = _lppd(log_lik, high)
     tail_gain = np.zeros(n)  # Σ_tail (exp(smoothed + ll) − exp(min ll)) / exp(min ll)
     smooth = np.flatnonzero(np.isfinite(kappa))
     if smooth.size:
@@ -96,11 +102,14 @@ def psis_loo(log_lik: np.ndarray, r_eff: float, keep_weights: bool = False) -> P
         tail_gain[smooth] = np.sum(np.exp(smoothed - tail[smooth]) - 1.0, axis=1)
     total = ratios.sum(axis=1)
     elpd = np.log(s + tail_gain) + low - np.log(total)
+    return PsisLoo(elpd=elpd, p_loo=lppd - elpd, pareto_k=kappa, ratios=ratios if keep_weights else None,
+                   total=total if keep_weights else None)
+
+
+def _lppd(log_lik: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """log(mean_s p(y | θ_s)) per row (arviz-stats' logsumexp(ll, b=1/S))."""
     scaled = np.subtract(log_lik, high[:, None])
-    lppd = high + np.log(np.exp(scaled, out=scaled).sum(axis=1)) - np.log(s)
-    del scaled
-    weights = ratios / total[:, None] if keep_weights else None
-    return PsisLoo(elpd=elpd, p_loo=lppd - elpd, pareto_k=kappa, weights=weights)
+    return high + np.log(np.exp(scaled, out=scaled).sum(axis=1)) - np.log(log_lik.shape[1])
 
 
 def _gpd_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +131,9 @@ def _gpd_fit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         b = 1 - np.sqrt(m_est / (np.arange(1, m_est + 1, dtype=float) - 0.5))
         b_ary = b[None, :] / (_PRIOR_BS * xstar[:, None]) + 1 / x[:, -1:]
-        k_ary = np.mean(np.log1p(-b_ary[:, :, None] * x[:, None, :]), axis=2)
+        grid = np.multiply(-b_ary[:, :, None], x[:, None, :])
+        k_ary = np.mean(np.log1p(grid, out=grid), axis=2)
+        del grid
         len_scale = n * (np.log(-b_ary / k_ary) - k_ary - 1)
         w_theta = np.exp(len_scale - logsumexp(len_scale, axis=1, keepdims=True))
         w_theta = np.where(w_theta >= 10 * np.finfo(float).eps, w_theta, 0.0)

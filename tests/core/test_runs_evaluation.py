@@ -15,6 +15,7 @@ import pytest
 import xarray as xr
 
 from bayes_core import artifacts
+from bayes_core.errors import BayesCoreError
 from bayes_core.loglik import plain_log_likelihood
 from bayes_core.runs import compare, evaluation, psis
 
@@ -134,7 +135,16 @@ def test_a_plain_log_likelihood_is_thinned_to_the_memory_budget(nb_model, nb_run
     loo = payload["loo"]
     assert loo["thinned"] and 25 <= loo["draws_used"] < loo["draws_total"] == 120
     monkeypatch.setenv(evaluation.MAX_MB_ENV, "lots")
-    with pytest.raises(Exception, match="BAYES_EVAL_MAX_MB='lots' is not a positive number"):
+    with pytest.raises(BayesCoreError, match="BAYES_EVAL_MAX_MB='lots' is not a positive number"):
+        evaluation.compute(nb_run, nb_model)
+
+
+def test_every_model_uses_at_most_the_draws_cap(nb_model, nb_run, monkeypatch):
+    monkeypatch.setenv(evaluation.MAX_DRAWS_ENV, "100")  # 2 chains × 60 draws → every 2nd draw
+    payload, _ = evaluation.compute(nb_run, nb_model)
+    assert payload["loo"]["draws_used"] == 60 and payload["loo"]["thinned"]
+    monkeypatch.setenv(evaluation.MAX_DRAWS_ENV, "10")
+    with pytest.raises(BayesCoreError, match="BAYES_EVAL_MAX_DRAWS='10' is not a whole number ≥ 100"):
         evaluation.compute(nb_run, nb_model)
 
 
