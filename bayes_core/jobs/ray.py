@@ -135,16 +135,23 @@ _client_class = None
 
 
 def _timed_client_class():
-    """Ray's ``JobSubmissionClient`` with a time-out on every request and HTTP errors kept as codes.
-    (The client's own requests have no time-out: an address that never answers would hang a page.)"""
+    """Ray's ``JobSubmissionClient`` with a time-out on every request, HTTP errors kept as codes, and
+    exactly the address given. (Its own requests have no time-out, so an address that never answers
+    would hang a page; and its constructor replaces the address with ``RAY_ADDRESS`` from the
+    environment, connecting to a ``host:port`` one as to a GCS — without a time-out either.)"""
     global _client_class
     if _client_class is None:
+        import ray
+        from ray.dashboard.modules.dashboard_sdk import SubmissionClient
         from ray.job_submission import JobSubmissionClient
 
         class TimedJobSubmissionClient(JobSubmissionClient):
             def __init__(self, address: str, *, headers: dict[str, str], timeout_s: float):
-                self._timeout_s = timeout_s  # the constructor's version check is a request already
-                super().__init__(address, headers=headers)
+                self._timeout_s = timeout_s
+                self._client_ray_version = ray.__version__
+                SubmissionClient.__init__(self, address=address, headers=headers)  # the HTTP address as given
+                self._check_connection_and_version(
+                    min_version="2.0", version_error_message="The Ray runner needs Ray 2.0 or newer on the cluster.")
 
             def _do_request(self, method, endpoint, **kwargs):
                 kwargs.setdefault("timeout", self._timeout_s)
@@ -267,9 +274,12 @@ class RayJobRunner(JobRunner):
         self._resources: tuple[float, tuple, ClusterResources] | None = None
 
     # -- connection ------------------------------------------------------------------------------
+    def address(self) -> str:
+        return self._address.rstrip("/") if self._address else ray_address()
+
     def cluster(self) -> _Cluster:
         """The connection for the current address, token and time-out (made again when one changes)."""
-        address = self._address.rstrip("/") if self._address else ray_address()
+        address = self.address()
         token, source = find_token()
         timeout = ray_timeout_s()
         with self._lock:
@@ -440,7 +450,7 @@ class RayJobRunner(JobRunner):
                                                        "log")
         else:
             final, fields["error"] = JobState.FAILED, (
-                f"The Ray cluster at {self.cluster().address} no longer knows this job, and its worker recorded no "
+                f"The Ray cluster at {self.address()} no longer knows this job, and its worker recorded no "
                 "outcome (the cluster's head was restarted, or the job was deleted there): submit it again.")
         staged = state.get("staged_output_id")
         message = "cancelled" if final == JobState.CANCELLED else ""
