@@ -138,7 +138,7 @@ def test_uploaded_csv_is_kept_with_the_job(runner, monkeypatch):
 
 def test_job_modules_stay_light():
     code = ("import sys, json, bayes_core.jobs, bayes_core.jobs.cli; "
-            "print(json.dumps([m for m in ('streamlit', 'jax', 'pymc', 'pytensor') if m in sys.modules]))")
+            "print(json.dumps([m for m in ('streamlit', 'jax', 'pymc', 'pytensor', 'ray') if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
                          timeout=60)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
