@@ -18,6 +18,10 @@ here, when this runner is chosen.
   has not started yet exits at once if it ever starts) and calls ``stop_job`` (SIGTERM, then
   SIGKILL after ``RAY_JOB_STOP_WAIT_TIME_S``), waits at most ``CANCEL_WAIT_S`` and removes what the
   worker staged.
+* A worker Ray still runs but that stopped reporting for ``BAYES_JOB_HEARTBEAT_TIMEOUT`` is stopped
+  and its job failed, as the local runner does.
+* A warm path (an actor keeping compiled models) can run ``worker.execute(job, FileReporter(files))``
+  in a long-lived process the same way: the job's files are all a worker needs.
 * Every request to the cluster has a time-out (``BAYES_RAY_TIMEOUT``, default 5 s) and carries the
   cluster's token when one is found (``find_token``).
 """
@@ -40,7 +44,7 @@ from bayes_core.jobs import tasks
 from bayes_core.jobs.api import (Job, JobConfigError, JobNotFoundError, JobRequest, JobRunner, JobState, empty_progress,
                                  transition)
 from bayes_core.jobs.files import JobFiles, job_ids
-from bayes_core.jobs.local import new_job_id
+from bayes_core.jobs.local import heartbeat_timeout_s, new_job_id
 from bayes_core.jobs.store import age_seconds, now_iso
 
 log = logging.getLogger(__name__)
@@ -317,15 +321,15 @@ class RayJobRunner(JobRunner):
         job_id = new_job_id()
         files = JobFiles(self.root, job_id)
         wants = f"{num_cpus:g} CPU(s)" + (" and 1 GPU" if gpu else "")
-        job = Job(job_id=job_id, model_id=request.model_id, state=JobState.QUEUED, settings=settings,
-                  options=prepared.options, data_ref=tasks.keep_data(self.root, job_id, request.data),
-                  created_at=now_iso(), log_path=str(files.log_path), task=task.name, priors=prepared.priors,
-                  params=prepared.params, runner=self.name, external_id=job_id,
-                  progress={**empty_progress(), "draws_total": prepared.draws_total,
-                            "message": f"waiting for {wants} on the Ray cluster"})
-        files.write_job(job)
         python = os.environ.get("BAYES_RAY_PYTHON", "").strip() or "python"
         try:
+            job = Job(job_id=job_id, model_id=request.model_id, state=JobState.QUEUED, settings=settings,
+                      options=prepared.options, data_ref=tasks.keep_data(self.root, job_id, request.data),
+                      created_at=now_iso(), log_path=str(files.log_path), task=task.name, priors=prepared.priors,
+                      params=prepared.params, runner=self.name, external_id=job_id,
+                      progress={**empty_progress(), "draws_total": prepared.draws_total,
+                                "message": f"waiting for {wants} on the Ray cluster"})
+            files.write_job(job)
             cluster.request("accept the job", lambda: cluster.client.submit_job(
                 entrypoint=f"exec {shlex.quote(python)} -m bayes_core.jobs.worker --file {job_id}",
                 submission_id=job_id, entrypoint_num_cpus=num_cpus, entrypoint_num_gpus=1 if gpu else None,
@@ -333,8 +337,7 @@ class RayJobRunner(JobRunner):
                 metadata={"bayes_job_id": job_id, "bayes_model_id": request.model_id, "bayes_task": task.name}))
         except BaseException:
             files.remove()  # never listed: the job does not exist
-            if job.data_ref.get("kind") == "upload":
-                tasks.upload_path(self.root, job_id).unlink(missing_ok=True)
+            tasks.upload_path(self.root, job_id).unlink(missing_ok=True)
             raise
         return job
 
@@ -414,7 +417,16 @@ class RayJobRunner(JobRunner):
         if details is not None and details.status == "RUNNING" and not state.get("outcome"):
             if job.state == JobState.QUEUED:
                 job = self._record(files, self._started(job, state, details))
-            return self._merged(job, state)
+            job = self._merged(job, state)
+            silent, limit = age_seconds(job.heartbeat_at or job.started_at), heartbeat_timeout_s()
+            if silent is None or silent <= limit:
+                return job
+            # Ray still runs it, but the worker stopped reporting (hung): stop it and say so, as locally.
+            cluster = self.cluster()
+            cluster.request("stop the job", lambda: cluster.client.stop_job(job.job_id))
+            return self._finish(files, job, state, details, error=(
+                f"the worker sent no heartbeat for {silent:.0f} s (limit BAYES_JOB_HEARTBEAT_TIMEOUT={limit:.0f} s) "
+                "and was stopped: see the job's log for its last lines."))
         return self._finish(files, job, state, details)
 
     @staticmethod
@@ -432,13 +444,17 @@ class RayJobRunner(JobRunner):
         job.progress = {**job.progress, "phase": "starting", "message": "worker starting"}
         return self._merged(job, state)
 
-    def _finish(self, files: JobFiles, job: Job, state: dict[str, Any], details, cancelled: bool = False) -> Job:
-        """Record how an active job ended; remove what its worker staged unless it is a whole run."""
+    def _finish(self, files: JobFiles, job: Job, state: dict[str, Any], details, cancelled: bool = False,
+                error: str | None = None) -> Job:
+        """Record how an active job ended (``error``: the runner's own reason it failed); remove what its
+        worker staged unless it is a whole run."""
         task = tasks.get_task(job.task)
         outcome = state.get("outcome") or {}
         status = details.status if details is not None else None
         fields: dict[str, Any] = {}
-        if outcome.get("state"):
+        if error is not None:
+            final, fields["error"] = JobState.FAILED, error
+        elif outcome.get("state"):
             final = JobState(outcome["state"])
             fields = {k: outcome.get(k) for k in ("error", "run_id", "sampler", "device")}
         elif cancelled or status == "STOPPED":

@@ -242,6 +242,24 @@ def test_a_job_that_ran_before_anyone_looked_moves_queued_running_succeeded(offl
     assert (done.started_at, done.finished_at) == ("2020-01-01T00:00:05+00:00", "2020-01-01T00:01:00+00:00")
 
 
+def test_a_worker_silent_past_the_heartbeat_limit_is_stopped_and_failed(offline, monkeypatch):
+    """Ray still says RUNNING, but the worker stopped reporting (hung): as locally, it is failed — and
+    stopped on the cluster, so it frees its CPUs."""
+    monkeypatch.setenv("BAYES_JOB_HEARTBEAT_TIMEOUT", "60")
+    stopped = []
+    cluster = SimpleNamespace(client=SimpleNamespace(stop_job=stopped.append),
+                              request=lambda what, fn: fn())  # records the stop instead of sending it
+    monkeypatch.setattr(offline, "cluster", lambda: cluster)
+    job = _job()
+    fresh = {"started_at": now_iso(), "heartbeat_at": now_iso(), "progress": {"phase": "sampling"}}
+    assert offline._refresh(_kept(offline, job, fresh), job, _details("RUNNING")).state == "running"
+    assert stopped == []
+    silent = {**fresh, "heartbeat_at": "2020-01-01T00:00:05+00:00"}
+    failed = offline._refresh(_kept(offline, job, silent), job, _details("RUNNING"))
+    assert failed.state == "failed" and "no heartbeat for" in failed.error and "BAYES_JOB_HEARTBEAT_TIMEOUT=60" in failed.error
+    assert stopped == [job.job_id]
+
+
 def test_history_needs_no_cluster(offline):
     """Finished jobs list, show and keep their worker's log while the cluster is down."""
     job = _job(state="succeeded", run_id="20200101-000005-000000-bbbbbb", finished_at="2020-01-01T00:01:00+00:00")
