@@ -21,7 +21,8 @@ from bayes_core.errors import DeviceUnavailableError
 from bayes_core.jobs import Job, JobConfigError, JobRequest, JobState, get_runner
 from bayes_core.jobs.api import empty_progress
 from bayes_core.jobs.files import FileReporter, JobFiles, job_ids
-from bayes_core.jobs.ray import RayClusterError, RayJobRunner, find_token, ray_address, ray_timeout_s
+from bayes_core.jobs.ray import RayJobRunner
+from bayes_core.jobs.ray_client import RayClusterError, find_token, ray_address, ray_timeout_s
 from bayes_core.jobs.store import now_iso
 from bayes_core.jobs.worker import execute
 from tests.conftest import TINY
