@@ -25,7 +25,7 @@ from tests.conftest import TINY
 
 MODEL = "hierarchical_negbinom"
 # Minutes of sampling on two chains (a whole 2-CPU Ray head): only ever cancelled.
-BLOCKER = dict(draws=200_000, tune=1000, chains=2, seed=2)
+BLOCKER = dict(draws=100_000, tune=100_000, chains=2, seed=2)
 LONG = dict(draws=100_000, tune=100_000, chains=1, seed=3)  # only ever killed
 WAIT_S = 240
 CANCEL_LIMIT_S = 5.0
