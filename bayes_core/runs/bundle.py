@@ -161,6 +161,14 @@ def export(model_id: str, ref: str | None, out: str | Path) -> dict[str, Any]:
             "bytes": out.stat().st_size, "config_snapshot": config_source, "package_versions": lock_source}
 
 
+def export_bytes(model_id: str, ref: str | None) -> tuple[str, bytes]:
+    """``(file name, zip bytes)`` of the run ``ref`` names: what a download button serves."""
+    run = store.load_run(model_id, ref)
+    name = f"{model_id}-{run.run_id}.zip"
+    with tempfile.TemporaryDirectory(prefix="bayes-export-") as tmp:
+        return name, Path(export(model_id, run.run_id, Path(tmp) / name)["path"]).read_bytes()
+
+
 # -- reading a bundle safely -----------------------------------------------------------------------
 def _check_member(info: zipfile.ZipInfo) -> None:
     name = info.filename

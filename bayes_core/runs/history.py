@@ -92,6 +92,16 @@ def list_rows(model_id: str) -> dict[str, Any]:
     return {"model_id": model_id, "runs": rows, "labels_error": damage}
 
 
+def picker(model_id: str) -> dict[str, Any]:
+    """What a run picker needs: ``{"default": run_id, "why": sentence, "options": [{"run_id", "label",
+    "verdict", "aliases"}] newest first}`` (label: ``<run id> · <verdict> · <aliases>``)."""
+    default, why = refs.default_run(model_id)
+    rows = list_rows(model_id)["runs"]
+    options = [{"run_id": r["run_id"], "verdict": r["verdict"], "aliases": r["aliases"] or [],
+                "label": " · ".join([r["run_id"], r["verdict"], *(r["aliases"] or [])])} for r in rows]
+    return {"default": default, "why": why, "options": options}
+
+
 def show(model_id: str, ref: str | None = refs.LATEST) -> dict[str, Any]:
     """One run in full: its row, metadata, diagnostics, evaluation (None until computed: see
     ``evaluation.evaluate``), report names and its aliases' history."""

@@ -101,6 +101,26 @@ def resolve(model_id: str, ref: str | None = LATEST) -> str:
     raise RunNotFoundError(f"{ref!r} names no run of {model_id!r}. {known_refs(model_id)}")
 
 
+DEFAULT_ALIAS = "production"
+
+
+def default_run(model_id: str) -> tuple[str, str]:
+    """The run a picker shows first, and why: the alias ``production`` if set, else the newest
+    converged run, else the newest run. ``NotTrainedError`` when the model has none."""
+    from bayes_core.runs import labels, store
+
+    if not store.list_run_ids(model_id):
+        raise _no_runs(model_id)
+    found, _ = labels.read_or_error(model_id)  # a damaged registry falls through to the next rule
+    run_id = found.aliases.get(DEFAULT_ALIAS)
+    if run_id and store.run_path(model_id, run_id).is_dir():
+        return run_id, f"the alias {DEFAULT_ALIAS!r}"
+    converged = _newest(model_id, is_converged)
+    if converged:
+        return converged, "the newest converged run (no run is aliased 'production')"
+    return store.latest_run_id(model_id), "the newest run (none has converged and none is aliased 'production')"
+
+
 def known_refs(model_id: str) -> str:
     """A sentence listing the references that name a run of the model now."""
     from bayes_core.runs import labels, store

@@ -65,6 +65,19 @@ def test_an_export_holds_every_file_with_its_hash(run, exported):
     assert manifest["config_snapshot"] == "the run's own snapshot"
 
 
+def test_export_bytes_serve_a_download(run):
+    name, data = bundle.export_bytes(run.model_id, "latest")
+    assert name == f"{run.model_id}-{run.run_id}.zip" and data[:2] == b"PK"
+    assert f"runs reproduce {name}".encode() in members_of_bytes(data)["README.md"]
+
+
+def members_of_bytes(data: bytes) -> dict[str, bytes]:
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
 def test_a_run_older_than_snapshots_takes_the_current_config_when_its_hash_matches(run, tmp_path):
     (run.path / artifacts.CONFIG_FILE).unlink()
     (run.path / artifacts.LOCK_FILE).unlink()

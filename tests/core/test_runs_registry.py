@@ -25,9 +25,10 @@ def root(tmp_path, monkeypatch):
 
 
 def copy_run(run, root, *, verdict: str | None = None, version: str | None = None, fit_path: str | None = None):
-    """A copy of ``run`` under ``root`` (same id), its verdict / version / fit path edited if asked."""
+    """A copy of ``run`` under ``root`` (same id, not evaluated yet), its verdict / version / fit path
+    edited if asked."""
     target = root / run.model_id / "runs" / run.run_id
-    shutil.copytree(run.path, target)
+    shutil.copytree(run.path, target, ignore=shutil.ignore_patterns("evaluation.json", "loo_pointwise.npz"))
     if verdict:
         path = target / artifacts.DIAGNOSTICS_FILE
         path.write_text(json.dumps({**json.loads(path.read_text()), "verdict": verdict}))
@@ -82,6 +83,22 @@ def test_an_unknown_reference_lists_the_references_that_exist(two_runs):
         refs.resolve(MODEL, "v9.9.9")
     with pytest.raises(RunNotFoundError, match="has no run 20990101-000000-000000-abcdef"):
         refs.resolve(MODEL, "20990101-000000-000000-abcdef")
+
+
+def test_a_picker_defaults_to_production_then_the_newest_converged_then_the_newest(two_runs, nb_run, root):
+    old, new = two_runs  # old converged ('warning'), new not
+    assert history.picker(MODEL)["default"] == old.run_id
+    assert "newest converged" in refs.default_run(MODEL)[1]
+    labels.set_alias(MODEL, "production", new.run_id)
+    chosen = history.picker(MODEL)
+    assert chosen["default"] == new.run_id and chosen["why"] == "the alias 'production'"
+    assert [o["run_id"] for o in chosen["options"]] == [new.run_id, old.run_id]
+    assert chosen["options"][0]["label"] == f"{new.run_id} · problem · production"
+    labels.remove_alias(MODEL, "production")
+    shutil.rmtree(old.path)
+    copy_run(nb_run, root, verdict="problem")
+    assert refs.default_run(MODEL) == (new.run_id, "the newest run (none has converged and none is aliased "
+                                                   "'production')")
 
 
 def test_a_model_without_runs_says_how_to_train(root):
