@@ -79,6 +79,17 @@ def test_evaluate_and_compare(capsys, runs):
     assert code == 2 and "at least two runs" in payload["error"]
 
 
+def test_human_output(capsys, runs):
+    from bayes_core.cli import main
+
+    nb, poisson = runs
+    for argv, expected in ((("runs", "compare", MODEL, nb, poisson), "is clearly better than"),
+                           (("runs", "list", MODEL), "VERDICT"), (("runs", "show", MODEL, nb), f"run_id: {nb}"),
+                           (("runs", "evaluate", MODEL, nb), "elpd_loo")):
+        assert main(list(argv)) == 0
+        assert expected in capsys.readouterr().out, argv
+
+
 def test_predict_and_jobs_take_any_reference(capsys, runs, tmp_path):
     from bayes_core.cli import parse
     from bayes_core.jobs.cli import submit_request
