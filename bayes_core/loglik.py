@@ -28,7 +28,7 @@ from bayes_core.errors import BayesCoreError, NotEvaluableError
 
 Block = Callable[[int, int], np.ndarray]
 #: Bytes of log-likelihood values a caller holds at once by default when it walks the blocks.
-BLOCK_BYTES = 64 * 2**20
+BLOCK_BYTES = 32 * 2**20
 
 
 @dataclass

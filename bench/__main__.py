@@ -32,7 +32,7 @@ BENCHES = {
     "app": "bench.bench_app",
     "evaluation": "bench.bench_evaluation",
 }
-SMOKE = ("nb_training", "prediction", "app")
+SMOKE = ("nb_training", "prediction", "app", "evaluation")
 
 
 def _call(module_name: str, mode: str) -> dict:

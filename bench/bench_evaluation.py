@@ -4,8 +4,8 @@ time and peak memory at 1,000,000 observations.
 Goal (issue 13): ≤ 30 s and ≤ 2 GB peak memory for a 1,000,000-observation NB run. The run is
 trained here (reduced likelihood, nutpie); its evaluation runs in a fresh interpreter — load the
 run, build the model, evaluate, store ``evaluation.json`` — so the wall time is what a first
-request costs and the peak memory (``ru_maxrss``) is that process's whole footprint, imports
-included.
+request costs and the peak memory is that process's whole footprint, imports included (VmHWM from
+/proc: ``ru_maxrss`` would also count the benchmark process it was forked from).
 """
 
 from __future__ import annotations
@@ -24,11 +24,21 @@ GOAL_S, GOAL_MB = 30.0, 2048.0
 EVALUATE = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
+
+
+def peak_mb():
+    try:  # this process's own high-water mark (ru_maxrss keeps the forking parent's across exec)
+        line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 from bayes_core.runs import evaluation, store
 run = store.Run(sys.argv[1], sys.argv[2])
 result = evaluation.evaluate(run, force=True)
 wall = time.perf_counter() - t0
-print(json.dumps({"wall_s": wall, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"wall_s": wall, "peak_mb": peak_mb(),
                   "loo": result["loo"], "loo_pit": result["loo_pit"], "timings": result["timings"]}))
 """
 
@@ -42,7 +52,11 @@ def run(mode: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     trained = model.train(data, draws=s["draws"], tune=s["tune"], chains=s["chains"], seed=1)
     train_s = time.perf_counter() - t0
-    out = time_in_fresh_interpreter(EVALUATE, trained.model_id, trained.run_id)
+    # Three fresh processes (one at smoke size): the median wall time, the largest peak memory.
+    outs = [time_in_fresh_interpreter(EVALUATE, trained.model_id, trained.run_id)
+            for _ in range(1 if mode == "smoke" else 3)]
+    out = sorted(outs, key=lambda o: o["wall_s"])[len(outs) // 2]
+    out["peak_mb"] = max(o["peak_mb"] for o in outs)
     loo, pit = out["loo"], out["loo_pit"]
     judged = mode == "full"
     return {
@@ -50,10 +64,11 @@ def run(mode: str) -> dict[str, Any]:
         "distinct (entity, count) cells": figure(loo["n_cells"], ""),
         "posterior draws used": figure(loo["draws_used"], ""),
         "training (reduced likelihood + nutpie, for reference)": figure(train_s, "s"),
-        "evaluation wall time (fresh process: load, PSIS-LOO, LOO-PIT, store)": figure(
+        "evaluation wall times of the fresh processes": figure(", ".join(f"{o['wall_s']:.1f}" for o in outs), "s"),
+        "evaluation wall time, median (fresh process: load, PSIS-LOO, LOO-PIT, store)": figure(
             out["wall_s"], "s", f"≤ {GOAL_S:g} s at 1,000,000 observations" if judged else "",
             out["wall_s"] <= GOAL_S if judged else None),
-        "evaluation peak memory (whole process)": figure(
+        "evaluation peak memory (whole process, largest)": figure(
             out["peak_mb"], "MB", f"≤ {GOAL_MB:g} MB at 1,000,000 observations" if judged else "",
             out["peak_mb"] <= GOAL_MB if judged else None),
         "of which PSIS over the cells": figure(out["timings"].get("psis_s"), "s"),
