@@ -18,10 +18,20 @@ def artifacts_dir(tmp_path_factory) -> Path:
     os.environ["BAYES_ARTIFACTS_DIR"] = str(path)
     os.environ.setdefault("BAYES_FORCE_NO_GPU", "1")
     yield path
+    stop_warm_workers(path)
     if old is None:
         os.environ.pop("BAYES_ARTIFACTS_DIR", None)
     else:
         os.environ["BAYES_ARTIFACTS_DIR"] = old
+
+
+def stop_warm_workers(root: Path) -> None:
+    """Stop every warm job worker this session's jobs started (by the pids recorded in its job
+    store), so a test run leaves no process behind; their idle exit is only the backstop."""
+    from bayes_core.jobs.local import LocalJobRunner
+
+    if (root / "jobs.sqlite3").exists():
+        LocalJobRunner(root).pool.stop_all()
 
 
 @pytest.fixture(scope="session")
