@@ -267,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m bayes_core.jobs.warm <worker_id>", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _on_sigterm)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=worker.LOG_FORMAT)
     worker.quiet_library_loggers()
     worker_id = argv[0]
     try:

@@ -22,9 +22,21 @@ from bayes_core.jobs.store import now_iso
 from bayes_core.jobs.warm import WarmExecutor
 from tests.conftest import TINY
 from tests.core.test_jobs import (LONG, MODEL, EchoTask, RecordingReporter, _echo_job, cli,  # noqa: F401
-                                  echo_task, finished, runner, wait_for, wait_until_staged)
+                                  echo_task, finished, runner, wait_for)
 
 CANCEL_LIMIT_S = 5.0
+
+
+def wait_until_staged(r: LocalJobRunner, job: Job) -> Path:
+    """Wait until the worker is inside ``model.train``: its hidden staged run directory exists."""
+    def staged_dir(j: Job) -> Path | None:
+        staged = r.store.get_row(j.job_id)["staged_run_id"]
+        return artifacts.runs_dir(j.model_id) / f".tmp-{staged}" if staged else None
+
+    job = wait_for(r, job.job_id, lambda j: j.state != "running" or (staged_dir(j) or Path("/nonexistent")).is_dir(),
+                   what="the worker to start training")
+    assert job.state == "running", (job.error, r.logs(job.job_id, 30))
+    return staged_dir(job)
 
 
 @pytest.fixture
