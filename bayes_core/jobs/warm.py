@@ -189,7 +189,7 @@ def serve(worker_id: str) -> int:
              worker_id, os.getpid(), executor.preload(), idle_s, max_rss)
     started_code = code_stamp()
     idle_since = last_seen = time.monotonic()
-    leaving: str | None = None
+    leaving: str | None = None  # a reason to leave once idle (memory, code, SIGTERM); idleness is checked apart
     ran: set[str] = set()  # never run a job twice (its outcome may not have been recorded)
     while True:
         me = pool.get(worker_id)
@@ -208,11 +208,11 @@ def serve(worker_id: str) -> int:
                 pool.release(conn, worker_id, me.job_id)
             _sweep(runner)
             continue
-        elif leaving is None and time.monotonic() - idle_since > idle_s:
-            leaving = f"idle for {idle_s:.0f} s"
-        if leaving is not None:
+        idle = not me.job_id and time.monotonic() - idle_since > idle_s
+        reason = leaving or (f"idle for {idle_s:.0f} s" if idle else None)
+        if reason is not None:
             if pool.retire_if_idle(worker_id):  # else a job was handed over meanwhile: run it first
-                log.info("warm worker %s leaves after %d job(s): %s", worker_id, executor.jobs_done, leaving)
+                log.info("warm worker %s leaves after %d job(s): %s", worker_id, executor.jobs_done, reason)
                 _sweep(runner)  # a queued job now starts a replacement
                 return 0
             continue

@@ -39,8 +39,18 @@ def wait_until_staged(r: LocalJobRunner, job: Job) -> Path:
     return staged_dir(job)
 
 
+@pytest.fixture(scope="module")
+def warm_root(tmp_path_factory):
+    """This module's artifacts: its runs stay out of the session's (pages pick the newest run), and
+    its warm worker — shared by its tests, so the model is compiled once — is stopped at the end."""
+    root = tmp_path_factory.mktemp("warm-artifacts")
+    yield root
+    LocalJobRunner(root).pool.stop_all()
+
+
 @pytest.fixture
-def warm_runner(monkeypatch):
+def warm_runner(warm_root, monkeypatch):
+    monkeypatch.setenv("BAYES_ARTIFACTS_DIR", str(warm_root))
     monkeypatch.setenv("BAYES_MAX_JOBS", "1")
     monkeypatch.setenv("BAYES_WARM_WORKERS", "1")
     r = get_runner()
