@@ -5,9 +5,12 @@ jobs handed to it (``pool.WarmPool.take``) one after another through the same en
 runner, ``worker.execute(job, reporter)``: durable state and live progress in the job's row, each
 job's output in the job's own log. Between jobs it collects garbage and checks its memory.
 
-It leaves (removing its row first, so no job is handed to it meanwhile) when:
+Memory is collected once the worker has been idle for a moment after a job (``COLLECT_AFTER_S``)
+— not while the next job waits: a full collection of a process holding the stack takes ~0.2 s —
+and at least every ``COLLECT_EVERY_JOBS`` jobs. It leaves (removing its row first, so no job is
+handed to it meanwhile) when:
 - it has been idle for ``BAYES_WARM_IDLE`` seconds;
-- its memory after a job exceeds ``BAYES_WARM_MAX_RSS_MB`` (the next job starts a fresh one);
+- its memory, collected after a job, exceeds ``BAYES_WARM_MAX_RSS_MB`` (the next job starts a fresh one);
 - the project's code changed since it started (it would otherwise run old code);
 - it receives SIGTERM (``WarmPool.stop``): a job it is running fails with that reason;
 - its row disappears (it was forgotten as dead).
@@ -41,14 +44,17 @@ from bayes_core.jobs.worker import Outcome, Reporter, StoreReporter
 log = logging.getLogger("bayes_core.jobs.warm")
 POLL_S = 0.1  # how soon an idle worker notices a job handed to it
 SEEN_EVERY_S = 5.0
+COLLECT_AFTER_S = 0.3  # idle this long after a job: collect its garbage and check the memory
+COLLECT_EVERY_JOBS = 5  # ... and at least this often when jobs come back to back
 STARTUP_WAIT_S = 10.0  # the sweep that started us may commit our row a moment after we start
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class WarmExecutor:
     """Runs jobs one after another in this process, with the scientific stack imported once and
-    compiled models kept; each job's output goes to its own log and memory is collected after it.
-    The local runner's warm worker holds one; a Ray actor can hold one the same way."""
+    compiled models kept; each job's output goes to its own log. ``release()`` collects what the
+    jobs left (call it between jobs when nothing waits). The local runner's warm worker holds one;
+    a Ray actor can hold one the same way."""
 
     def __init__(self, max_compiled: int | None = None):
         from bayes_core import compiled
@@ -78,8 +84,13 @@ class WarmExecutor:
             log.info("warm worker %s: job %s %s (compiled models: %s)", os.getpid(), job.job_id,
                      outcome.state.value, self.compiled.stats())
         self.jobs_done += 1
-        release_memory()
         return outcome
+
+    @staticmethod
+    def release() -> float:
+        """Collect the garbage of the jobs run so far; returns the resident memory then (MB)."""
+        release_memory()
+        return rss_mb()
 
     def _refresh_configs(self) -> None:
         """Re-read the model configs when a file changed since the last job (a cheap stat)."""
@@ -191,6 +202,7 @@ def serve(worker_id: str) -> int:
     idle_since = last_seen = time.monotonic()
     leaving: str | None = None  # a reason to leave once idle (memory, code, SIGTERM); idleness is checked apart
     ran: set[str] = set()  # never run a job twice (its outcome may not have been recorded)
+    uncollected = 0  # jobs run since memory was last collected
     while True:
         me = pool.get(worker_id)
         if me is None:
@@ -199,25 +211,30 @@ def serve(worker_id: str) -> int:
         if me.job_id and me.job_id not in ran:
             ran.add(me.job_id)
             _run_handed_job(executor, runner, worker_id, me.job_id)
-            memory = rss_mb()
-            pool.seen(worker_id, memory)
-            leaving = leaving or _reason_to_leave(memory, max_rss, started_code)
-            idle_since = last_seen = time.monotonic()
+            uncollected += 1
+            leaving = leaving or _reason_to_leave(started_code)
+            idle_since = time.monotonic()
+            if uncollected < COLLECT_EVERY_JOBS:
+                continue  # the next job may already be ours (handed over as this one's outcome was recorded)
         elif me.job_id:  # its outcome was not recorded (store locked): free the worker anyway
             with store.transaction() as conn:
                 pool.release(conn, worker_id, me.job_id)
             _sweep(runner)
             continue
+        if uncollected and (uncollected >= COLLECT_EVERY_JOBS or time.monotonic() - idle_since > COLLECT_AFTER_S):
+            memory = executor.release()
+            pool.seen(worker_id, memory)
+            uncollected, last_seen = 0, time.monotonic()
+            if memory > max_rss:
+                leaving = leaving or f"memory {memory:.0f} MB exceeds BAYES_WARM_MAX_RSS_MB={max_rss:.0f}"
         idle = not me.job_id and time.monotonic() - idle_since > idle_s
         reason = leaving or (f"idle for {idle_s:.0f} s" if idle else None)
-        if reason is not None:
+        if reason is not None and not uncollected:
             if pool.retire_if_idle(worker_id):  # else a job was handed over meanwhile: run it first
                 log.info("warm worker %s leaves after %d job(s): %s", worker_id, executor.jobs_done, reason)
                 _sweep(runner)  # a queued job now starts a replacement
                 return 0
             continue
-        if me.job_id:
-            continue  # the next job may already be ours (handed over as this one's outcome was recorded)
         if time.monotonic() - last_seen > SEEN_EVERY_S:
             pool.seen(worker_id)
             last_seen = time.monotonic()
@@ -235,11 +252,9 @@ def _run_handed_job(executor: WarmExecutor, runner, worker_id: str, job_id: str)
     executor.run(job, reporter, root=runner.root, log_path=runner.log_path(job_id))
 
 
-def _reason_to_leave(memory: float, max_rss: float, started_code: tuple) -> str | None:
+def _reason_to_leave(started_code: tuple) -> str | None:
     if _stopping:
         return "asked to stop (SIGTERM)"
-    if memory > max_rss:
-        return f"memory {memory:.0f} MB exceeds BAYES_WARM_MAX_RSS_MB={max_rss:.0f}"
     if code_stamp() != started_code:
         return "the project's code changed since it started"
     return None
