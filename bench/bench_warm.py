@@ -104,7 +104,7 @@ def memory_over_jobs(runner, jobs: int) -> list[float]:
         deadline = time.perf_counter() + 10
         while True:  # the worker notes its memory once the job is recorded and garbage collected
             worker = next(w for w in runner.pool.workers() if w.pid == done.pid)
-            if (worker.seen_at or "") >= done.finished_at or time.perf_counter() > deadline:
+            if (worker.rss_at or "") >= done.finished_at or time.perf_counter() > deadline:
                 break
             time.sleep(POLL_S)
         rss.append(round(float(worker.rss_mb), 1))

@@ -90,7 +90,8 @@ class WarmWorker:
     started_at: str
     seen_at: str | None
     jobs_done: int
-    rss_mb: float | None
+    rss_mb: float | None  # resident memory after its garbage was last collected (rss_at)
+    rss_at: str | None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "WarmWorker":
@@ -180,9 +181,14 @@ class WarmPool:
             return True
 
     def seen(self, worker_id: str, rss_mb: float | None = None) -> None:
+        """The worker is alive (and, with ``rss_mb``, has just collected its garbage: its memory now)."""
+        now = now_iso()
         with self.store.connection() as conn:
-            conn.execute("UPDATE warm_workers SET seen_at = ?, rss_mb = COALESCE(?, rss_mb) WHERE worker_id = ?",
-                         (now_iso(), rss_mb, worker_id))
+            if rss_mb is None:
+                conn.execute("UPDATE warm_workers SET seen_at = ? WHERE worker_id = ?", (now, worker_id))
+            else:
+                conn.execute("UPDATE warm_workers SET seen_at = ?, rss_mb = ?, rss_at = ? WHERE worker_id = ?",
+                             (now, rss_mb, now, worker_id))
 
     @staticmethod
     def forget(conn: sqlite3.Connection, worker_id: str) -> None:

@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS warm_workers (
     started_at TEXT NOT NULL,
     seen_at TEXT,
     jobs_done INTEGER NOT NULL DEFAULT 0,
-    rss_mb REAL
+    rss_mb REAL,
+    rss_at TEXT
 );
 """
 # Columns added after the first release: added in place to an older store.
