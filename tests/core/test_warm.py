@@ -125,8 +125,8 @@ def _progress_until_draws(r, job_id: str, draws: int) -> list[int]:
 def test_progress_moves_and_a_cancelled_job_keeps_where_it_stopped(runner):
     """Both kinds of worker: draws reported while sampling; a cancel leaves the bar where it was."""
     job = runner.submit(JobRequest(MODEL, LONG))
-    seen = _progress_until_draws(runner, job.job_id, 20_000)
-    assert len(seen) >= 3 and seen == sorted(seen)  # it moved, more than once
+    seen = _progress_until_draws(runner, job.job_id, 60_000)
+    assert len(seen) >= 2 and seen == sorted(seen)  # reported while sampling, more than once
     cancelled = runner.cancel(job.job_id)
     p = cancelled.progress
     assert cancelled.state == "cancelled" and p["phase"] == "cancelled"
