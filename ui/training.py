@@ -6,6 +6,7 @@ table polls the job store in a fragment that re-runs every few seconds on its ow
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -80,40 +81,99 @@ def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
     return settings
 
 
-def data_source(model) -> tuple[str, bytes | None, str | None, str | None]:
-    """Choose the training data; an upload is validated at once, one message per problem.
+def option_inputs(meta: ModelMetadata) -> tuple[dict[str, Any], dict[str, str]]:
+    """The model options, outside the training form: changing one reruns the page, so the data is
+    checked again with it before anything is submitted."""
+    if not meta.model_options:
+        return {}, {}
+    st.markdown("**Model options**")
+    return render_fields(meta.model_options, key_prefix=f"train_{meta.model_id}_opt")
 
-    Returns ``(kind, csv_bytes, filename, run_id)``; kind is None while the choice is unusable.
-    """
+
+def with_options(model, options: dict[str, Any], option_errors: dict[str, str]):
+    """The model with the analyst's options (what the data is checked with and the job trains);
+    None, with the reason under the options, while they cannot be used together."""
+    if option_errors:
+        return None
+    try:
+        return type(model)(model.metadata, options=options)
+    except InvalidParametersError as exc:  # checks across options (e.g. windows in order)
+        labels = option_labels(model.metadata)
+        for name, message in exc.errors.items():
+            st.error(f"{safe_text(labels.get(name, name))}: {safe_text(message, MESSAGE_CHARS)}", icon=":material/error:")
+        return None
+
+
+def option_labels(meta: ModelMetadata) -> dict[str, str]:
+    return {spec.name: spec.display_label for spec in meta.model_options}
+
+
+def options_in_use(chosen, names: tuple[str, ...]) -> str:
+    """``Target column = sales, Feature columns = price,ads``: the option values the data was checked with."""
+    labels = option_labels(chosen.metadata)
+    shown = [f"{labels.get(n, n)} = {chosen.options[n]}" for n in names if chosen.options.get(n) not in (None, "")]
+    return safe_text(", ".join(shown), MESSAGE_CHARS)
+
+
+def data_source(model, chosen) -> dict[str, Any] | None:
+    """Choose the training data and check it with the chosen options (``chosen``: the model with
+    them; None while they are invalid), one message per problem. Returns the job's data
+    (``example_data()``, ``uploaded_data(...)``, ``run_data(...)``), or None while it is unusable.
+
+    A model whose schema declares ``depends_on_options`` (its columns or rows follow the options)
+    has every kind of data checked, the example data included; others only uploads (the example
+    and earlier runs' data fit the schema they were made with; submitting checks them again)."""
     kind = st.radio("Training data", [DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN], horizontal=True,
                     key=f"train_{model.model_id}_data")
-    schema = model.data_schema()
+    schema = (chosen or model).data_schema()
+    depends = schema.depends_on_options
+    if depends:
+        labels = option_labels(model.metadata)
+        st.caption(":material/tune: Columns depend on the model options below "
+                   f"({', '.join(labels.get(n, n) for n in depends)}): the data is checked with their current values.")
+    picked = _pick_data(model, kind, schema)
+    if picked is None:
+        return None
+    data, source, name = picked
+    if chosen is None:
+        st.info("The data is checked once the model options below are valid.")
+        return None
+    if kind != DATA_UPLOAD and not depends:
+        return data
+    frame, problems = load_upload(chosen, source)
+    if problems:
+        heading = (f"{name} cannot be used for training ({uploads.ROW_NUMBERS}):" if kind == DATA_UPLOAD
+                   else f"{name} cannot be used with these model options:")
+        uploads.problems_box(heading, problems)
+        return None
+    checked = options_in_use(chosen, depends)
+    st.success(f"{name}: {len(frame)} valid rows" + (f", checked with {checked}." if checked else "."))
+    return data
+
+
+def _pick_data(model, kind: str, schema) -> tuple[dict[str, Any], bytes | Path | None, str] | None:
+    """The widgets of one kind of data → ``(job data, what load_data reads, its name on the page)``;
+    None while nothing usable is chosen."""
     if kind == DATA_EXAMPLE:
         st.caption(f"Synthetic data with known truth ({', '.join(f'{k} = {v:g}' for k, v in model.true_parameters.items())}).")
-        return kind, None, None, None
+        return example_data(), None, "The example data"
     if kind == DATA_UPLOAD:
         st.caption(schema.description or f"Columns: {', '.join(schema.column_names())}")
         upload = uploads.csv_uploader("CSV file", key=f"train_{model.model_id}_upload")
         if upload is None:
-            return None, None, None, None
-        payload = upload.getvalue()
-        frame, problems = load_upload(model, payload)
-        if problems:
-            uploads.problems_box(f"{uploads.shown_name(upload)} cannot be used for training "
-                                 f"({uploads.ROW_NUMBERS}):", problems)
-            return None, None, None, None
-        st.success(f"{uploads.shown_name(upload)}: {len(frame)} valid rows.")
-        return kind, payload, upload.name, None
+            return None
+        return uploaded_data(upload.getvalue(), upload.name), upload.getvalue(), uploads.shown_name(upload)
     run_ids = list(reversed(artifacts.list_run_ids(model.model_id)))
     if not run_ids:
         st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
-        return None, None, None, None
+        return None
     run_id = st.selectbox("Earlier run", run_ids, key=f"train_{model.model_id}_data_run")
-    return kind, None, None, run_id
+    return run_data(run_id), artifacts.Run(model.model_id, run_id).path / artifacts.DATA_FILE, f"The data of run `{run_id}`"
 
 
-def load_upload(model, payload: bytes):
-    """An uploaded CSV read and validated once: ``(frame, [])``, or ``(None, every problem)``."""
+def load_upload(model, payload):
+    """Training data read and validated once (CSV bytes or path; None: the example data):
+    ``(frame, [])``, or ``(None, every problem)``."""
     try:
         return model.load_data(payload), []
     except DataValidationError as exc:
@@ -128,27 +188,26 @@ def validate_upload(model, payload: bytes) -> list[str]:
 
 
 def submit_form(model) -> None:
+    """Training data, model options and sampler settings, and "Train model". The options sit outside
+    the form, below the data but run before it (the data's place is kept by a container), so the
+    data is always checked with the options the job will be submitted with."""
     meta = model.metadata
-    kind, csv_bytes, filename, run_id = data_source(model)
+    data_box = st.container()
+    options, option_errors = option_inputs(meta)
+    chosen = with_options(model, options, option_errors)
+    with data_box:
+        data = data_source(model, chosen)
     with st.form(f"train_form_{meta.model_id}"):
         settings = training_settings_inputs(meta)
-        options, option_errors = {}, {}
-        if meta.model_options:
-            st.markdown("**Model options**")
-            options, option_errors = render_fields(meta.model_options, key_prefix=f"train_{meta.model_id}_opt")
         clicked = st.form_submit_button("Train model", type="primary", key="train_submit")
     if not clicked:
         return
-    if option_errors:
+    if chosen is None:
         st.error("The job was not submitted: fix the model options marked above.")
         return
-    if kind is None:
+    if data is None:
         st.error("Choose usable training data first (a valid CSV or an earlier run).")
         return
-    if csv_bytes is not None:
-        data = uploaded_data(csv_bytes, filename)
-    else:
-        data = run_data(run_id) if run_id is not None else example_data()
     try:
         job = get_runner().submit(JobRequest(meta.model_id, settings=settings, options=options, data=data))
     except InvalidParametersError as exc:
