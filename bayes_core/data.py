@@ -42,9 +42,10 @@ class OptionRef:
     many: bool = False
 
     def __str__(self) -> str:
+        # Plain text (no Markdown): the same words in the CLI and, escaped, on a page.
         if self.label and self.label.lower() != self.name.replace("_", " ").lower():
-            return f"the {self.label} option (`{self.name}`)"
-        return f"the option `{self.name}`"
+            return f"the {self.label} option ({self.name})"
+        return f"the option '{self.name}'"
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,13 @@ class DataSchema:
         fixed = [c.name for c in missing if c.option is None]
         if fixed:
             problems.append(f"missing column(s): {', '.join(fixed)} (expected: {', '.join(self.column_names())})")
-        for col in (c for c in missing if c.option is not None):  # offer only columns without another role
-            taken = {c.name for c in self.columns if c.option is None or c.option.name != col.option.name}
-            problems.append(_option_column_missing(col, df, taken))
+        by_option: dict[OptionRef, list[Column]] = {}
+        for col in missing:
+            if col.option is not None:
+                by_option.setdefault(col.option, []).append(col)
+        for option, cols in by_option.items():  # offer only the file's columns without another role
+            taken = {c.name for c in self.columns if c.option is None or c.option.name != option.name}
+            problems.append(_option_columns_missing(option, cols, df, taken))
         out = df.copy()
         for col in self.columns:
             if col.name not in df.columns:
@@ -113,19 +118,20 @@ def _listed(names: list[str], most: int = 12) -> str:
     return ", ".join(names[:most]) + more
 
 
-def _option_column_missing(col: Column, df: pd.DataFrame, taken: set[str]) -> str:
-    """A column an option names is not in the file: say which option to set, and to which of the
+def _option_columns_missing(option: OptionRef, cols: list[Column], df: pd.DataFrame, taken: set[str]) -> str:
+    """Columns an option names are not in the file: say which option to set, and to which of the
     file's columns (of the right kind, and not one the schema already uses for something else)."""
-    option = col.option
-    numeric = col.kind in ("integer", "float")
+    numeric = all(c.kind in ("integer", "float") for c in cols)
     fits = [str(c) for c in df.columns if str(c) not in taken and (
         not numeric or pd.to_numeric(df[c], errors="coerce").notna().sum() == df[c].notna().sum() > 0)]
+    names = ", ".join(f"'{c.name}'" for c in cols)
+    absent = f"no column {names}" if len(cols) == 1 else f"no columns {names}"
     what = "numeric columns" if numeric else "columns"
     if not fits:
-        return f"no column '{col.name}' ({option} names it), and this file has no {what} to name instead"
+        return f"{absent} ({option} names {'it' if len(cols) == 1 else 'them'}), and this file has no {what} to name instead"
     if option.many:
-        return f"no column '{col.name}': {option} lists it; list only {what} of this file: {_listed(fits)}"
-    return f"no column '{col.name}': set {option} to one of {_listed(fits)}"
+        return f"{absent}: {option} lists {'it' if len(cols) == 1 else 'them'}; list only {what} of this file: {_listed(fits)}"
+    return f"{absent}: set {option} to one of {_listed(fits)}"
 
 
 def _rows(mask: np.ndarray) -> str:

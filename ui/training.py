@@ -129,8 +129,8 @@ def data_source(model, chosen) -> dict[str, Any] | None:
     depends = schema.depends_on_options
     if depends:
         labels = option_labels(model.metadata)
-        st.caption(":material/tune: Columns depend on the model options below "
-                   f"({', '.join(labels.get(n, n) for n in depends)}): the data is checked with their current values.")
+        st.caption(":material/tune: What the data must hold depends on the model options below "
+                   f"({', '.join(labels.get(n, n) for n in depends)}): it is checked with their current values.")
     picked = _pick_data(model, kind, schema)
     if picked is None:
         return None
@@ -198,6 +198,7 @@ def submit_form(model) -> None:
     with data_box:
         data = data_source(model, chosen)
     with st.form(f"train_form_{meta.model_id}"):
+        st.markdown("**Sampler settings**")
         settings = training_settings_inputs(meta)
         clicked = st.form_submit_button("Train model", type="primary", key="train_submit")
     if not clicked:

@@ -178,11 +178,11 @@ def test_walk_through_lr_csv_with_target_sales_validates_trains_and_the_run_reco
     page.run()
     _upload_lr_csv(page)
     assert not page.exception
-    assert any("Columns depend on the model options below (Target column, Feature columns)" in c.value
+    assert any("What the data must hold depends on the model options below (Target column, Feature columns)" in c.value
                for c in page.caption)
     errors = [e.value for e in page.error]
     assert len(errors) == 1 and "lr.csv" in errors[0], errors
-    assert "no column 'y': set the Target column option (`target`) to one of sales, price, ads" in errors[0].replace("\\", "")
+    assert "no column 'y': set the Target column option (target) to one of sales, price, ads" in errors[0].replace("\\", "")
 
     page.text_input(key=LR_KEY + "opt__target").set_value("sales")
     page.text_input(key=LR_KEY + "opt__features").set_value("price,ads").run()
@@ -221,7 +221,7 @@ def test_an_option_change_revalidates_the_upload_and_names_the_option(page):
     page.text_input(key=LR_KEY + "opt__target").set_value("revenue").run()
     errors = [e.value.replace("\\", "") for e in page.error]
     assert len(errors) == 1 and not page.success, errors
-    assert "no column 'revenue': set the Target column option (`target`) to one of sales, price, ads" in errors[0]
+    assert "no column 'revenue': set the Target column option (target) to one of sales, price, ads" in errors[0]
     before = len(get_runner().list(limit=10_000))
     page.button(key="train_submit").click().run()
     assert any("Choose usable training data first" in e.value for e in page.error)
@@ -230,12 +230,12 @@ def test_an_option_change_revalidates_the_upload_and_names_the_option(page):
     page.text_input(key=LR_KEY + "opt__features").set_value("price,tv")
     page.text_input(key=LR_KEY + "opt__target").set_value("sales").run()
     errors = [e.value.replace("\\", "") for e in page.error]
-    assert len(errors) == 1 and "no column 'tv': the Feature columns option (`features`) lists it" in errors[0]
+    assert len(errors) == 1 and "no column 'tv': the Feature columns option (features) lists it" in errors[0]
 
     page.radio(key=LR_KEY + "data").set_value("Example data").run()  # x1, x2, x3, y: no 'sales'
     errors = [e.value.replace("\\", "") for e in page.error]
     assert len(errors) == 1 and errors[0].startswith("The example data cannot be used with these model options")
-    assert "no column 'sales': set the Target column option (`target`) to one of x1, x2, x3, y" in errors[0]
+    assert "no column 'sales': set the Target column option (target) to one of x1, x2, x3, y" in errors[0]
 
 
 def test_options_that_cannot_be_used_together_hold_the_data_check_and_the_job(page):

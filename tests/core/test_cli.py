@@ -252,7 +252,7 @@ def test_jobs_submit_accepts_a_csv_whose_columns_the_options_name(tmp_path, monk
     args, extra = parse(["jobs", "submit", "bayesian_linear_regression", "--data", str(csv)])  # default target y
     with pytest.raises(DataValidationError) as info:
         runner.submit(submit_request(args, extra))
-    assert info.value.problems == ["no column 'y': set the Target column option (`target`) to one of sales, price, ads"]
+    assert info.value.problems == ["no column 'y': set the Target column option (target) to one of sales, price, ads"]
 
 
 def test_train_on_the_walk_through_csv_with_target_and_features(tmp_path):
@@ -270,4 +270,4 @@ def test_train_on_the_walk_through_csv_with_target_and_features(tmp_path):
     assert meta["options"] == {"target": "sales", "features": "price,ads"} and meta["settings"]["draws"] == TINY["draws"]
     assert list(pd.read_csv(run_dir / "data.csv").columns) == ["price", "ads", "sales"]
     out = cli("train", "bayesian_linear_regression", "--data", str(csv), "--json")
-    assert out.returncode == 2 and "set the Target column option (`target`) to one of" in json.loads(out.stdout)["error"]
+    assert out.returncode == 2 and "set the Target column option (target) to one of" in json.loads(out.stdout)["error"]

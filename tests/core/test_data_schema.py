@@ -100,7 +100,7 @@ SALES = pd.DataFrame({"sales": [1.0, 2, 4], "price": [3.0, 1, 2], "ads": [0.0, 1
 def test_a_missing_column_named_by_an_option_says_which_option_to_set_and_to_what():
     with pytest.raises(DataValidationError) as info:
         _schema(Column("y", "float", option=TARGET)).validate(SALES)
-    assert info.value.problems == ["no column 'y': set the Target column option (`target`) to one of sales, price, ads"]
+    assert info.value.problems == ["no column 'y': set the Target column option (target) to one of sales, price, ads"]
 
 
 def test_an_option_listing_columns_offers_the_files_columns_without_another_role():
@@ -108,7 +108,7 @@ def test_an_option_listing_columns_offers_the_files_columns_without_another_role
                      Column("tv", "float", option=FEATURES))
     with pytest.raises(DataValidationError) as info:
         schema.validate(SALES)
-    assert info.value.problems == ["no column 'tv': the Feature columns option (`features`) lists it; "
+    assert info.value.problems == ["no column 'tv': the Feature columns option (features) lists it; "
                                    "list only numeric columns of this file: price, ads"]
 
 
@@ -118,7 +118,7 @@ def test_fixed_columns_keep_the_plain_message_and_a_file_without_candidates_says
         schema.validate(pd.DataFrame({"region": ["n", "s"]}))
     assert info.value.problems == [
         "missing column(s): date (expected: date, y)",
-        "no column 'y' (the Target column option (`target`) names it), and this file has no numeric columns "
+        "no column 'y' (the Target column option (target) names it), and this file has no numeric columns "
         "to name instead"]
 
 
@@ -129,10 +129,10 @@ def test_a_column_named_by_an_undeclared_option_is_a_programming_error():
 
 def test_fewest_rows_set_by_an_option_say_why():
     schema = DataSchema(columns=(Column("x", "float"),), min_rows=5, depends_on_options=("window",),
-                        min_rows_reason="the option `window` sets it")
+                        min_rows_reason="the window option sets it")
     with pytest.raises(DataValidationError) as info:
         schema.validate(pd.DataFrame({"x": [1.0, 2.0]}))
-    assert info.value.problems == ["needs at least 5 rows (the option `window` sets it), got 2"]
+    assert info.value.problems == ["needs at least 5 rows (the window option sets it), got 2"]
 
 
 def test_pairs_trading_data_too_short_for_the_window_names_the_option(registry):
@@ -140,4 +140,13 @@ def test_pairs_trading_data_too_short_for_the_window_names_the_option(registry):
     with pytest.raises(DataValidationError) as info:
         model.load_data(model.example_data().head(50))
     assert info.value.problems == ["needs at least 101 rows (two rolling windows of 100 days: lower the "
-                                   "Window (days) option (`window`) or add rows), got 50"]
+                                   "Window (days) option (window) or add rows), got 50"]
+
+
+def test_several_missing_columns_of_one_option_are_one_problem():
+    schema = _schema(Column("sales", "float", option=TARGET), Column("tv", "float", option=FEATURES),
+                     Column("radio", "float", option=FEATURES))
+    with pytest.raises(DataValidationError) as info:
+        schema.validate(SALES)
+    assert info.value.problems == ["no columns 'tv', 'radio': the Feature columns option (features) lists them; "
+                                   "list only numeric columns of this file: price, ads"]

@@ -115,12 +115,12 @@ def test_column_options_choose_target_and_features(registry):
     missing = registry.load_model_instance("bayesian_linear_regression", options={"target": "out", "features": "zz"})
     with pytest.raises(ValueError) as info:
         missing.load_data(data)
-    assert info.value.problems == ["no column 'zz': the Feature columns option (`features`) lists it; "
+    assert info.value.problems == ["no column 'zz': the Feature columns option (features) lists it; "
                                    "list only numeric columns of this file: a, b"]  # not the target, not 'label'
     no_target = registry.load_model_instance("bayesian_linear_regression", options={"features": "a"})
     with pytest.raises(ValueError) as info:
         no_target.load_data(data)
-    assert info.value.problems == ["no column 'y': set the Target column option (`target`) to one of b, out"]
+    assert info.value.problems == ["no column 'y': set the Target column option (target) to one of b, out"]
 
 
 def test_ols_fallback_draws_match_classical_ols():
