@@ -175,6 +175,10 @@ class BaseBayesianModel:
             raise InvalidParametersError(errors)
         return clean
 
+    def with_options(self, options: Mapping[str, Any]) -> "BaseBayesianModel":
+        """The same model (metadata, priors) with other options, validated as the constructor does."""
+        return type(self)(self.metadata, options=options, priors=self.priors)
+
     def option_ref(self, name: str, many: bool = False) -> OptionRef:
         """The model option ``name`` (with its label) for a schema column it names: a missing column
         is then reported as the option to set (``many``: the option lists several columns)."""

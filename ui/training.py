@@ -18,8 +18,7 @@ from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParame
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.registry import ModelRegistry
 from bayes_core.settings import DEVICES, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
-from ui import nav, uploads
-from ui.forms import render_fields
+from ui import model_options, nav, uploads
 from ui.text import MESSAGE_CHARS, safe_text
 
 REFRESH_S = 2
@@ -81,40 +80,6 @@ def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
     return settings
 
 
-def option_inputs(meta: ModelMetadata) -> tuple[dict[str, Any], dict[str, str]]:
-    """The model options, outside the training form: changing one reruns the page, so the data is
-    checked again with it before anything is submitted."""
-    if not meta.model_options:
-        return {}, {}
-    st.markdown("**Model options**")
-    return render_fields(meta.model_options, key_prefix=f"train_{meta.model_id}_opt")
-
-
-def with_options(model, options: dict[str, Any], option_errors: dict[str, str]):
-    """The model with the analyst's options (what the data is checked with and the job trains);
-    None, with the reason under the options, while they cannot be used together."""
-    if option_errors:
-        return None
-    try:
-        return type(model)(model.metadata, options=options)
-    except InvalidParametersError as exc:  # checks across options (e.g. windows in order)
-        labels = option_labels(model.metadata)
-        for name, message in exc.errors.items():
-            st.error(f"{safe_text(labels.get(name, name))}: {safe_text(message, MESSAGE_CHARS)}", icon=":material/error:")
-        return None
-
-
-def option_labels(meta: ModelMetadata) -> dict[str, str]:
-    return {spec.name: spec.display_label for spec in meta.model_options}
-
-
-def options_in_use(chosen, names: tuple[str, ...]) -> str:
-    """``Target column = sales, Feature columns = price,ads``: the option values the data was checked with."""
-    labels = option_labels(chosen.metadata)
-    shown = [f"{labels.get(n, n)} = {chosen.options[n]}" for n in names if chosen.options.get(n) not in (None, "")]
-    return safe_text(", ".join(shown), MESSAGE_CHARS)
-
-
 def data_source(model, chosen) -> dict[str, Any] | None:
     """Choose the training data and check it with the chosen options (``chosen``: the model with
     them; None while they are invalid), one message per problem. Returns the job's data
@@ -126,11 +91,7 @@ def data_source(model, chosen) -> dict[str, Any] | None:
     kind = st.radio("Training data", [DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN], horizontal=True,
                     key=f"train_{model.model_id}_data")
     schema = (chosen or model).data_schema()
-    depends = schema.depends_on_options
-    if depends:
-        labels = option_labels(model.metadata)
-        st.caption(":material/tune: What the data must hold depends on the model options below "
-                   f"({', '.join(labels.get(n, n) for n in depends)}): it is checked with their current values.")
+    depends = model_options.dependence_note(chosen or model)
     picked = _pick_data(model, kind, schema)
     if picked is None:
         return None
@@ -146,7 +107,7 @@ def data_source(model, chosen) -> dict[str, Any] | None:
                    else f"{name} cannot be used with these model options:")
         uploads.problems_box(heading, problems)
         return None
-    checked = options_in_use(chosen, depends)
+    checked = model_options.in_use(chosen, depends)
     st.success(f"{name}: {len(frame)} valid rows" + (f", checked with {checked}." if checked else "."))
     return data
 
@@ -162,7 +123,8 @@ def _pick_data(model, kind: str, schema) -> tuple[dict[str, Any], bytes | Path |
         upload = uploads.csv_uploader("CSV file", key=f"train_{model.model_id}_upload")
         if upload is None:
             return None
-        return uploaded_data(upload.getvalue(), upload.name), upload.getvalue(), uploads.shown_name(upload)
+        content = upload.getvalue()
+        return uploaded_data(content, upload.name), content, uploads.shown_name(upload)
     run_ids = list(reversed(artifacts.list_run_ids(model.model_id)))
     if not run_ids:
         st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
@@ -193,8 +155,8 @@ def submit_form(model) -> None:
     data is always checked with the options the job will be submitted with."""
     meta = model.metadata
     data_box = st.container()
-    options, option_errors = option_inputs(meta)
-    chosen = with_options(model, options, option_errors)
+    options, option_errors = model_options.inputs(meta, key_prefix=f"train_{meta.model_id}_opt")
+    chosen = model_options.with_options(model, options, option_errors)
     with data_box:
         data = data_source(model, chosen)
     with st.form(f"train_form_{meta.model_id}"):
@@ -207,7 +169,7 @@ def submit_form(model) -> None:
         st.error("The job was not submitted: fix the model options marked above.")
         return
     if data is None:
-        st.error("Choose usable training data first (a valid CSV or an earlier run).")
+        st.error("Choose usable training data first: its problems are listed under Training data above.")
         return
     try:
         job = get_runner().submit(JobRequest(meta.model_id, settings=settings, options=options, data=data))

@@ -27,6 +27,14 @@ def page(monkeypatch):
             runner.cancel(job.job_id)
 
 
+@pytest.fixture
+def own_store(tmp_path, monkeypatch):
+    """An artifacts folder of the test's own: the jobs panel then lists no other test's (failed)
+    jobs, so the page's messages are this test's alone."""
+    monkeypatch.setenv("BAYES_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    return tmp_path / "artifacts"
+
+
 def texts(at: AppTest) -> str:
     return "\n".join(str(e.value) for e in [*at.markdown, *at.caption, *at.success, *at.error, *at.info])
 
@@ -102,7 +110,7 @@ def test_upload_validation_lists_every_problem(nb_model):
     assert validate_upload(nb_model, b"entity,count\nA,1\nB,2\n") == []
 
 
-def test_uploaded_csv_is_validated_on_upload(page):
+def test_uploaded_csv_is_validated_on_upload(own_store, page):
     page.run()
     page.radio(key=KEY + "data").set_value("Upload a CSV").run()
     page.file_uploader(key=KEY + "upload").upload("counts.csv", b"entity,count\nA,-1\nB,x\n", "text/csv").run()
@@ -167,7 +175,7 @@ def _upload_lr_csv(at: AppTest) -> None:
     at.file_uploader(key=LR_KEY + "upload").upload("lr.csv", lr_sales_csv(), "text/csv").run()
 
 
-def test_walk_through_lr_csv_with_target_sales_validates_trains_and_the_run_records_it(page):
+def test_walk_through_lr_csv_with_target_sales_validates_trains_and_the_run_records_it(own_store, page):
     """The analyst's walk-through: upload sales,price,ads,region; the page says which option to set;
     set Target column = sales, Features = price,ads; the file is usable, Train submits a job, and the
     job succeeds with a run whose options say target sales."""
@@ -208,7 +216,7 @@ def test_walk_through_lr_csv_with_target_sales_validates_trains_and_the_run_reco
     assert list(run.data.columns) == ["price", "ads", "sales"]
 
 
-def test_an_option_change_revalidates_the_upload_and_names_the_option(page):
+def test_an_option_change_revalidates_the_upload_and_names_the_option(own_store, page):
     """A schema that declares option dependence is checked again when the options change: a good
     file turns bad when the target names a missing column (the message names the option), and
     Train refuses it; the example data is checked the same way."""
@@ -238,7 +246,7 @@ def test_an_option_change_revalidates_the_upload_and_names_the_option(page):
     assert "no column 'sales': set the Target column option (target) to one of x1, x2, x3, y" in errors[0]
 
 
-def test_options_that_cannot_be_used_together_hold_the_data_check_and_the_job(page):
+def test_options_that_cannot_be_used_together_hold_the_data_check_and_the_job(own_store, page):
     page.query_params["model"] = "player_props"
     page.run()
     page.text_input(key="train_player_props_opt__val_end").set_value("2025-12-01").run()
