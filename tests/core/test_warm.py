@@ -17,7 +17,7 @@ from bayes_core.jobs import Job, JobConfigError, JobRequest, JobState, LocalJobR
 from bayes_core.jobs import processes, tasks
 from bayes_core.jobs.api import empty_progress
 from bayes_core.jobs.local import UNEXPECTED_EXIT
-from bayes_core.jobs.pool import WarmPool, wait_until
+from bayes_core.jobs.pool import wait_until
 from bayes_core.jobs.store import now_iso
 from bayes_core.jobs.warm import WarmExecutor
 from tests.conftest import TINY
