@@ -2,7 +2,8 @@
 
 A model subclass fills hooks and nothing more:
 
-- ``data_schema()``          the columns its data must have (validated on every load)
+- ``data_schema()``          the columns its data must have (validated on every load); a schema
+                             that depends on options declares them (``depends_on_options``)
 - ``example_data()``         synthetic data with known truth (``true_parameters``)
 - ``build_model(data)``      the PyMC model that is sampled (the only hook that touches PyMC)
 - ``build_predictive_model`` the plain per-observation model for prior/posterior predictive
@@ -39,7 +40,7 @@ import pandas as pd
 import bayes_core.fallback as fallback_rules
 from bayes_core import diagnostics, draws, samplers
 from bayes_core.config import InferenceParameter, ModelMetadata, load_config_of
-from bayes_core.data import DataSchema, read_csv
+from bayes_core.data import DataSchema, OptionRef, read_csv
 from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavailableError, InvalidParametersError,
                                NotTrainedError)
 from bayes_core.fallback import NO_FALLBACK, Fallback
@@ -165,6 +166,19 @@ class BaseBayesianModel(LikelihoodHooks):
         ``self.fallback`` already holds the flag. Models with a ``fallback_method`` override it."""
         raise NotImplementedError(f"{type(self).__name__} names a fallback_method but defines no fallback_fit")
 
+    def priors_as_data(self) -> dict[str, Any]:
+        """The prior hyper-parameters as PyMC data containers of the model being built (call inside
+        ``with pm.Model()``): a warm worker then binds other priors to an already compiled model
+        instead of compiling it again (``bayes_core.compiled``)."""
+        import pymc as pm
+
+        return {name: pm.Data(name, float(value)) for name, value in self.priors.items()}
+
+    def compile_context(self) -> tuple:
+        """What a compiled model is kept under besides its graph's structure: model id, config hash
+        and options. A process keeping compiled models never reuses one across a change of these."""
+        return (self.model_id, self.metadata.config_hash, tuple(sorted((k, repr(v)) for k, v in self.options.items())))
+
     # -- identity ----------------------------------------------------------------------------
     @property
     def model_id(self) -> str:
@@ -178,6 +192,16 @@ class BaseBayesianModel(LikelihoodHooks):
         if errors:
             raise InvalidParametersError(errors)
         return clean
+
+    def with_options(self, options: Mapping[str, Any]) -> "BaseBayesianModel":
+        """The same model (metadata, priors) with other options, validated as the constructor does."""
+        return type(self)(self.metadata, options=options, priors=self.priors)
+
+    def option_ref(self, name: str, many: bool = False) -> OptionRef:
+        """The model option ``name`` (with its label) for a schema column it names: a missing column
+        is then reported as the option to set (``many``: the option lists several columns)."""
+        spec = next((s for s in self.metadata.model_options if s.name == name), None)
+        return OptionRef(name, spec.display_label if spec else "", many)
 
     # -- data --------------------------------------------------------------------------------
     def load_data(self, source: str | Path | bytes | pd.DataFrame | None = None) -> pd.DataFrame:
@@ -259,7 +283,7 @@ class BaseBayesianModel(LikelihoodHooks):
     def _sample(self, data: pd.DataFrame, settings: SamplerSettings, progress: samplers.ProgressCallback) -> FitResult:
         model = self.build_model(data)
         self._check_trace_size(model, data, settings)
-        idata, info = samplers.sample(model, settings, progress)
+        idata, info = samplers.sample(model, settings, progress, cache_key=self.compile_context())
         progress(samplers.Progress("posterior predictive", message="thinned posterior predictive"))
         t0 = time.perf_counter()
         self._add_posterior_predictive(idata, data, settings)
@@ -341,8 +365,12 @@ class BaseBayesianModel(LikelihoodHooks):
         posterior = idata["posterior"].to_dataset()
         step = draws.thinning_step(posterior.sizes["chain"] * posterior.sizes["draw"], self._ppc_draws(len(data)))
         thinned = posterior.isel(draw=slice(None, None, step))
-        with self.build_predictive_model(data):
-            pp = pm.sample_posterior_predictive(thinned, random_seed=settings.seed, progressbar=False)
+        with self.build_predictive_model(data) as predictive:
+            # The posterior's draws are what is predicted from, also where a prior is a data container
+            # (PyMC would otherwise warn that they depend on data it cannot compare with the trace's).
+            frozen = [rv.name for rv in predictive.free_RVs if rv.name in thinned]
+            pp = pm.sample_posterior_predictive(thinned, random_seed=settings.seed, progressbar=False,
+                                                freeze_vars=frozen)
         for group in ("posterior_predictive", "observed_data"):
             if group in pp.children:
                 idata[group] = pp[group]

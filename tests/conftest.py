@@ -11,6 +11,19 @@ import pytest
 TINY = dict(draws=60, tune=60, chains=2, seed=1)
 
 
+def lr_sales_csv(n: int = 40, seed: int = 7) -> bytes:
+    """The analyst's ``lr.csv`` of issue #12.1: ``sales`` explained by ``price`` and ``ads``, plus a
+    text column ``region``; no column is named ``y`` (the linear regression's default target)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    price, ads = rng.uniform(5, 15, n).round(2), rng.integers(0, 10, n)
+    sales = (50 - 2 * price + 3 * ads + rng.normal(0, 2, n)).round(2)
+    region = rng.choice(["north", "south"], n)
+    return pd.DataFrame({"sales": sales, "price": price, "ads": ads, "region": region}).to_csv(index=False).encode()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def artifacts_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("artifacts")
@@ -18,10 +31,26 @@ def artifacts_dir(tmp_path_factory) -> Path:
     os.environ["BAYES_ARTIFACTS_DIR"] = str(path)
     os.environ.setdefault("BAYES_FORCE_NO_GPU", "1")
     yield path
+    stop_warm_workers(tmp_path_factory.getbasetemp())
     if old is None:
         os.environ.pop("BAYES_ARTIFACTS_DIR", None)
     else:
         os.environ["BAYES_ARTIFACTS_DIR"] = old
+
+
+def stop_warm_workers(base: Path) -> None:
+    """Stop every warm job worker this session's jobs started — in the session's artifacts and in any
+    test's own (every job store under the session's temporary folder) — by the pids recorded in
+    those stores, so a test run leaves no process behind; their idle exit is only the backstop."""
+    from bayes_core.errors import BayesCoreError
+    from bayes_core.jobs.local import LocalJobRunner
+
+    for store in base.rglob("jobs.sqlite3"):
+        if store.is_file():
+            try:
+                LocalJobRunner(store.parent).pool.stop_all()
+            except BayesCoreError:  # a store a test damaged on purpose holds no workers
+                pass
 
 
 @pytest.fixture(scope="session")

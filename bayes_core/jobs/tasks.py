@@ -96,6 +96,8 @@ class TrainTask:
             model.load_data(data["content"])
         elif data["kind"] == "run":
             model.load_data(artifacts.Run(request.model_id, data["run_id"]).path / artifacts.DATA_FILE)
+        else:  # the example data can lack what the options ask for (a target column, a longer window)
+            model.load_data()
         settings = resolved.to_dict()
         return Prepared(settings=settings, options=dict(model.options), priors=priors, params=dict(request.params),
                         draws_total=(settings["draws"] + settings["tune"]) * settings["chains"], device=device)
