@@ -107,13 +107,12 @@ class TrainTask:
 
     def run(self, ctx: TaskContext) -> TaskResult:
         from bayes_core.registry import get_registry
+        from bayes_core.runs import evaluation
+        from bayes_core.samplers import Progress
 
         job = ctx.job
         model = get_registry().load_model_instance(job.model_id, options=job.options, priors=job.priors or None)
         run = model.train(ctx.data_source, progress=ctx.progress, run_id=ctx.output_id, **job.settings)
-        from bayes_core.runs import evaluation
-        from bayes_core.samplers import Progress
-
         per_chain = int(job.settings["draws"]) + int(job.settings["tune"])
         chains = int(job.settings["chains"])
         ctx.progress(Progress("evaluating", per_chain * chains, per_chain * chains, message="PSIS-LOO, LOO-PIT"))
