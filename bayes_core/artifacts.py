@@ -2,15 +2,15 @@
 
 A thin facade kept for callers (pages, CLI, jobs, notebooks, tests): the work is done in
 ``bayes_core.runs.store`` (writing atomically, reading lazily, deleting whole) and
-``bayes_core.runs.refs`` (what "latest" or a run id names).
+``bayes_core.runs.refs`` (what a run id, "latest", "latest-converged", an alias or "v1.0.0" names).
 """
 
 from __future__ import annotations
 
-from bayes_core.runs.refs import LATEST, resolve as resolve_ref  # noqa: F401
+from bayes_core.runs.refs import LATEST, LATEST_CONVERGED, is_converged, resolve as resolve_ref  # noqa: F401
 from bayes_core.runs.store import (  # noqa: F401
-    DAG_DOT_FILE, DAG_SVG_FILE, DATA_FILE, DIAGNOSTICS_FILE, LOG_FILE, METADATA_FILE, REPORTS_DIR, RUN_ID_PATTERN,
-    STAGING_PREFIX, SUMMARY_FILE, TRACE_ATTRS, TRACE_FILE, Run, StagedRun, artifacts_root, check_model_id,
+    CONFIG_FILE, DAG_DOT_FILE, DAG_SVG_FILE, DATA_FILE, DIAGNOSTICS_FILE, LOCK_FILE, LOG_FILE, METADATA_FILE,
+    REPORTS_DIR, RUN_ID_PATTERN, STAGING_PREFIX, SUMMARY_FILE, TRACE_ATTRS, TRACE_FILE, Run, StagedRun, artifacts_root, check_model_id,
     check_run_id, delete_run, ensure_runs_dir, latest_run_id, list_run_ids, list_runs, load_run, model_dir,
     new_run_id, package_versions, run_created_at, run_path, runs_dir, staged_run, write_json, write_run,
 )

@@ -12,6 +12,8 @@ A model subclass fills hooks and nothing more:
 - ``run_options(run)``       options for ``select`` fields that come from a trained run
 - ``inference_params_for(run)`` the inference form's fields when they depend on the run
 - ``build_reports(fit)``     optional extra JSON reports saved with the run
+- evaluation hooks (``loglik.LikelihoodHooks``): ``pointwise_log_likelihood``, ``log_prior``,
+  ``complete_posterior``, ``held_out_metrics``
 - ``fallback_fit(data, settings, reason)`` with ``fallback_method``: a simpler estimate used when
                              sampling raises or fails badly (``keep_failed_trace`` keeps a badly
                              converged trace instead, flagged)
@@ -43,6 +45,7 @@ from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavai
                                NotTrainedError)
 from bayes_core.fallback import NO_FALLBACK, Fallback
 from bayes_core.forms import batch_problems, blank_cells, validate_fields
+from bayes_core.loglik import LikelihoodHooks
 from bayes_core.priors import prior_problems
 from bayes_core.runs import store
 from bayes_core.settings import SamplerSettings, check_trace_size
@@ -85,7 +88,7 @@ class FitResult:
         return Fallback.from_dict(self.diagnostics.get("fallback"))
 
 
-class BaseBayesianModel:
+class BaseBayesianModel(LikelihoodHooks):
     #: Free variables shown by default (hyper-parameters); vectors beyond these are collapsed in the UI.
     headline_vars: ClassVar[list[str]] = []
     #: Names of the true parameters of ``example_data`` (for recovery tests and the catalogue).
@@ -109,6 +112,8 @@ class BaseBayesianModel:
     keep_failed_trace: ClassVar[bool] = False
     #: Whether the last fit came from the fallback, and why (set by every ``fit`` of such a model).
     fallback: Fallback = NO_FALLBACK
+    #: The run ``load_run(None)`` returns (set by ``bayes_core.load_model(name, ref)``); None: latest.
+    bound_run: "store.Run | None" = None
 
     def __init__(self, metadata: ModelMetadata | None = None, options: Mapping[str, Any] | None = None,
                  priors: Mapping[str, float] | None = None):
@@ -415,9 +420,12 @@ class BaseBayesianModel:
         return store.Run(self.model_id, run_id).idata if run_id else None
 
     def load_run(self, run: store.Run | str | None = None) -> store.Run:
-        """A run object as it is, or the run a reference names (a run id, "latest"; None = latest)."""
+        """A run object as it is, or the run a reference names (a run id, "latest", "latest-converged",
+        an alias, "v<model version>"); None = the bound run (``bayes_core.load_model``) or the latest."""
         if isinstance(run, store.Run):
             return run
+        if run is None and self.bound_run is not None:
+            return self.bound_run
         return store.load_run(self.model_id, run)
 
     def sample_posterior_predictive(self, run: store.Run | str | None = None):

@@ -1,4 +1,4 @@
-"""``python -m bayes_core list | train | predict | jobs ...``
+"""``python -m bayes_core list | train | predict | jobs ... | runs ...``
 
 Every command takes ``--json`` and then prints exactly one JSON object on stdout; on failure
 ``{"error": "..."}`` with exit code 2 — argument errors included. A model's ``model_options``
@@ -60,6 +60,8 @@ def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     from bayes_core.diagnostics import verdict_sentence
     from bayes_core.registry import get_registry
+    from bayes_core.runs import evaluation
+    from bayes_core.samplers import Progress
 
     options = parse_model_options(args.model_id, extra)
     if args.data is not None:
@@ -67,9 +69,14 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     model = get_registry().load_model_instance(args.model_id, options=options)
     progress = None if args.json else _print_progress
     run = model.train(args.data, progress=progress, **training_settings(args))
+    if progress:
+        progress(Progress("evaluating", message="PSIS-LOO, LOO-PIT"))
+    evaluated = evaluation.ensure_after_training(run, model)
+    headline = evaluated["headline"] if evaluated else "not evaluated (see `runs evaluate`)"
     diag = run.diagnostics
-    text = f"\nrun {run.run_id} written to {run.path}\n{verdict_sentence(diag)}"
-    _emit(args, {"run_id": run.run_id, "model_id": run.model_id, "run_dir": str(run.path), "diagnostics": diag}, text)
+    text = f"\nrun {run.run_id} written to {run.path}\n{verdict_sentence(diag)}\nevaluation: {headline}"
+    _emit(args, {"run_id": run.run_id, "model_id": run.model_id, "run_dir": str(run.path), "diagnostics": diag,
+                 "evaluation": headline}, text)
     if diag["verdict"] == "problem":
         print("The run did not converge (verdict 'problem'): try more draws (--draws, --tune) or a higher "
               "--target-accept before trusting its predictions.", file=sys.stderr)
@@ -148,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", parents=[common], help="predict from a run into a CSV")
     p.add_argument("model_id")
-    p.add_argument("--run", help="run id (default: the latest run)")
+    p.add_argument("--run", metavar="REF", help="a run id, latest, latest-converged, an alias or v<model version> "
+                                                "(default: the latest run)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="an inference parameter; repeatable")
     p.add_argument("--input", type=Path, help="CSV of requests, one per row, columns = parameter names")
     p.add_argument("--out", type=Path, required=True)
@@ -157,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bayes_core.jobs.cli import add_parser as add_jobs_parser  # the jobs commands live with the job system
 
     add_jobs_parser(sub, common)
+    from bayes_core.runs.cli import add_parser as add_runs_parser  # the runs commands live with the run registry
+
+    add_runs_parser(sub, common)
     return parser
 
 

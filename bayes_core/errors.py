@@ -59,6 +59,11 @@ class NotTrainedError(BayesCoreError):
     pass
 
 
+class NotEvaluableError(BayesCoreError):
+    """A run whose LOO or LOO-PIT cannot be computed, for a reason of the run itself (too few draws,
+    no observed variables, a trace without a variable the likelihood needs): recorded as the reason."""
+
+
 class SamplerError(BayesCoreError):
     pass
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class Progress:
     """A snapshot of sampling progress, reported to the ``progress`` callback."""
 
-    phase: str  # compiling | tuning | sampling | posterior predictive | saving
+    phase: str  # compiling | tuning | sampling | posterior predictive | saving | evaluating
     draws_done: int = 0
     draws_total: int = 0
     chain_draws: list[int] = field(default_factory=list)

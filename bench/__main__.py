@@ -33,8 +33,9 @@ BENCHES = {
     "finance_b": "bench.bench_finance_b",
     "app": "bench.bench_app",
     "warm_start": "bench.bench_warm",
+    "evaluation": "bench.bench_evaluation",
 }
-SMOKE = ("nb_training", "prediction", "app")
+SMOKE = ("nb_training", "prediction", "app", "evaluation")
 
 
 def _call(module_name: str, mode: str) -> dict:

@@ -72,6 +72,12 @@ def nb_run(nb_model):
 
 
 @pytest.fixture(scope="session")
+def poisson_run(registry, nb_run):
+    """The NB model's Poisson variant on the same (overdispersed) example data, trained after nb_run."""
+    return registry.load_model_instance("hierarchical_negbinom", options={"likelihood": "poisson"}).train(**TINY)
+
+
+@pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory):
     """A Ray cluster for the Ray runner's tests: ``BAYES_TEST_RAY_ADDRESS`` when set (CI starts one with
     ``make ray-up``; its token is found as the app finds it), else ONE local head for the whole session

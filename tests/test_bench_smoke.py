@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_bench_smoke_writes_markdown_and_json(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "nb_training,prediction,app",
+    out = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "nb_training,prediction,app,evaluation",
                           "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads((tmp_path / "latest.json").read_text())
@@ -23,6 +23,9 @@ def test_bench_smoke_writes_markdown_and_json(tmp_path):
     app = results["benches"]["app"]["result"]
     assert app["`streamlit run` → health endpoint answers"]["value"] > 0
     assert app["heavy modules that import pulled in"]["value"] == "none"
+    evaluation = results["benches"]["evaluation"]["result"]
+    assert evaluation["observations"]["value"] == 2000 > evaluation["distinct (entity, count) cells"]["value"]
+    assert evaluation["evaluation peak memory (whole process, largest)"]["value"] > 0
     markdown = (tmp_path / "latest.md").read_text()
     assert "ESS/s of the project path" in markdown and "## prediction" in markdown
     assert "| predict_one (cached draws → dict) p95 |" in markdown and "< 2 ms (" in markdown

@@ -113,7 +113,9 @@ class JobRequest:
     """Everything a page or the CLI asks of a runner. Runners validate it before anything is queued.
 
     ``data`` is ``{"kind": "example"}``, ``{"kind": "upload", "content": <bytes>, "filename": ...}``
-    or ``{"kind": "run", "run_id": ...}`` (an earlier run's data snapshot); build it with
+    or ``{"kind": "run", "run_id": ...}`` (an earlier run's data snapshot; ``run_id`` may be any run
+    reference — an alias, latest, ... — and is resolved to the run id when the request is made, so
+    the job trains on the run it named then even if an alias moves); build it with
     ``example_data()``, ``uploaded_data()`` or ``run_data()``. ``priors`` overrides prior
     hyper-parameters by name; ``params`` holds what only the task reads (e.g. SBC's simulations).
     """
@@ -140,6 +142,10 @@ class JobRequest:
             raise BayesCoreError("An uploaded data set needs its CSV bytes as data['content'].")
         if kind == "run" and not isinstance(self.data.get("run_id"), str):
             raise BayesCoreError("Data of an earlier run needs data['run_id'].")
+        if kind == "run":
+            from bayes_core.runs import refs
+
+            object.__setattr__(self, "data", {**self.data, "run_id": refs.resolve(self.model_id, self.data["run_id"])})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy (uploaded bytes as base64): how a request travels to a remote runner."""
@@ -168,8 +174,14 @@ def uploaded_data(content: bytes, filename: str | None = None) -> dict[str, Any]
     return {"kind": "upload", "content": content, "filename": filename}
 
 
-def run_data(run_id: str) -> dict[str, Any]:
-    return {"kind": "run", "run_id": run_id}
+def run_data(ref: str, model_id: str | None = None) -> dict[str, Any]:
+    """An earlier run's data snapshot; ``ref`` is a run id or any run reference (resolved by the
+    request, or here when ``model_id`` is given)."""
+    if model_id is not None:
+        from bayes_core.runs import refs
+
+        ref = refs.resolve(model_id, ref)
+    return {"kind": "run", "run_id": ref}
 
 
 # -- jobs -----------------------------------------------------------------------------------------

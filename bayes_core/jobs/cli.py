@@ -29,7 +29,8 @@ def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> arg
     submit = sub.add_parser("submit", parents=parents, help="queue a training job (same options as train)",
                             epilog="Model options are flags too, e.g. --non-centered true.")
     add_training_arguments(submit)
-    submit.add_argument("--data-run", metavar="RUN_ID", help="train on the data snapshot of an earlier run of the model")
+    submit.add_argument("--data-run", metavar="REF", help="train on the data snapshot of an earlier run of the model (a "
+                                                          "run id, latest, latest-converged, an alias or v<version>)")
     submit.set_defaults(func=cmd_submit)
 
     listing = sub.add_parser("list", parents=parents, help="list jobs, newest first")
@@ -80,7 +81,7 @@ def submit_request(args: argparse.Namespace, extra: list[str] | None = None):
     if args.data is not None:
         data = uploaded_data(read_file_bytes(args.data, "--data"), args.data.name)
     elif args.data_run is not None:
-        data = run_data(args.data_run)
+        data = run_data(args.data_run, args.model_id)
     else:
         data = example_data()
     return JobRequest(model_id=args.model_id, settings=training_settings(args), options=options, data=data)

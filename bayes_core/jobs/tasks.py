@@ -107,12 +107,16 @@ class TrainTask:
 
     def run(self, ctx: TaskContext) -> TaskResult:
         from bayes_core.registry import get_registry
+        from bayes_core.runs import evaluation
+        from bayes_core.samplers import Progress
 
         job = ctx.job
         model = get_registry().load_model_instance(job.model_id, options=job.options, priors=job.priors or None)
         run = model.train(ctx.data_source, progress=ctx.progress, run_id=ctx.output_id, **job.settings)
         per_chain = int(job.settings["draws"]) + int(job.settings["tune"])
         chains = int(job.settings["chains"])
+        ctx.progress(Progress("evaluating", per_chain * chains, per_chain * chains, message="PSIS-LOO, LOO-PIT"))
+        evaluation.ensure_after_training(run, model)  # a failure is logged; retried on first request
         return TaskResult(run_id=run.run_id, sampler=run.metadata.get("sampler"), device=run.metadata.get("device"),
                           message=f"run {run.run_id}",
                           progress={"draws_done": per_chain * chains, "chain_draws": [per_chain] * chains})

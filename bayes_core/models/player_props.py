@@ -250,6 +250,32 @@ class PlayerPropsModel(BaseBayesianModel):
         return comparison_decision(single, multi, {"single_task": _fit_summary(other_fit if multitask else fit),
                                                    "multi_task": _fit_summary(fit if multitask else other_fit)})
 
+    # -- evaluation -------------------------------------------------------------------------------
+    def complete_posterior(self, posterior):
+        """The packed Cholesky factor ``player_cov`` (not stored: ``store_in_trace=False``) from the
+        stored ``player_chol``, in LKJCholeskyCov's packing (the lower triangle, row by row)."""
+        if "player_cov" in posterior.data_vars or "player_chol" not in posterior.data_vars \
+                or not self.options.get("multitask", True):
+            return posterior
+        rows, cols = np.tril_indices(len(PROPS))
+        chol = posterior["player_chol"].transpose("chain", "draw", "prop", "prop_b").values
+        return posterior.assign(player_cov=(("chain", "draw", "player_cov_dim_0"), chol[:, :, rows, cols]))
+
+    def held_out_metrics(self, run: Run) -> dict[str, Any] | None:
+        """ECE, Brier and log loss of P(y > line) on the validation window, per prop (averaged over its
+        lines, each line kept too), from the run's calibration report; None without a validation split."""
+        report = run.report("calibration")
+        if not report:
+            return None
+        props = {}
+        for prop, per_line in report["props"].items():
+            lines = {line: {k: m[k] for k in ("ece", "brier", "log_loss", "n", "base_rate")}
+                     for line, m in per_line.items()}
+            props[prop] = {k: float(np.mean([m[k] for m in lines.values()])) for k in ("ece", "brier", "log_loss")}
+            props[prop]["lines"] = lines
+        return {"source": "validation split (reports/calibration.json)", "validation_rows": report["validation_rows"],
+                "window": report.get("window"), "mean_ece": report["mean_ece"], "props": props}
+
     # -- prediction -------------------------------------------------------------------------------
     def run_options(self, run: Run | None) -> dict[str, list[Any]]:
         if run is None:

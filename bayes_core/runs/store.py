@@ -23,7 +23,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -50,6 +50,8 @@ DATA_FILE = "data.csv"
 DAG_DOT_FILE = "model.dot"
 DAG_SVG_FILE = "model.svg"
 LOG_FILE = "train.log"
+CONFIG_FILE = "config.yaml"  # the config the run was trained from, byte for byte
+LOCK_FILE = "requirements.lock"  # every installed package, pinned (name==version)
 REPORTS_DIR = "reports"
 STAGING_PREFIX = ".tmp-"
 DELETING_PREFIX = ".del-"
@@ -151,6 +153,27 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+@lru_cache(maxsize=1)
+def environment_lock() -> str:
+    """Every installed distribution as ``name==version``, one a line (pip freeze-like, from
+    ``importlib.metadata``); computed once per process."""
+    pins = {f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions() if d.metadata["Name"]}
+    return "\n".join(sorted(pins, key=str.lower)) + "\n"
+
+
+def config_snapshot(meta: Any) -> str | None:
+    """The text of the config ``meta`` was loaded from, if the file still has the hash it had
+    (else None: the file changed since, and the run's config can no longer be told for sure)."""
+    path = getattr(meta, "config_path", None)
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if hashlib.sha256(text.encode()).hexdigest()[:16] == meta.config_hash else None
+
+
 @dataclass(frozen=True)
 class StagedRun:
     """A run being written: its id and hidden directory (renamed into place when complete)."""
@@ -220,6 +243,13 @@ def write_run_files(folder: Path, model: "BaseBayesianModel", fit: "FitResult", 
     snapshot = fit.data.to_csv(index=False, date_format="%Y-%m-%d")
     (folder / DATA_FILE).write_text(snapshot)
     _write_graph(folder, model.graph(fit.data))
+    config_text = config_snapshot(meta)
+    if config_text is None:
+        log.warning("the config of %s changed since it was loaded: run %s keeps no config snapshot", model.model_id,
+                    run_id)
+    else:
+        (folder / CONFIG_FILE).write_text(config_text, encoding="utf-8")
+    (folder / LOCK_FILE).write_text(environment_lock())
     reports = model.build_reports(fit)
     if reports:
         (folder / REPORTS_DIR).mkdir()
@@ -411,5 +441,7 @@ def list_runs(model_id: str) -> list[Run]:
 
 
 def load_run(model_id: str, ref: str | None = refs.LATEST) -> Run:
-    """The run ``ref`` names: a run id or "latest" (None = latest); NotTrainedError when there is none."""
+    """The run ``ref`` names (``runs.refs``: a run id, "latest" (None), "latest-converged", an alias,
+    "v<model version>"); NotTrainedError when the model has no run, RunNotFoundError listing the
+    known references when ``ref`` names none."""
     return Run(model_id, refs.resolve(model_id, ref))

@@ -67,7 +67,7 @@ def test_submitting_adds_a_job_row(page):
     new = [j for j in get_runner().list(MODEL) if j.job_id not in before]
     assert len(new) == 1, [e.value for e in page.error]
     job = new[0]
-    assert job.settings["draws"] == 60 and job.settings["chains"] == 1 and job.options == {"non_centered": True}
+    assert job.settings["draws"] == 60 and job.settings["chains"] == 1 and job.options == {"non_centered": True, "likelihood": "negative_binomial"}
     assert any(job.job_id in s.value for s in page.success)
     assert job.job_id in texts(page)  # its row in the jobs table
     assert any(b.label == "Cancel" for b in page.button) or not get_runner().status(job.job_id).is_active

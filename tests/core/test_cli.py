@@ -34,9 +34,11 @@ def test_train_json_prints_one_object_and_writes_a_run():
               "--seed", "3", "--non-centered", "true", "--json")
     assert out.returncode in (0, 3), out.stderr  # 3 = trained but not converged (tiny draws)
     payload = json.loads(out.stdout)
-    assert set(payload) == {"run_id", "model_id", "run_dir", "diagnostics"}
+    assert set(payload) == {"run_id", "model_id", "run_dir", "diagnostics", "evaluation"}
     meta = json.loads((Path(payload["run_dir"]) / "metadata.json").read_text())
-    assert meta["options"] == {"non_centered": True} and meta["settings"]["chains"] == 1
+    assert meta["options"] == {"non_centered": True, "likelihood": "negative_binomial"}
+    assert meta["settings"]["chains"] == 1
+    assert (Path(payload["run_dir"]) / "evaluation.json").is_file()  # evaluated once, right after training
 
 
 @pytest.mark.parametrize("args, message", [

@@ -68,6 +68,15 @@ def test_model_lifecycle(model_id, tmp_path):
                                        "converged", "verdicts"}
     assert len(loaded.data) == len(data)
 
+    # Every model's run is evaluated (PSIS-LOO over its pointwise log-likelihood), once, and stored.
+    from bayes_core.runs import evaluation
+
+    evaluated = evaluation.evaluate(loaded)
+    assert evaluated["loo"] and evaluated["loo"]["n_observations"] > 0, evaluated["loo_reason"]
+    assert evaluation.stored(loaded) == evaluated and evaluated["headline"].startswith("elpd_loo")
+    if path != "mcmc":
+        assert path in evaluated["loo"]["caveat"]  # draws that are not MCMC are said to be so
+
     table = model.predict(default_request(model, loaded), loaded)
     assert len(table) == 1 and table["run_id"].iloc[0] == run.run_id
     path = tmp_path / "predictions.csv"

@@ -113,7 +113,7 @@ def test_silent_worker_on_another_host_is_failed_after_the_heartbeat_limit(runne
     (dict(model_id=MODEL, settings={"thin": 2}), InvalidParametersError, "unknown training setting"),
     (dict(model_id=MODEL, settings={}, options={"non_centered": "maybe"}), InvalidParametersError, "non_centered"),
     (dict(model_id=MODEL, settings={}, data=uploaded_data(b"site,n\nA,1\n")), DataValidationError, "missing column"),
-    (dict(model_id=MODEL, settings={}, data=run_data("20200101-000000-000000-abcdef")), RunNotFoundError, "No run"),
+    (dict(model_id=MODEL, settings={}, data=run_data("20200101-000000-000000-abcdef")), RunNotFoundError, "has no run"),
 ])
 def test_bad_submission_is_refused_and_never_queued(runner, kwargs, error, fragment):
     count = len(runner.list(limit=10_000))
@@ -180,7 +180,7 @@ def test_cli_jobs_commands_json(runner):
     job_id = submitted["job_id"]
 
     status = json.loads(cli("jobs", "status", job_id, "--json").stdout)
-    assert status["job_id"] == job_id and status["options"] == {"non_centered": True}
+    assert status["job_id"] == job_id and status["options"]["non_centered"] is True
     assert {"model_id", "state", "progress", "pid", "run_id", "error", "created_at", "started_at"} <= set(status)
     listed = json.loads(cli("jobs", "list", "--model", MODEL, "--json").stdout)
     assert job_id in [j["job_id"] for j in listed["jobs"]]
@@ -257,7 +257,7 @@ def test_submitted_job_carries_the_whole_request(quiet_runner, registry):
                                          data=uploaded_data(csv, "counts.csv"), priors={prior: "0.5"},
                                          params={"note": "x"}))
     assert job.state is JobState.QUEUED and job.task == "train" and job.runner == "local" and job.external_id is None
-    assert job.options == {"non_centered": True} and job.priors == {prior: 0.5} and job.params == {"note": "x"}
+    assert job.options["non_centered"] is True and job.priors == {prior: 0.5} and job.params == {"note": "x"}
     assert job.settings["draws"] == TINY["draws"] and job.progress["draws_total"] == (60 + 60) * 2
     assert job.data_ref == {"kind": "upload", "path": f"uploads/{job.job_id}.csv", "filename": "counts.csv"}
     assert quiet_runner.upload_path(job.job_id).read_bytes() == csv

@@ -107,7 +107,7 @@ def test_count_interval_is_the_exact_mixture_quantile(windows):
     """Both quantile paths (one-pass grid, bisection for wide brackets) match a brute-force CDF."""
     from scipy import stats
 
-    from bayes_core.models.hierarchical_negbinom import _mixture_quantiles
+    from bayes_core.models.hierarchical_negbinom import CountMixture, _mixture_quantiles
 
     rng = np.random.default_rng(4)
     theta, phi = rng.gamma(8.0, 0.5, size=300), rng.gamma(30.0, 0.1, size=300)
@@ -115,7 +115,7 @@ def test_count_interval_is_the_exact_mixture_quantile(windows):
     ks = np.arange(0, int(windows * theta.max() * 3 + 100))
     cdf = stats.nbinom.cdf(ks[:, None], n, p).mean(axis=1)
     expected = [int(ks[np.argmax(cdf >= q)]) for q in (0.05, 0.95)]
-    assert _mixture_quantiles(n, p, windows * theta, (0.05, 0.95)) == expected
+    assert _mixture_quantiles(CountMixture(windows * theta, n, p), (0.05, 0.95)) == expected
 
 
 @pytest.mark.parametrize("threshold", [0, 1, 5, 800])
@@ -123,13 +123,13 @@ def test_exceedance_probability_is_the_exact_mixture_tail(threshold):
     """P(Y ≥ k) from the log-space pmf grid (and the incomplete-beta path for large k) equals scipy's."""
     from scipy import stats
 
-    from bayes_core.models.hierarchical_negbinom import _mixture_sf
+    from bayes_core.models.hierarchical_negbinom import CountMixture, _mixture_sf
 
     rng = np.random.default_rng(5)
     theta, phi = rng.gamma(8.0, 0.5, size=300), rng.gamma(30.0, 0.1, size=300)
     p = phi / (phi + theta)
     expected = stats.nbinom.sf(threshold - 1, phi, p).mean() if threshold > 0 else 1.0
-    assert _mixture_sf(threshold, phi, p) == pytest.approx(expected, abs=1e-12)
+    assert _mixture_sf(threshold, CountMixture.nb(phi, p)) == pytest.approx(expected, abs=1e-12)
 
 
 def test_total_over_windows_probability_matches_simulated_sums():

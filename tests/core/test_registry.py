@@ -79,6 +79,7 @@ def test_load_model_instance_validates_options(mixed_tree):
     from bayes_core.errors import InvalidParametersError
 
     reg = ModelRegistry(mixed_tree)
-    assert reg.load_model_instance("hierarchical_negbinom", options={"non_centered": "yes"}).options == {"non_centered": True}
+    assert reg.load_model_instance("hierarchical_negbinom", options={"non_centered": "yes"}).options == {
+        "non_centered": True, "likelihood": "negative_binomial"}
     with pytest.raises(InvalidParametersError, match="non_centered: 'maybe' is not true/false"):
         reg.load_model_instance("hierarchical_negbinom", options={"non_centered": "maybe"})

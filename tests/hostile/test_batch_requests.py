@@ -97,7 +97,7 @@ def test_bad_single_request_names_the_field(nb_model, nb_run, params, field, mes
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"non_centred": True}, "non_centred: unknown parameter (known: non_centered)"),
+    ({"non_centred": True}, "non_centred: unknown parameter (known: non_centered, likelihood)"),
     ({"non_centered": "maybe"}, "non_centered: 'maybe' is not true/false"),
 ])
 def test_unknown_or_bad_model_option_is_refused(registry, options, message):
