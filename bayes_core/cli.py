@@ -32,24 +32,18 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 
 def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
-    from bayes_core import artifacts
     from bayes_core.registry import get_registry
 
     registry = get_registry()
     models = []
-    for status in registry.get_all_models_with_status():
+    for status in registry.get_all_models_with_status():  # a damaged last run: last_status "unreadable" + why
         meta = status.pop("metadata")
-        verdict = None
-        if status["last_run_id"]:
-            try:
-                verdict = artifacts.Run(meta.model_id, status["last_run_id"]).verdict
-            except BayesCoreError:
-                verdict = "unreadable"
-        models.append({**status, "tags": meta.tags, "last_verdict": verdict})
+        models.append({**status, "tags": meta.tags})
     errors = [e.to_dict() for e in registry.errors]
     lines = [f"{'MODEL':28} {'STATUS':10} {'VERSION':8} {'TRAINED':8} LAST RUN"]
     for m in models:
-        last = f"{m['last_run_id']} ({m['last_verdict']})" if m["last_run_id"] else "-"
+        last = f"{m['last_run_id'] or ''} ({m['last_verdict'] or 'unreadable: ' + str(m['last_problem'])})" \
+            if m["last_status"] else "-"
         lines.append(f"{m['model_id']:28} {m['status']:10} {m['version']:8} {'yes' if m['is_trained'] else 'no':8} {last}")
     for e in errors:
         lines.append(f"\nBROKEN CONFIG {e['path']}:\n" + "\n".join(f"  - {msg}" for msg in e["messages"]))
@@ -107,7 +101,7 @@ def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
     if args.input:
         readable_file(args.input, "--input")
     model = get_registry().load_model_instance(args.model_id)
-    run = model.load_run(args.run)
+    run = model.load_run(args.run).check()  # a damaged run: why, and how to delete it
     params = _parse_params(args.param or [])
     if args.input:
         requests = read_csv(args.input)

@@ -52,7 +52,17 @@ class RunNotFoundError(BayesCoreError):
 
 
 class CorruptRunError(BayesCoreError):
-    pass
+    """A run that exists but cannot be used. ``problem`` says what is wrong in a few words (the file and
+    its fault), for listings that show the run as unreadable; the message adds what to do."""
+
+    def __init__(self, message: str, problem: str | None = None):
+        super().__init__(message)
+        self.problem = problem or message
+
+
+class RunStoreError(BayesCoreError):
+    """The runs of a model cannot be listed or written (a file where a folder belongs, no permission,
+    a full disk, a staging folder removed while a run was written)."""
 
 
 class NotTrainedError(BayesCoreError):

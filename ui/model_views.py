@@ -10,6 +10,7 @@ import streamlit as st
 from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel
 from bayes_core.config import MODEL_ID_PATTERN
+from bayes_core.errors import BayesCoreError
 from ui.text import MESSAGE_CHARS, safe_text
 
 
@@ -31,6 +32,8 @@ def render_model_views(model: BaseBayesianModel, run: Run) -> None:
     st.header(f"{model.metadata.name}: model-specific views")
     try:
         importlib.import_module(name).render(model, run)
+    except BayesCoreError as exc:  # e.g. a damaged report of the run: the message says what to do
+        st.error(f"The model-specific view cannot be shown: {safe_text(exc, MESSAGE_CHARS)}", icon=":material/error:")
     except Exception as exc:  # one model's view must not take the generic page down
         detail = safe_text(exc, MESSAGE_CHARS, multiline=True)
         st.error(f"The model-specific view failed: {type(exc).__name__}: {detail}", icon=":material/error:")

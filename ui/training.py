@@ -17,7 +17,7 @@ from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParame
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.registry import ModelRegistry
 from bayes_core.settings import DEVICES, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
-from ui import nav, uploads
+from ui import nav, state, uploads
 from ui.forms import render_fields
 from ui.text import MESSAGE_CHARS, safe_text
 
@@ -29,7 +29,8 @@ _STATE_ICONS = {"queued": ":gray[:material/hourglass_empty:]", "running": ":blue
                 "succeeded": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
                 "cancelled": ":gray[:material/block:]"}
 _VERDICT_ICONS = {"good": ":green[:material/check_circle:]", "warning": ":orange[:material/warning:]",
-                  "problem": ":red[:material/error:]"}
+                  "problem": ":red[:material/error:]", "unreadable": ":red[:material/broken_image:]",
+                  "deleted": ":gray[:material/delete:]"}
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -104,11 +105,18 @@ def data_source(model) -> tuple[str, bytes | None, str | None, str | None]:
             return None, None, None, None
         st.success(f"{uploads.shown_name(upload)}: {len(frame)} valid rows.")
         return kind, payload, upload.name, None
-    run_ids = list(reversed(artifacts.list_run_ids(model.model_id)))
-    if not run_ids:
-        st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
+    rows = state.run_listing(model.model_id)  # each run readable or unreadable (with why)
+    if not rows:
+        if rows is not None:
+            st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
         return None, None, None, None
-    run_id = st.selectbox("Earlier run", run_ids, key=f"train_{model.model_id}_data_run")
+    by_id = {row["run_id"]: row for row in rows}
+    run_id = st.selectbox("Earlier run", list(by_id), index=list(by_id).index(artifacts.newest_readable(rows)),
+                          format_func=lambda rid: state.run_label(by_id[rid]), key=f"train_{model.model_id}_data_run")
+    if by_id[run_id]["status"] == artifacts.UNREADABLE:
+        st.error(f"Run {run_id} cannot be used: {safe_text(by_id[run_id]['problem'], MESSAGE_CHARS)}. Pick another "
+                 f"run, or delete it: `{artifacts.delete_command(model.model_id, run_id)}`", icon=":material/error:")
+        return None, None, None, None
     return kind, None, None, run_id
 
 
@@ -174,13 +182,14 @@ def fmt_seconds(value: float | None) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def run_verdict(model_id: str, run_id: str) -> str:
-    """A finished run's convergence verdict (runs never change once written)."""
+@st.cache_data(max_entries=512, show_spinner=False, ttl=60)
+def run_verdict(model_id: str, run_id: str) -> tuple[str, str | None]:
+    """A finished job's run: its verdict, "unreadable" (with why) or "deleted"."""
     try:
-        return artifacts.Run(model_id, run_id).verdict
+        row = artifacts.run_summary(model_id, run_id)
     except BayesCoreError:
-        return "unavailable"
+        return "deleted", None
+    return (row["verdict"], None) if row["status"] == artifacts.READABLE else (artifacts.UNREADABLE, row["problem"])
 
 
 def diagnostics_link(model_id: str, run_id: str) -> None:
@@ -210,9 +219,11 @@ def render_job(job: Job) -> None:
                 st.toast(f"Job {job.job_id} {cancelled.state}.")
                 st.rerun(scope="fragment")
         elif job.state == "succeeded" and job.run_id:
-            verdict = run_verdict(job.model_id, job.run_id)
-            action.markdown(f"{_VERDICT_ICONS.get(verdict, ':gray[:material/help:]')} {verdict}")
-            diagnostics_link(job.model_id, job.run_id)
+            verdict, problem = run_verdict(job.model_id, job.run_id)
+            action.markdown(f"{_VERDICT_ICONS.get(verdict, ':gray[:material/help:]')} {verdict}",
+                            help=problem and f"{safe_text(problem, MESSAGE_CHARS)}")
+            if verdict != "deleted":
+                diagnostics_link(job.model_id, job.run_id)
         if job.error:
             st.error(safe_text(job.error.splitlines()[0], MESSAGE_CHARS))
         with st.expander("Log" + (" and error" if job.error else "")):
