@@ -4,8 +4,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.requirements-$(shell cksum requirements.txt | cut -d' ' -f1)
 PORT   ?= 8501
 PYTEST_ARGS ?=
+# make ray-up: a single-node Ray head on 127.0.0.1 for BAYES_JOB_RUNNER=ray (see README, Scale-out)
+RAY_CPUS  ?= 2
+RAY_PORT  ?= 8265
+RAY_HOURS ?= 12
 
-.PHONY: run test bench bench-quick venv clean-venv
+.PHONY: run test bench bench-quick venv clean-venv ray-up ray-down
 
 venv: $(STAMP)
 
@@ -32,6 +36,14 @@ bench: venv
 
 bench-quick: venv
 	$(PY) -m bench --quick
+
+# Starts the head (or shows the running one) and prints how to point the app at it; it stops by itself
+# after RAY_HOURS. ray-down stops exactly what ray-up started, by the pids recorded in .ray/head.json.
+ray-up: venv
+	$(PY) -m bayes_core.jobs.ray_local up --cpus $(RAY_CPUS) --port $(RAY_PORT) --hours $(RAY_HOURS)
+
+ray-down:
+	$(PY) -m bayes_core.jobs.ray_local down
 
 clean-venv:
 	rm -rf $(VENV)

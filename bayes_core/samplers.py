@@ -66,28 +66,32 @@ def gpu_available() -> bool:
         return False
 
 
-def resolve(settings: SamplerSettings) -> tuple[str, str]:
-    """(sampler, device) actually used; raises DeviceUnavailableError before any sampling."""
+def resolve(settings: SamplerSettings, gpu: bool | None = None) -> tuple[str, str]:
+    """(sampler, device) actually used; raises DeviceUnavailableError before any sampling.
+
+    ``gpu``: can the job have a GPU where it runs (a cluster runner knows its nodes); default: does
+    JAX see one here."""
     if settings.method != "mcmc":
         raise SamplerError(f"method {settings.method!r} is not available yet; choose method 'mcmc' (NUTS).")
     sampler, device = settings.sampler, settings.device
+    have_gpu = gpu_available if gpu is None else (lambda: gpu)
     if device == "gpu":
         if sampler in ("nutpie", "pymc"):
             raise SamplerError(
                 f"The {sampler} sampler runs on the CPU only; choose sampler 'numpyro' (or 'auto') for the GPU."
             )
-        if not gpu_available():
+        if not have_gpu():
             raise DeviceUnavailableError(
                 "device 'gpu' was requested but JAX sees no GPU. Install the CUDA build of JAX "
                 "(see the README, 'GPU training') or choose device 'cpu'/'auto'."
             )
         return "numpyro", "gpu"
     if sampler == "auto":
-        if device == "auto" and gpu_available():
+        if device == "auto" and have_gpu():
             return "numpyro", "gpu"
         return "nutpie", "cpu"
     if sampler == "numpyro":
-        return "numpyro", ("gpu" if device == "auto" and gpu_available() else "cpu")
+        return "numpyro", ("gpu" if device == "auto" and have_gpu() else "cpu")
     return sampler, "cpu"
 
 

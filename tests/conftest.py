@@ -40,3 +40,35 @@ def nb_model(registry):
 def nb_run(nb_model):
     """A tiny trained run of the NB model, shared by the whole session."""
     return nb_model.train(**TINY)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """A Ray cluster for the Ray runner's tests: ``BAYES_TEST_RAY_ADDRESS`` when set (CI starts one with
+    ``make ray-up``; its token is found as the app finds it), else ONE local head for the whole session
+    (2 CPUs, no GPU, 127.0.0.1 only, usage statistics off, token authentication on), stopped at the end by
+    its recorded pid — and by itself should this process die first. Yields ``(address, token_path)``."""
+    external = os.environ.get("BAYES_TEST_RAY_ADDRESS", "").strip()
+    if external:
+        yield external, os.environ.get("RAY_AUTH_TOKEN_PATH") or None
+        return
+    from bayes_core.jobs import ray_local
+
+    state = tmp_path_factory.mktemp("ray-head")
+    head = ray_local.start(state, cpus=2, gpus=0, token_path=state / "auth_token", watch_pid=os.getpid(), hours=1)
+    try:
+        yield head["address"], head["token_path"]
+    finally:
+        ray_local.stop(state)
+
+
+@pytest.fixture
+def ray_env(ray_cluster, monkeypatch):
+    """This test talks to the session's Ray cluster through ``get_runner()``."""
+    address, token_path = ray_cluster
+    monkeypatch.setenv("BAYES_JOB_RUNNER", "ray")
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    if token_path:
+        monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", token_path)
+    return address

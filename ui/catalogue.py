@@ -78,8 +78,8 @@ def render_card(entry: dict[str, Any]) -> None:
         else:
             label, colour, icon = VERDICT_BADGES.get(verdict, (verdict, "gray", ":material/help:"))
             if verdict == artifacts.UNREADABLE:
-                st.markdown(f":{colour}-badge[{icon} {label}] Last run `{entry['last_run_id'] or '?'}`: "
-                            f"{safe_text(entry['last_problem'], 300)}")
+                which = f"Last run `{entry['last_run_id']}`" if entry["last_run_id"] else "Runs"
+                st.markdown(f":{colour}-badge[{icon} {label}] {which}: {safe_text(entry['last_problem'], 300)}")
             else:
                 when = (entry["last_trained"] or "")[:16].replace("T", " ")
                 st.markdown(f":{colour}-badge[{icon} {label}] Last run {when} UTC · `{entry['last_run_id']}`")

@@ -26,6 +26,7 @@ __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "JOB_STATES", "IllegalTransitionE
 # optional runner's dependencies (Ray) load only for those who choose it. A new runner is one line.
 RUNNERS: dict[str, str] = {
     "local": "bayes_core.jobs.local:LocalJobRunner",
+    "ray": "bayes_core.jobs.ray:RayJobRunner",
 }
 DEFAULT_RUNNER = "local"
 

@@ -97,9 +97,9 @@ def cmd_list(args: argparse.Namespace, extra: list[str] | None = None) -> int:
     if not jobs:
         print("no jobs")
         return 0
-    print(f"{'JOB':<25} {'MODEL':<24} {'STATE':<10} {'PROGRESS':>8}  {'PHASE':<20} RUN")
+    print(f"{'JOB':<25} {'MODEL':<24} {'RUNNER':<7} {'STATE':<10} {'PROGRESS':>8}  {'PHASE':<20} RUN")
     for j in jobs:
-        print(f"{j.job_id:<25} {j.model_id:<24} {j.state:<10} {j.fraction:>8.0%}  "
+        print(f"{j.job_id:<25} {j.model_id:<24} {j.runner:<7} {j.state:<10} {j.fraction:>8.0%}  "
               f"{str(j.progress.get('phase', '')):<20} {j.run_id or ''}")
     return 0
 

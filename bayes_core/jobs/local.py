@@ -18,7 +18,7 @@ from typing import Any
 
 from bayes_core import artifacts
 from bayes_core.jobs import processes, tasks
-from bayes_core.jobs.api import (Job, JobConfigError, JobRequest, JobRunner, JobState, JobStoreError, check_job_id,
+from bayes_core.jobs.api import (Job, JobConfigError, JobRequest, JobRunner, JobState, check_job_id,
                                  empty_progress, transition)
 from bayes_core.jobs.store import DB_FILE, JobStore, age_seconds, now_iso
 
@@ -86,7 +86,7 @@ class LocalJobRunner(JobRunner):
         task = tasks.get_task(request.task)
         prepared = task.prepare(request)  # every problem raised before anything is stored
         job_id = new_job_id()
-        data_ref = self._store_data(job_id, request.data)
+        data_ref = tasks.keep_data(self.root, job_id, request.data)
         progress = {**empty_progress(), "draws_total": prepared.draws_total}
         self.store.insert(Job(
             job_id=job_id, model_id=request.model_id, state=JobState.QUEUED, settings=prepared.settings,
@@ -96,23 +96,6 @@ class LocalJobRunner(JobRunner):
         ))
         self.sweep()
         return self.store.get(job_id)
-
-    def _store_data(self, job_id: str, data) -> dict[str, Any]:
-        """Keep an uploaded CSV with the job (the worker reads it from there); other kinds are references."""
-        if data["kind"] == "upload":
-            path = self.upload_path(job_id)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".part")
-                tmp.write_bytes(data["content"])
-                os.replace(tmp, path)
-            except OSError as exc:
-                raise JobStoreError(f"Cannot keep the uploaded CSV in {path.parent} ({exc.strerror or exc}): make "
-                                    "the artifacts folder writable (or free disk space) and submit again.") from exc
-            return {"kind": "upload", "path": f"{UPLOADS_DIR}/{path.name}", "filename": data.get("filename")}
-        if data["kind"] == "run":
-            return {"kind": "run", "run_id": data["run_id"]}
-        return {"kind": "example"}
 
     # -- reads -----------------------------------------------------------------------------------
     def status(self, job_id: str) -> Job:

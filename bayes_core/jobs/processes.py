@@ -17,6 +17,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKER_MODULE = "bayes_core.jobs.worker"
+EXIT_STATUS_WAIT_S = 2.0
 _CHILDREN: dict[int, subprocess.Popen] = {}  # workers this process started: polled so they never linger as zombies
 _EXIT_CODES: dict[int, int] = {}  # exit codes of reaped workers: why a worker died, when we were its parent
 
@@ -48,9 +49,16 @@ def reap_children() -> None:
         _reap(pid)
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int, wait_s: float = 0.0) -> None:
+    """Collect ``pid``'s exit status if it is our child and has exited (waiting up to ``wait_s``)."""
     proc = _CHILDREN.get(pid)
-    if proc is not None and proc.poll() is not None:
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout=wait_s) if wait_s > 0 else proc.poll()
+    except subprocess.TimeoutExpired:
+        return
+    if proc.returncode is not None:
         _CHILDREN.pop(pid, None)
         _EXIT_CODES[pid] = proc.returncode
 
@@ -63,7 +71,9 @@ def exit_reason(pid: int | None) -> str:
     killed from outside: by the kernel for lack of memory (SIGKILL), or by an administrator.
     """
     if pid:
-        _reap(pid)
+        # Just after a SIGKILL a multi-threaded worker's main thread is already a zombie while its other
+        # threads still exit; only then can its status be collected: give it a moment.
+        _reap(pid, wait_s=EXIT_STATUS_WAIT_S)
     code = _EXIT_CODES.get(pid) if pid else None
     advice = "try fewer draws or chains (or less data), and see the job log for its last lines"
     if code is not None and code < 0:

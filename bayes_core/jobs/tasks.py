@@ -9,13 +9,14 @@ never know more about a task than this.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from bayes_core import artifacts
 from bayes_core.errors import BayesCoreError, InvalidParametersError, RunNotFoundError
-from bayes_core.jobs.api import Job, JobRequest
+from bayes_core.jobs.api import Job, JobRequest, JobStoreError
 
 UPLOADS_DIR = "uploads"
 
@@ -29,6 +30,7 @@ class Prepared:
     priors: dict[str, Any]
     params: dict[str, Any]
     draws_total: int = 0
+    device: str | None = None  # where it will run ("cpu" | "gpu"), as resolved when it was checked
 
 
 @dataclass
@@ -51,7 +53,9 @@ class TaskResult:
 class Task(Protocol):
     name: str
 
-    def prepare(self, request: JobRequest) -> Prepared: ...
+    def prepare(self, request: JobRequest, *, gpu: bool | None = None) -> Prepared:
+        """Check ``request`` and normalise it; ``gpu``: can the job have a GPU where it will run
+        (a cluster runner knows; default: is there one on this machine)."""
 
     def new_output_id(self) -> str: ...
 
@@ -67,7 +71,7 @@ class TrainTask:
 
     name = "train"
 
-    def prepare(self, request: JobRequest) -> Prepared:
+    def prepare(self, request: JobRequest, *, gpu: bool | None = None) -> Prepared:
         from bayes_core import samplers
         from bayes_core.registry import get_registry
 
@@ -86,7 +90,7 @@ class TrainTask:
             errors.update(exc.errors)
         if errors:
             raise InvalidParametersError(errors)
-        samplers.resolve(resolved)  # DeviceUnavailableError / SamplerError before queueing
+        _, device = samplers.resolve(resolved, gpu=gpu)  # DeviceUnavailableError / SamplerError before queueing
         data = request.data
         if data["kind"] == "upload":
             model.load_data(data["content"])
@@ -94,7 +98,7 @@ class TrainTask:
             model.load_data(run_data_file(request.model_id, data["run_id"]))
         settings = resolved.to_dict()
         return Prepared(settings=settings, options=dict(model.options), priors=priors, params=dict(request.params),
-                        draws_total=(settings["draws"] + settings["tune"]) * settings["chains"])
+                        draws_total=(settings["draws"] + settings["tune"]) * settings["chains"], device=device)
 
     def new_output_id(self) -> str:
         return artifacts.new_run_id()
@@ -173,6 +177,25 @@ def get_task(name: str) -> Task:
 def upload_path(root: Path, job_id: str) -> Path:
     """Where a job's uploaded CSV lives, under the artifacts root (shared storage on a cluster)."""
     return root / UPLOADS_DIR / f"{job_id}.csv"
+
+
+def keep_data(root: Path, job_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's ``data_ref``: an uploaded CSV is kept under the artifacts root, where the worker
+    reads it (on a cluster, storage every node mounts); the other kinds are references."""
+    if data["kind"] == "upload":
+        path = upload_path(root, job_id)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(data["content"])
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise JobStoreError(f"Cannot keep the uploaded CSV in {path.parent} ({exc.strerror or exc}): make "
+                                "the artifacts folder writable (or free disk space) and submit again.") from exc
+        return {"kind": "upload", "path": f"{UPLOADS_DIR}/{path.name}", "filename": data.get("filename")}
+    if data["kind"] == "run":
+        return {"kind": "run", "run_id": data["run_id"]}
+    return {"kind": "example"}
 
 
 def data_source(job: Job, root: Path) -> Path | None:

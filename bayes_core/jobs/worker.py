@@ -1,10 +1,11 @@
-"""The one entry point every runner executes: ``python -m bayes_core.jobs.worker <job_id>``.
+"""The one entry point every runner executes: ``python -m bayes_core.jobs.worker [--file] <job_id>``.
 
 ``execute(job, reporter)`` runs one job wherever it is called — this detached process (the local
 runner), a Ray job's entrypoint, or a long-lived warm worker — and talks to the outside only
 through its ``Reporter``: where its output is staged, a progress snapshot every second (the
 heartbeat), whether a cancel was asked for, and the final outcome. The local runner's reporter
-writes the job's SQLite row; a cluster runner's writes a JSON file on shared storage instead.
+writes the job's SQLite row; with ``--file`` (a Ray job's entrypoint) the job's record and reports
+are JSON files on shared storage instead (``files.FileReporter``).
 What the job does is looked up by ``job.task`` in ``bayes_core.jobs.tasks``.
 
 SIGTERM (cancel) raises SystemExit in the main thread, which unwinds the task and removes its
@@ -36,6 +37,7 @@ from bayes_core.samplers import Progress
 log = logging.getLogger("bayes_core.jobs.worker")
 HEARTBEAT_S = 1.0
 TRACEBACK_TAIL_LINES = 15
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SAMPLING_PHASES = ("tuning", "sampling")
 
 
@@ -256,18 +258,46 @@ def run_job(job_id: str) -> int:
     return 0 if outcome.state == JobState.SUCCEEDED else 1
 
 
+def run_file_job(job_id: str, root: Path | None = None) -> int:
+    """Execute a cluster job whose record and reports are files on shared storage (``files.py``):
+    a Ray job's entrypoint. A job cancelled before it started exits at once, doing nothing."""
+    from bayes_core.jobs.files import FileReporter, JobFiles
+
+    root = Path(root) if root is not None else artifacts.artifacts_root()
+    files = JobFiles(root, job_id)
+    job = files.read_job()
+    handler = logging.FileHandler(files.log_path)  # kept with the job when the cluster forgets its log
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
+    if files.cancel_requested():
+        log.info("job %s was cancelled before it started; nothing to do", job_id)
+        return 0
+    if job.state.is_terminal or files.read_state().get("outcome"):
+        log.info("job %s has already ended (%s); nothing to do", job_id, job.state.value)
+        return 0
+    job.state, job.started_at = JobState.RUNNING, now_iso()
+    outcome = execute(job, FileReporter(files), root=root, on_cancel=_interrupt_main)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the outcome is recorded: a late stop changes nothing
+    return 0 if outcome.state == JobState.SUCCEEDED else 1
+
+
+USAGE = ("usage: python -m bayes_core.jobs.worker <job_id>          (a local job, in the SQLite store)\n"
+         "       python -m bayes_core.jobs.worker --file <job_id>   (a cluster job, as files under BAYES_ARTIFACTS_DIR)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m bayes_core.jobs.worker <job_id>", file=sys.stderr)
+    file_mode = len(argv) == 2 and argv[0] == "--file"
+    if len(argv) != 1 and not file_mode:
+        print(USAGE, file=sys.stderr)
         return 2
+    job_id = argv[-1]
     signal.signal(signal.SIGTERM, _on_sigterm)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
     try:
-        return run_job(argv[0])
+        return run_file_job(check_job_id(job_id)) if file_mode else run_job(job_id)
     except BayesCoreError as exc:  # e.g. a damaged job store: say so in the job log, no traceback
-        log.error("job %s cannot run: %s", argv[0], exc)
+        log.error("job %s cannot run: %s", job_id, exc)
         return 2
 
 

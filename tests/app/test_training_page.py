@@ -143,3 +143,29 @@ def test_bad_job_setting_is_reported_in_the_jobs_panel(page, monkeypatch):
     assert any("BAYES_MAX_JOBS='-3' is not a whole number" in e.value for e in page.error)
     assert page.button(key="train_submit")
     monkeypatch.setenv("BAYES_MAX_JOBS", "4")
+
+
+@pytest.mark.ray
+def test_training_through_ray_shows_the_runner_and_rays_job_id(ray_env, page):
+    """The page does not know its runner: with BAYES_JOB_RUNNER=ray the same form trains on the Ray
+    cluster, and the job's row names the runner and Ray's job id, then its run."""
+    import time
+
+    page.run()
+    for name, value in (("draws", 60), ("tune", 60), ("chains", 1)):
+        page.number_input(key=KEY + name).set_value(value)
+    page.button(key="train_submit").click().run()
+    assert not page.exception, page.exception
+    job = get_runner().list(MODEL, limit=1)[0]
+    assert job.runner == "ray" and job.external_id == job.job_id
+    assert f"ray `{job.external_id}`" in texts(page)
+    deadline = time.monotonic() + 180
+    while get_runner().status(job.job_id).is_active:
+        assert time.monotonic() < deadline, get_runner().logs(job.job_id, 30)
+        time.sleep(0.5)
+    job = get_runner().status(job.job_id)
+    assert job.state == "succeeded", job.error
+    page.run()
+    assert not page.exception
+    assert f"**succeeded** · `{job.job_id}`" in texts(page) and f"ray `{job.job_id}`" in texts(page)
+    assert job.run_id in texts(page)

@@ -1,11 +1,13 @@
-"""Background training jobs: real detached workers on tiny settings; every wait is bounded."""
+"""Background training jobs, local runner: real detached workers on tiny settings; every wait is bounded.
+
+What every runner must do (submit, progress, succeed, fail, cancel, list, logs, queue limit) is in
+test_runner_contract.py, run against the local and the Ray runner."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,16 +19,14 @@ from pathlib import Path
 import pytest
 
 from bayes_core import artifacts
-from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavailableError, InvalidParametersError,
-                               RunNotFoundError, UnknownModelError)
-from bayes_core.jobs import (FINISHED_STATES, JOB_STATES, IllegalTransitionError, Job, JobConfigError, JobNotFoundError,
+from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError, RunNotFoundError
+from bayes_core.jobs import (FINISHED_STATES, JOB_STATES, IllegalTransitionError, Job, JobConfigError,
                              JobRequest, JobState, JobStoreError, LocalJobRunner, get_runner, max_jobs, run_data,
                              transition, uploaded_data)
 from bayes_core.jobs import tasks, worker
 from bayes_core.jobs.api import allowed_predecessors, empty_progress
 from bayes_core.jobs.local import UNEXPECTED_EXIT, heartbeat_timeout_s
 from bayes_core.jobs.processes import exit_reason
-from bayes_core.jobs.store import JobStore
 from bayes_core.jobs.tasks import TaskResult
 from bayes_core.jobs.worker import ProgressTracker, Reporter, execute
 from bayes_core.samplers import Progress
@@ -54,22 +54,6 @@ def finished(job: Job) -> bool:
     return not job.is_active
 
 
-def staged_dir(runner: LocalJobRunner, job: Job) -> Path | None:
-    staged = runner.store.get_row(job.job_id)["staged_run_id"]
-    return artifacts.runs_dir(job.model_id) / f".tmp-{staged}" if staged else None
-
-
-def wait_until_staged(runner, job: Job) -> Path:
-    """Wait until the worker is inside ``model.train`` (its hidden staged run directory exists)."""
-    def staged(j: Job) -> bool:
-        path = staged_dir(runner, j)
-        return j.state != "running" or (path is not None and path.is_dir())
-
-    job = wait_for(runner, job.job_id, staged, what="the worker to start training")
-    assert job.state == "running", (job.error, runner.logs(job.job_id, 30))
-    return staged_dir(runner, job)
-
-
 @pytest.fixture
 def runner(monkeypatch):
     monkeypatch.setenv("BAYES_MAX_JOBS", "4")
@@ -78,23 +62,6 @@ def runner(monkeypatch):
     for job in r.list():  # never leave a worker behind for the next test
         if job.is_active:
             r.cancel(job.job_id)
-
-
-def test_tiny_job_succeeds_with_a_run_and_survives_a_restart(runner):
-    job = runner.submit(JobRequest(MODEL, TINY))
-    assert job.state == "running" and job.pid
-    done = wait_for(runner, job.job_id, finished, what="the job to finish")
-    assert done.state == "succeeded", (done.error, runner.logs(job.job_id))
-    run = artifacts.Run(MODEL, done.run_id)
-    assert run.metadata["settings"]["draws"] == TINY["draws"]
-    assert (done.sampler, done.device) == (run.metadata["sampler"], run.metadata["device"]) == ("nutpie", "cpu")
-    assert done.progress["phase"] == "succeeded" and done.progress["draws_done"] == done.progress["draws_total"]
-    assert done.progress["elapsed_s"] > 0 and done.finished_at >= done.started_at >= done.created_at
-    assert "succeeded" in runner.logs(job.job_id)
-    assert not list(artifacts.runs_dir(MODEL).glob(".tmp-*"))
-    # A new store and runner (as after an app restart) see the same job, unchanged.
-    again = LocalJobRunner(JobStore()).status(job.job_id)
-    assert again.to_dict() == done.to_dict()
 
 
 def test_two_jobs_on_one_model_run_at_once_with_distinct_runs(runner, nb_run):
@@ -109,58 +76,6 @@ def test_two_jobs_on_one_model_run_at_once_with_distinct_runs(runner, nb_run):
     assert {a.run_id, b.run_id} <= set(artifacts.list_run_ids(MODEL))
     assert artifacts.Run(MODEL, a.run_id).metadata["data_rows"] == 6
     assert artifacts.Run(MODEL, b.run_id).metadata["data_hash"] == nb_run.metadata["data_hash"]
-
-
-def test_queue_limit_one_job_at_a_time(runner, monkeypatch):
-    monkeypatch.setenv("BAYES_MAX_JOBS", "1")
-    first = runner.submit(JobRequest(MODEL, {**TINY, "seed": 21}))
-    second = runner.submit(JobRequest(MODEL, {**TINY, "seed": 22}))
-    assert first.state == "running"
-    assert second.state == "queued" and second.pid is None
-    first = wait_for(runner, first.job_id, finished, what="the first job")
-    # The finishing worker starts the queued job itself; no read is needed to move the queue.
-    second = wait_for(runner, second.job_id, finished, what="the queued job")
-    assert first.state == second.state == "succeeded", (first.error, second.error)
-    assert second.started_at >= first.finished_at
-
-
-def test_queued_job_cancelled_never_starts(runner, monkeypatch):
-    monkeypatch.setenv("BAYES_MAX_JOBS", "1")
-    first = runner.submit(JobRequest(MODEL, LONG))
-    queued = runner.submit(JobRequest(MODEL, LONG))
-    assert queued.state == "queued"
-    cancelled = runner.cancel(queued.job_id)
-    assert cancelled.state == "cancelled" and cancelled.pid is None
-    assert runner.cancel(first.job_id).state == "cancelled"
-
-
-def test_cancel_running_job_leaves_no_run(runner):
-    before = set(artifacts.list_run_ids(MODEL))
-    job = runner.submit(JobRequest(MODEL, LONG))
-    staged = wait_until_staged(runner, job)
-    cancelled = runner.cancel(job.job_id)  # returns once the process group is gone
-    assert cancelled.state == "cancelled" and cancelled.error is None
-    assert cancelled.finished_at is not None and cancelled.run_id is None
-    assert not staged.exists()
-    assert set(artifacts.list_run_ids(MODEL)) == before
-    assert runner.cancel(job.job_id).state == "cancelled"  # idempotent
-
-
-def test_killed_worker_is_failed_on_next_read(runner):
-    before = set(artifacts.list_run_ids(MODEL))
-    job = runner.submit(JobRequest(MODEL, LONG))
-    staged = wait_until_staged(runner, job)
-    os.kill(job.pid, signal.SIGKILL)
-    failed = wait_for(runner, job.job_id, finished, timeout=10, what="the dead worker to be noticed")
-    assert failed.state == "failed"
-    assert UNEXPECTED_EXIT in failed.error
-    # As after the kernel's out-of-memory killer: the message says what happened and what to do.
-    # Whoever notices first words it: the parent that reaped it knows the signal; another process
-    # (a finishing worker's sweep) can only say it was most likely killed.
-    assert "killed" in failed.error and "signal 9" in failed.error and "lack of memory" in failed.error
-    assert "fewer draws or chains" in failed.error
-    assert not staged.exists()
-    assert set(artifacts.list_run_ids(MODEL)) == before
 
 
 def test_worker_liveness_from_proc_facts():
@@ -189,14 +104,11 @@ def test_silent_worker_on_another_host_is_failed_after_the_heartbeat_limit(runne
     assert failed.state == "failed" and UNEXPECTED_EXIT in failed.error and "no heartbeat" in failed.error
 
 
+# The runner-independent cases are in test_runner_contract.py; these are the local runner's others.
 @pytest.mark.parametrize("kwargs, error, fragment", [
-    (dict(model_id="no_such_model", settings={}), UnknownModelError, "hierarchical_negbinom"),
-    (dict(model_id=MODEL, settings={"draws": 0, "target_accept": 1.5}), InvalidParametersError, "target_accept"),
     (dict(model_id=MODEL, settings={"thin": 2}), InvalidParametersError, "unknown training setting"),
     (dict(model_id=MODEL, settings={}, options={"non_centered": "maybe"}), InvalidParametersError, "non_centered"),
-    (dict(model_id=MODEL, settings={}, data=uploaded_data(b"entity,count\nA,-1\nB,x\n")), DataValidationError, "negative"),
     (dict(model_id=MODEL, settings={}, data=uploaded_data(b"site,n\nA,1\n")), DataValidationError, "missing column"),
-    (dict(model_id=MODEL, settings={"device": "gpu"}), DeviceUnavailableError, "no GPU"),
     (dict(model_id=MODEL, settings={}, data=run_data("20200101-000000-000000-abcdef")), RunNotFoundError, "No run"),
 ])
 def test_bad_submission_is_refused_and_never_queued(runner, kwargs, error, fragment):
@@ -224,16 +136,9 @@ def test_uploaded_csv_is_kept_with_the_job(runner, monkeypatch):
     runner.cancel(blocker.job_id)
 
 
-def test_unknown_job_ids_are_refused(runner):
-    with pytest.raises(JobNotFoundError):
-        runner.status("20200101-000000-ffffffff")
-    with pytest.raises(JobNotFoundError):
-        runner.logs("../../etc/passwd")
-
-
 def test_job_modules_stay_light():
     code = ("import sys, json, bayes_core.jobs, bayes_core.jobs.cli; "
-            "print(json.dumps([m for m in ('streamlit', 'jax', 'pymc', 'pytensor') if m in sys.modules]))")
+            "print(json.dumps([m for m in ('streamlit', 'jax', 'pymc', 'pytensor', 'ray') if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
                          timeout=60)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
@@ -383,7 +288,7 @@ def test_runner_is_cached_per_artifacts_root(tmp_path, monkeypatch):
 
 def test_unknown_runner_is_refused_listing_the_known_ones(monkeypatch):
     monkeypatch.setenv("BAYES_JOB_RUNNER", "slurm")
-    with pytest.raises(JobConfigError, match="'slurm' is not a job runner; known runners: local"):
+    with pytest.raises(JobConfigError, match="'slurm' is not a job runner; known runners: local, ray"):
         get_runner()
 
 
