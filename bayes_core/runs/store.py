@@ -253,26 +253,34 @@ def staged_run(model_id: str, run_id: str | None = None) -> Iterator[StagedRun]:
                 logger.removeHandler(handler)
             handler.close()
         os.replace(tmp, final)
-    except OSError as exc:
+    except BaseException as exc:
         gone = not tmp.is_dir()
         shutil.rmtree(tmp, ignore_errors=True)
-        raise staging_error(model_id, tmp, exc, gone) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, Exception) and (gone or _written_there(exc, tmp)):
+            raise staging_error(model_id, tmp, exc, gone) from exc
         raise
 
 
-def staging_error(model_id: str, tmp: Path, exc: OSError, gone: bool) -> RunStoreError:
+def _written_there(exc: Exception, tmp: Path) -> bool:
+    """An OSError of writing the run itself (not, say, of reading the training data during the fit)."""
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno == errno.ENOSPC:
+        return True
+    return exc.filename is not None and str(tmp) in str(exc.filename)
+
+
+def staging_error(model_id: str, tmp: Path, exc: Exception, gone: bool) -> RunStoreError:
     """Why a run could not be written, and what to do; nothing of it is left."""
     if gone:
         what = (f"its staging folder {tmp} disappeared while it was being written (deleted by another program "
                 "or person?)")
-    elif exc.errno == errno.ENOSPC:
+    elif getattr(exc, "errno", None) == errno.ENOSPC:
         what = f"the disk holding {tmp.parent} is full"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    elif getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS):
         what = f"{tmp.parent} cannot be written ({exc.strerror})"
     else:
-        what = f"writing it failed ({exc.strerror or exc}: {exc.filename or tmp})"
+        what = f"writing it failed ({getattr(exc, 'strerror', None) or exc})"
     return RunStoreError(f"The run of {model_id!r} was not saved: {what}. Nothing of it was kept; fix that and "
                          "train again.")
 
