@@ -21,8 +21,9 @@ class UnknownModelError(BayesCoreError, KeyError):
     def __init__(self, model_id: str, known: list[str]):
         self.model_id = model_id
         self.known = sorted(known)
+        shown = model_id if len(model_id) <= 100 else f"{model_id[:99]}…"  # an id of 100,000 characters
         super().__init__(
-            f"Unknown model {model_id!r}. Known models: {', '.join(self.known) or '(none)'}."
+            f"Unknown model {shown!r}. Known models: {', '.join(self.known) or '(none)'}."
         )
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -93,9 +93,12 @@ class TrainTask:
         _, device = samplers.resolve(resolved, gpu=gpu)  # DeviceUnavailableError / SamplerError before queueing
         data = request.data
         if data["kind"] == "upload":
-            model.load_data(data["content"])
+            frame = model.load_data(data["content"])
         elif data["kind"] == "run":
-            model.load_data(run_data_file(request.model_id, data["run_id"]))
+            frame = model.load_data(run_data_file(request.model_id, data["run_id"]))
+        else:
+            frame = None
+        model.check_resources(frame, resolved)  # a trace too large for memory is refused, never queued
         settings = resolved.to_dict()
         return Prepared(settings=settings, options=dict(model.options), priors=priors, params=dict(request.params),
                         draws_total=(settings["draws"] + settings["tune"]) * settings["chains"], device=device)

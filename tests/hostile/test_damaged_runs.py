@@ -17,16 +17,18 @@ from tests.hostile.damage import DAMAGES, GRAPH_ONLY, RUN_DAMAGES, pick
 from tests.hostile.test_deep_links import open_page, shown_texts
 
 LISTED = [d for d in RUN_DAMAGES if d.listed]
-ON_PAGES = pick(
-    "meta_list", "meta_null", "meta_created_at_5", "meta_created_at_words", "meta_huge", "meta_not_utf8", "meta_deep",
-    "meta_missing", "meta_fifo", "meta_link_outside", "meta_other_run", "diag_list", "diag_verdict_unknown",
-    "diag_rhat_text", "diag_per_variable_text", "trace_truncated_third", "trace_scrambled_inside",
-    "trace_of_another_run", "trace_without_posterior", "summary_garbage", "summary_text_in_numbers",
-    "summary_one_interval_column", "data_missing", "run_is_a_file", "run_empty_folder", "run_broken_link")
-PREDICTION_PAGE = pick("meta_list", "meta_created_at_5", "diag_list", "trace_truncated_third", "trace_of_another_run",
-                       "trace_without_posterior", "summary_text_in_numbers", "run_is_a_file", "meta_fifo")
+# The pages share one code path for every damage the store finds (``Run.check``): one case per file
+# and kind of fault is enough there; the store and CLI cases above cover every damage.
+ON_PAGES = pick("meta_list", "meta_created_at_5", "meta_deep", "meta_fifo", "diag_list", "diag_rhat_text",
+                "trace_truncated_third", "trace_scrambled_inside", "trace_of_another_run", "summary_text_in_numbers",
+                "data_missing", "run_is_a_file", "run_broken_link")
+PREDICTION_PAGE = pick("meta_created_at_5", "diag_list", "trace_truncated_third", "trace_without_posterior",
+                       "run_is_a_file")
+GRAPH_ON_PAGE = pick("dot_url", "dot_html_label", "dot_not_dot")
 LISTING_PAGES = pick("meta_list", "meta_created_at_5", "diag_list", "trace_truncated_third", "run_is_a_file",
                      "data_missing")
+NEIGHBOUR_CHECKED = pick("meta_list", "meta_fifo", "diag_list", "trace_truncated_third", "trace_of_another_run",
+                         "summary_garbage", "run_is_a_file", "run_broken_link")
 PREDICT_ARGS = ["--param", "entity=E001", "--param", "windows=2"]
 
 
@@ -97,8 +99,9 @@ def test_cli_predict_refuses_the_damaged_run_and_serves_its_neighbour(run_root, 
     code, payload, _ = cli(capsys, "predict", NB, "--run", run_root.damaged_id, *PREDICT_ARGS, "--out", str(out))
     assert code == 2 and damage.says in payload["error"] and "rm -r" in payload["error"], payload
     assert not out.exists()
-    code, payload, _ = cli(capsys, "predict", NB, "--run", run_root.neighbour_id, *PREDICT_ARGS, "--out", str(out))
-    assert code == 0 and payload["rows"] == 1
+    if damage in NEIGHBOUR_CHECKED:
+        code, payload, _ = cli(capsys, "predict", NB, "--run", run_root.neighbour_id, *PREDICT_ARGS, "--out", str(out))
+        assert code == 0 and payload["rows"] == 1
 
 
 def test_cli_list_as_text_says_unreadable_and_why(run_root, capsys):
@@ -146,7 +149,7 @@ def test_diagnostics_without_a_run_shows_the_readable_neighbour(app, run_root, d
     assert at.dataframe, "the neighbour's summary is shown"
 
 
-@pytest.mark.parametrize("damage", GRAPH_ONLY, ids=str)
+@pytest.mark.parametrize("damage", GRAPH_ON_PAGE, ids=str)
 def test_diagnostics_refuses_a_damaged_model_graph_and_shows_the_rest(app, run_root, damage):
     damage.apply(run_root.damaged)
     at = open_page(app, "pages/diagnostics.py", model=NB, run=run_root.damaged_id)
