@@ -74,6 +74,11 @@ class ModelRegistry:
 
     def refresh(self) -> "ModelRegistry":
         models, errors = {}, []
+        if not self.root.is_dir():  # a mistyped BAYES_MODEL_CONFIGS must not look like "no models"
+            what = "is a file, not a folder" if self.root.exists() else "does not exist"
+            errors.append(ConfigProblem(str(self.root), [
+                f"the model configs folder {self.root} {what}: set BAYES_MODEL_CONFIGS to the folder holding "
+                "<model_id>/config.yaml, or unset it to use the project's model_configs/"]))
         for path in sorted(self.root.glob("*/config.yaml")):
             model_id = path.parent.name
             if not MODEL_ID_PATTERN.match(model_id):

@@ -162,10 +162,10 @@ def submit_form(model) -> None:
     except InvalidParametersError as exc:
         st.error("The job was not submitted; fix these values:")
         for field, message in exc.errors.items():
-            st.error(f"{field}: {message}")
+            st.error(f"{safe_text(field)}: {safe_text(message, MESSAGE_CHARS)}")
         return
     except BayesCoreError as exc:
-        st.error(f"The job was not submitted: {exc}")
+        st.error(f"The job was not submitted: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
         return
     st.success(f"Job {job.job_id} submitted. It runs in the background: follow it under Jobs below, "
                "or leave this page and come back.")
@@ -204,10 +204,12 @@ def render_job(job: Job) -> None:
     p = job.progress
     with st.container(border=True):
         head, bar, action = st.columns([3, 4, 1.3], vertical_alignment="center")
+        # A job row is data from the store: its texts are shown inert, like any untrusted text.
         head.markdown(f"{_STATE_ICONS.get(job.state, '')} **{job.state}** · `{job.job_id}`  \n"
-                      f"{job.model_id} · {job.settings.get('draws')} draws × {job.settings.get('chains')} chains"
-                      + (f" · {job.sampler} on {job.device}" if job.sampler else "")
-                      + (f" · {job.runner} `{job.external_id}`" if job.external_id else ""))
+                      f"{safe_text(job.model_id)} · {safe_text(job.settings.get('draws'))} draws × "
+                      f"{safe_text(job.settings.get('chains'))} chains"
+                      + (f" · {safe_text(job.sampler)} on {safe_text(job.device)}" if job.sampler else "")
+                      + (f" · {safe_text(job.runner)} {safe_text(job.external_id)}" if job.external_id else ""))
         draws = f"{p.get('draws_done', 0)}/{p.get('draws_total', 0)} draws" if p.get("draws_total") else ""
         bar.progress(job.fraction, text=f"{p.get('phase', '')} {draws}".strip())
         bar.caption(f"divergences {p.get('divergences', 0)} · elapsed {fmt_seconds(p.get('elapsed_s'))} · "
@@ -245,4 +247,4 @@ def jobs_panel(model_id: str) -> None:
         for job in jobs:
             render_job(job)
     except BayesCoreError as exc:
-        st.error(f"Cannot read the jobs: {exc}")
+        st.error(f"Cannot read the jobs: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
