@@ -35,8 +35,9 @@ import pandas as pd
 
 from bayes_core import draws as draws_mod
 from bayes_core.config import MODEL_ID_PATTERN
-from bayes_core.errors import BayesCoreError, CorruptRunError, RunNotFoundError, RunStoreError, SamplerError
+from bayes_core.errors import BayesCoreError, CorruptRunError, RunNotFoundError, SamplerError
 from bayes_core.runs import integrity, refs
+from bayes_core.runs.faults import runs_folder_error, staging_error, written_there
 from bayes_core.runs.integrity import RunFileError
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ STAGING_PREFIX = ".tmp-"
 DELETING_PREFIX = ".del-"
 #: Files every run has (a run is written whole): one missing means the run is damaged.
 REQUIRED_FILES = (METADATA_FILE, DIAGNOSTICS_FILE, SUMMARY_FILE, TRACE_FILE, DATA_FILE)
-READABLE, UNREADABLE = "readable", "unreadable"
 
 #: Attributes stamped into every trace (root of ``trace.nc``), as pymc-extras' ModelBuilder does.
 TRACE_ATTRS = ("model_id", "model_version", "config_hash", "run_id", "created_at")
@@ -125,24 +125,9 @@ def list_run_ids(model_id: str) -> list[str]:
     return sorted(name for name in names if RUN_ID_PATTERN.match(name))
 
 
-def runs_folder_error(model_id: str, folder: Path, exc: OSError) -> RunStoreError:
-    """What to do when the runs folder of a model cannot be listed or written."""
-    if exc.errno == errno.ENOTDIR:
-        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
-        return RunStoreError(f"The runs of {model_id!r} cannot be read: {blocking} is a file where a folder belongs. "
-                             "Move the file aside, or set BAYES_ARTIFACTS_DIR to another folder.")
-    return RunStoreError(f"The runs of {model_id!r} in {folder} cannot be read ({exc.strerror or exc}): make the "
-                         "folder readable by this user, or set BAYES_ARTIFACTS_DIR to another folder.")
-
-
 def latest_run_id(model_id: str) -> str | None:
     ids = list_run_ids(model_id)
     return ids[-1] if ids else None
-
-
-def run_created_at(model_id: str, run_id: str) -> str | None:
-    """When the run was created (from its metadata); None when the run is unreadable."""
-    return run_summary(model_id, run_id)["created_at"]
 
 
 def delete_command(model_id: str, run_id: str) -> str:
@@ -153,35 +138,6 @@ def delete_command(model_id: str, run_id: str) -> str:
 def delete_hint(model_id: str, run_id: str) -> str:
     """What to do with a damaged run."""
     return f"delete it (`{delete_command(model_id, run_id)}`) and train again"
-
-
-def run_summary(model_id: str, run_id: str) -> dict[str, Any]:
-    """One row of a run listing: ``status`` readable | unreadable and the ``problem`` when unreadable,
-    with what the listing shows (created_at, verdict, model_version, sampler, device). Cheap: reads
-    the two JSON files and file headers, never the trace itself."""
-    row: dict[str, Any] = {"run_id": run_id, "status": UNREADABLE, "problem": None, "created_at": None,
-                           "verdict": None, "model_version": None, "sampler": None, "device": None}
-    try:
-        run = Run(model_id, run_id)
-        run.check_files()
-        meta = run.metadata
-        row.update(created_at=meta["created_at"], model_version=meta.get("model_version"),
-                   sampler=meta.get("sampler"), device=meta.get("device"), verdict=run.verdict, status=READABLE)
-    except CorruptRunError as exc:
-        row["problem"] = exc.problem
-    return row
-
-
-def run_summaries(model_id: str) -> list[dict[str, Any]]:
-    """Every run of a model, newest first, each with its status (see ``run_summary``): the one listing
-    used by the CLI and every page, so a damaged run shows as unreadable and its neighbours as usual."""
-    return [run_summary(model_id, run_id) for run_id in reversed(list_run_ids(model_id))]
-
-
-def newest_readable(summaries: list[dict[str, Any]]) -> str | None:
-    """The newest readable run of a listing (newest first); the newest run when none is readable."""
-    readable = [row["run_id"] for row in summaries if row["status"] == READABLE]
-    return (readable or [row["run_id"] for row in summaries] or [None])[0]
 
 
 # -- writing -----------------------------------------------------------------------------------------
@@ -256,33 +212,9 @@ def staged_run(model_id: str, run_id: str | None = None) -> Iterator[StagedRun]:
     except BaseException as exc:
         gone = not tmp.is_dir()
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, Exception) and (gone or _written_there(exc, tmp)):
+        if isinstance(exc, Exception) and (gone or written_there(exc, tmp)):
             raise staging_error(model_id, tmp, exc, gone) from exc
         raise
-
-
-def _written_there(exc: Exception, tmp: Path) -> bool:
-    """An OSError of writing the run itself (not, say, of reading the training data during the fit)."""
-    if not isinstance(exc, OSError):
-        return False
-    if exc.errno == errno.ENOSPC:
-        return True
-    return exc.filename is not None and str(tmp) in str(exc.filename)
-
-
-def staging_error(model_id: str, tmp: Path, exc: Exception, gone: bool) -> RunStoreError:
-    """Why a run could not be written, and what to do; nothing of it is left."""
-    if gone:
-        what = (f"its staging folder {tmp} disappeared while it was being written (deleted by another program "
-                "or person?)")
-    elif getattr(exc, "errno", None) == errno.ENOSPC:
-        what = f"the disk holding {tmp.parent} is full"
-    elif getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS):
-        what = f"{tmp.parent} cannot be written ({exc.strerror})"
-    else:
-        what = f"writing it failed ({getattr(exc, 'strerror', None) or exc})"
-    return RunStoreError(f"The run of {model_id!r} was not saved: {what}. Nothing of it was kept; fix that and "
-                         "train again.")
 
 
 def require_trace(fit: "FitResult") -> None:
@@ -427,12 +359,20 @@ class Run:
         return CorruptRunError(f"Run {self.run_id} of model {self.model_id!r} cannot be used: {problem}. "
                                f"To recover, {delete_hint(self.model_id, self.run_id)}.", problem=problem)
 
-    def _bytes(self, name: str, limit: int | None) -> bytes:
+    def _file(self, name: str, limit: int | None = None) -> Path:
+        """The path of one of the run's files, once it is known to be a regular file inside the run."""
         try:
-            return integrity.read_bytes(self.path / name, self.path, limit)
+            integrity.check_file(self.path / name, self.path, limit)
         except FileNotFoundError:
             raise self._corrupt(name, "is missing") from None
         except RunFileError as exc:
+            raise self._corrupt(name, str(exc)) from None
+        return self.path / name
+
+    def _bytes(self, name: str, limit: int | None) -> bytes:
+        try:
+            return integrity.read_bytes(self._file(name, limit), self.path, limit)
+        except RunFileError as exc:  # unreadable between the check and the read
             raise self._corrupt(name, str(exc)) from None
 
     def _read_json(self, name: str) -> Any:
@@ -451,12 +391,7 @@ class Run:
         """The cheap checks of a listing: every file a run has is there and plausible, the JSON files
         have their shape, the trace is as long as its header says and the summary has its columns."""
         for name in REQUIRED_FILES:
-            try:
-                integrity.check_file(self.path / name, self.path, None)
-            except FileNotFoundError:
-                raise self._corrupt(name, "is missing") from None
-            except RunFileError as exc:
-                raise self._corrupt(name, str(exc)) from None
+            self._file(name)
         self.metadata  # noqa: B018 - shape-checked on first read
         self.diagnostics  # noqa: B018
         with open(self.path / SUMMARY_FILE, "rb") as fh:
@@ -511,13 +446,7 @@ class Run:
         """The trace as an ``xarray.DataTree`` (loaded into memory, file closed), its stamp checked."""
         import xarray as xr
 
-        path = self.path / TRACE_FILE
-        try:
-            integrity.check_file(path, self.path, None)
-        except FileNotFoundError:
-            raise self._corrupt(TRACE_FILE, "is missing") from None
-        except RunFileError as exc:
-            raise self._corrupt(TRACE_FILE, str(exc)) from None
+        path = self._file(TRACE_FILE)
         try:
             with xr.open_datatree(path) as tree:
                 loaded = tree.load()
