@@ -19,14 +19,11 @@ from tests.hostile.test_deep_links import open_page, shown_texts
 LISTED = [d for d in RUN_DAMAGES if d.listed]
 # The pages share one code path for every damage the store finds (``Run.check``): one case per file
 # and kind of fault is enough there; the store and CLI cases above cover every damage.
-ON_PAGES = pick("meta_list", "meta_created_at_5", "meta_deep", "meta_fifo", "diag_list", "diag_rhat_text",
-                "trace_truncated_third", "trace_scrambled_inside", "trace_of_another_run", "summary_text_in_numbers",
-                "data_missing", "run_is_a_file", "run_broken_link")
-PREDICTION_PAGE = pick("meta_created_at_5", "diag_list", "trace_truncated_third", "trace_without_posterior",
-                       "run_is_a_file")
+ON_PAGES = pick("meta_list", "meta_created_at_5", "meta_fifo", "diag_list", "trace_truncated_third",
+                "trace_scrambled_inside", "trace_of_another_run", "summary_text_in_numbers", "run_is_a_file")
+PREDICTION_PAGE = pick("meta_created_at_5", "trace_without_posterior", "run_broken_link")
 GRAPH_ON_PAGE = pick("dot_url", "dot_html_label", "dot_not_dot")
-LISTING_PAGES = pick("meta_list", "meta_created_at_5", "diag_list", "trace_truncated_third", "run_is_a_file",
-                     "data_missing")
+LISTING_PAGES = pick("meta_created_at_5", "diag_list", "trace_truncated_third", "data_missing")
 NEIGHBOUR_CHECKED = pick("meta_list", "meta_fifo", "diag_list", "trace_truncated_third", "trace_of_another_run",
                          "summary_garbage", "run_is_a_file", "run_broken_link")
 PREDICT_ARGS = ["--param", "entity=E001", "--param", "windows=2"]
@@ -138,8 +135,7 @@ def test_diagnostics_deep_link_to_a_damaged_run_says_why_and_keeps_serving(app, 
         assert "unreadable" in picker.options[0] and "unreadable" not in picker.options[1]
 
 
-@pytest.mark.parametrize("damage", pick("meta_list", "trace_truncated_third", "run_is_a_file", "data_missing"),
-                         ids=str)
+@pytest.mark.parametrize("damage", pick("meta_list", "run_is_a_file"), ids=str)
 def test_diagnostics_without_a_run_shows_the_readable_neighbour(app, run_root, damage):
     damage.apply(run_root.damaged)
     at = open_page(app, "pages/diagnostics.py", model=NB)

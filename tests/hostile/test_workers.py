@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from bayes_core import artifacts
-from bayes_core.jobs import Job, JobRequest, get_runner, run_data, uploaded_data
+from bayes_core.jobs import Job, JobRequest, LocalJobRunner, get_runner, run_data, uploaded_data
 from bayes_core.jobs.local import UNEXPECTED_EXIT
 from bayes_core.jobs.store import now_iso
 from tests.conftest import TINY
@@ -53,7 +54,7 @@ def wait_for(runner, job_id: str, predicate, timeout: float = WAIT_S, what: str 
 
 def staged(runner, job: Job) -> Path | None:
     output = runner.store.get_row(job.job_id)["staged_run_id"]
-    return artifacts.runs_dir(job.model_id) / f".tmp-{output}" if output else None
+    return runner.root / job.model_id / "runs" / f".tmp-{output}" if output else None
 
 
 def training(runner, job: Job) -> Job:
@@ -85,7 +86,8 @@ def assert_ended_cleanly(runner, job: Job, follower: Job, *says: str) -> None:
     for words in says:
         assert words in job.error, job.error
     assert "Traceback" not in job.error, job.error
-    assert not list(artifacts.artifacts_root().glob("*/runs/.tmp-*")), "no staging folder left"
+    # (the follower is another model: its own staging folder may exist by now)
+    assert not list((runner.root / job.model_id / "runs").glob(".tmp-*")), "no staging folder left"
     moved = wait_for(runner, follower.job_id, lambda j: j.state != "queued", timeout=30, what="the queue to move")
     assert moved.state in ("running", "succeeded"), (moved.state, moved.error)
 
@@ -137,16 +139,6 @@ def test_a_worker_terminated_from_outside_says_it_was_not_a_cancel(queue):
     assert artifacts.list_run_ids(NB) == []
 
 
-def test_a_worker_whose_staging_folder_is_deleted_fails_saying_so(queue):
-    job = training(queue, queue.submit(JobRequest(NB, TINY)))
-    behind = follower(queue)
-    shutil.rmtree(staged(queue, job))  # e.g. a clean-up script sweeping hidden folders
-    failed = wait_for(queue, job.job_id, finished, what="the worker to finish without its folder")
-    assert_ended_cleanly(queue, failed, behind, "RunStoreError", "was not saved",
-                         "staging folder", "disappeared while it was being written", "train again")
-    assert artifacts.list_run_ids(NB) == []
-
-
 # -- what a queued job needs, gone before it starts ------------------------------------------------------
 def test_a_queued_job_whose_model_was_removed_from_the_configs(queue, config_tree):
     held = hold_the_slot(queue)
@@ -181,3 +173,40 @@ def test_a_queued_job_whose_data_run_was_damaged(queue, nb_run):
     assert_ended_cleanly(queue, failed, behind, f"Run {nb_run.run_id}", "metadata.json 'created_at' is 5",
                          "To recover, delete it (`rm -r")
 
+
+# -- a staging folder deleted under its worker ----------------------------------------------------------
+# The worker notices only when it writes the run, after compiling and sampling: tens of seconds on a
+# busy machine. The job is started with the module (its own artifacts root) and checked last, so that
+# the wait overlaps the cases above.
+def _delete_when_staged(runner, job: Job) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        path = staged(runner, job)
+        if path is not None and path.is_dir():
+            shutil.rmtree(path)  # e.g. a clean-up script sweeping hidden folders
+            return
+        if runner.store.get(job.job_id).state not in ("queued", "running"):
+            return
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def doomed(tmp_path_factory):
+    runner = LocalJobRunner(tmp_path_factory.mktemp("doomed") / "art")
+    job = runner.submit(JobRequest(NB, TINY))
+    behind = runner.submit(JobRequest(FOLLOWER, LONG))
+    deleter = threading.Thread(target=_delete_when_staged, args=(runner, job), daemon=True)
+    deleter.start()
+    yield runner, job, behind, deleter
+    for active in runner.list():
+        if active.is_active:
+            runner.cancel(active.job_id)
+
+
+def test_a_worker_whose_staging_folder_is_deleted_fails_saying_so(doomed):
+    runner, job, behind, deleter = doomed
+    deleter.join(timeout=WAIT_S)
+    failed = wait_for(runner, job.job_id, finished, what="the worker to finish without its folder")
+    assert_ended_cleanly(runner, failed, behind, "RunStoreError", "was not saved",
+                         "staging folder", "disappeared while it was being written", "train again")
+    assert not list((runner.root / NB / "runs").glob("2*")), "no run"
