@@ -38,7 +38,7 @@ def render_model_views(model: BaseBayesianModel, run: Run) -> None:
     except BayesCoreError as exc:  # e.g. a damaged report of the run: the message says what to do
         st.error(f"The model-specific view cannot be shown: {safe_text(exc, MESSAGE_CHARS)}", icon=":material/error:")
     except Exception as exc:  # one model's view must not take the generic page down
-        log.exception("the model-specific view %s failed for run %s", name, run.run_id)
+        log.exception("the model-specific view %s failed for run %s", name, getattr(run, "run_id", run))
         detail = safe_text(f"{type(exc).__name__}: {exc}", MESSAGE_CHARS)
         st.error(f"The model-specific view failed ({detail}). The rest of the page is unaffected. If the run's "
                  "reports were edited or damaged, train again; otherwise this is a bug: its traceback is in the "

@@ -19,7 +19,7 @@ from bayes_core.registry import ModelRegistry
 from bayes_core.settings import DEVICES, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
 from ui import nav, state, uploads
 from ui.forms import render_fields
-from ui.text import MESSAGE_CHARS, safe_text
+from ui.text import MESSAGE_CHARS, safe_code, safe_text
 
 REFRESH_S = 2
 MAX_JOBS_SHOWN = 25
@@ -205,11 +205,11 @@ def render_job(job: Job) -> None:
     with st.container(border=True):
         head, bar, action = st.columns([3, 4, 1.3], vertical_alignment="center")
         # A job row is data from the store: its texts are shown inert, like any untrusted text.
-        head.markdown(f"{_STATE_ICONS.get(job.state, '')} **{job.state}** · `{job.job_id}`  \n"
+        head.markdown(f"{_STATE_ICONS.get(job.state, '')} **{job.state}** · `{safe_code(job.job_id)}`  \n"
                       f"{safe_text(job.model_id)} · {safe_text(job.settings.get('draws'))} draws × "
                       f"{safe_text(job.settings.get('chains'))} chains"
                       + (f" · {safe_text(job.sampler)} on {safe_text(job.device)}" if job.sampler else "")
-                      + (f" · {safe_text(job.runner)} {safe_text(job.external_id)}" if job.external_id else ""))
+                      + (f" · {safe_text(job.runner)} `{safe_code(job.external_id)}`" if job.external_id else ""))
         draws = f"{p.get('draws_done', 0)}/{p.get('draws_total', 0)} draws" if p.get("draws_total") else ""
         bar.progress(job.fraction, text=f"{p.get('phase', '')} {draws}".strip())
         bar.caption(f"divergences {p.get('divergences', 0)} · elapsed {fmt_seconds(p.get('elapsed_s'))} · "

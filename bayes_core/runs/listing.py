@@ -9,10 +9,12 @@ header says); opening a run (``Run.check``) reads each file whole.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from bayes_core.errors import CorruptRunError
-from bayes_core.runs.store import Run, list_run_ids
+from bayes_core.runs.store import REQUIRED_FILES, Run, list_run_ids, run_path
 
 READABLE, UNREADABLE = "readable", "unreadable"
 
@@ -20,7 +22,13 @@ READABLE, UNREADABLE = "readable", "unreadable"
 def run_summary(model_id: str, run_id: str) -> dict[str, Any]:
     """One row of a run listing: ``status`` readable | unreadable and the ``problem`` when unreadable,
     with what the listing shows (created_at, verdict, model_version, sampler, device). Cheap: reads
-    the two JSON files and file headers, never the trace itself."""
+    the two JSON files and file headers, never the trace itself; and a run whose files have not changed
+    since it was last summarised costs a few ``stat`` calls (pickers list every run on every rerun)."""
+    path = run_path(model_id, run_id)
+    signature = _signature(path)
+    cached = _SUMMARIES.get(path)
+    if signature is not None and cached is not None and cached[0] == signature:
+        return dict(cached[1])
     row: dict[str, Any] = {"run_id": run_id, "status": UNREADABLE, "problem": None, "created_at": None,
                            "verdict": None, "model_version": None, "sampler": None, "device": None}
     try:
@@ -31,7 +39,27 @@ def run_summary(model_id: str, run_id: str) -> dict[str, Any]:
                    sampler=meta.get("sampler"), device=meta.get("device"), verdict=run.verdict, status=READABLE)
     except CorruptRunError as exc:
         row["problem"] = exc.problem
-    return row
+    if signature is not None:
+        if len(_SUMMARIES) > _MAX_CACHED:
+            _SUMMARIES.clear()
+        _SUMMARIES[path] = (signature, row)
+    return dict(row)
+
+
+_SUMMARIES: dict[Path, tuple[tuple, dict[str, Any]]] = {}
+_MAX_CACHED = 20_000
+
+
+def _signature(path: Path) -> tuple | None:
+    """What changes when any file a summary reads changes (inode, size, time); None when it cannot be had."""
+    parts = []
+    for item in (path, *(path / name for name in REQUIRED_FILES)):
+        try:
+            info = os.stat(item)
+        except OSError:
+            return None  # a missing or unreadable file: summarised afresh each time (and found damaged)
+        parts.append((info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(parts)
 
 
 def run_summaries(model_id: str) -> list[dict[str, Any]]:
