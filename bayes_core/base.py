@@ -2,7 +2,8 @@
 
 A model subclass fills hooks and nothing more:
 
-- ``data_schema()``          the columns its data must have (validated on every load)
+- ``data_schema()``          the columns its data must have (validated on every load); a schema
+                             that depends on options declares them (``depends_on_options``)
 - ``example_data()``         synthetic data with known truth (``true_parameters``)
 - ``build_model(data)``      the PyMC model that is sampled (the only hook that touches PyMC)
 - ``build_predictive_model`` the plain per-observation model for prior/posterior predictive
@@ -37,7 +38,7 @@ import pandas as pd
 import bayes_core.fallback as fallback_rules
 from bayes_core import diagnostics, draws, samplers
 from bayes_core.config import InferenceParameter, ModelMetadata, load_config_of
-from bayes_core.data import DataSchema, read_csv
+from bayes_core.data import DataSchema, OptionRef, read_csv
 from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavailableError, InvalidParametersError,
                                NotTrainedError)
 from bayes_core.fallback import NO_FALLBACK, Fallback
@@ -173,6 +174,16 @@ class BaseBayesianModel:
         if errors:
             raise InvalidParametersError(errors)
         return clean
+
+    def with_options(self, options: Mapping[str, Any]) -> "BaseBayesianModel":
+        """The same model (metadata, priors) with other options, validated as the constructor does."""
+        return type(self)(self.metadata, options=options, priors=self.priors)
+
+    def option_ref(self, name: str, many: bool = False) -> OptionRef:
+        """The model option ``name`` (with its label) for a schema column it names: a missing column
+        is then reported as the option to set (``many``: the option lists several columns)."""
+        spec = next((s for s in self.metadata.model_options if s.name == name), None)
+        return OptionRef(name, spec.display_label if spec else "", many)
 
     # -- data --------------------------------------------------------------------------------
     def load_data(self, source: str | Path | bytes | pd.DataFrame | None = None) -> pd.DataFrame:

@@ -7,6 +7,11 @@ Magnitudes are bounded: a whole number must be exact in float64 and fit int64 (|
 float must be finite and |x| ≤ ``MAX_ABS_FLOAT`` unless its column declares a tighter ``max_abs``
 — values like 1e308 or 2e19 otherwise pass and overflow the sampler. A header naming a column
 twice is refused before pandas renames the copy (``count.1``) and the first one is used silently.
+
+A schema whose requirements depend on the model's options (a target column the analyst names, a
+window that sets the fewest rows) declares them in ``depends_on_options``, so a page knows to
+re-validate the data whenever those options change, and a column named by an option carries an
+``OptionRef``: when it is missing the message says which option to set and to what.
 """
 
 from __future__ import annotations
@@ -49,6 +54,21 @@ def text_problem(text: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class OptionRef:
+    """The model option whose value names a column (``many``: the option lists several columns)."""
+
+    name: str
+    label: str = ""
+    many: bool = False
+
+    def __str__(self) -> str:
+        # Plain text (no Markdown): the same words in the CLI and, escaped, on a page.
+        if self.label and self.label.lower() != self.name.replace("_", " ").lower():
+            return f"the {self.label} option ({self.name})"
+        return f"the option '{self.name}'"
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     kind: ColumnKind
@@ -58,6 +78,8 @@ class Column:
     description: str = ""
     #: Largest |value| of a numeric column (the model's own limit; defaults above apply without it).
     max_abs: float | None = None
+    #: The model option that named this column (a missing one is then an option to set, not a file to fix).
+    option: OptionRef | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,16 @@ class DataSchema:
     min_rows: int = 1
     description: str = ""
     extra: list[str] = field(default_factory=list)  # notes shown to users (e.g. accepted extras)
+    #: Model options whose values change what the data must hold (columns, fewest rows, windows):
+    #: data must be validated with the options it will be trained with, and again when they change.
+    depends_on_options: tuple[str, ...] = ()
+    #: Why ``min_rows`` is what it is, when an option sets it (added to the "needs at least" message).
+    min_rows_reason: str = ""
+
+    def __post_init__(self) -> None:
+        undeclared = sorted({c.option.name for c in self.columns if c.option} - set(self.depends_on_options))
+        if undeclared:  # a programming error in the model: the page would not re-validate on a change
+            raise ValueError(f"columns named by option(s) {', '.join(undeclared)} need them in depends_on_options")
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
@@ -75,9 +107,17 @@ class DataSchema:
         if dupes:
             raise DataValidationError([ambiguous_header(dupes)])
         problems: list[str] = []
-        missing = [c.name for c in self.columns if c.required and c.name not in df.columns]
-        if missing:
-            problems.append(f"missing column(s): {', '.join(missing)} (expected: {', '.join(self.column_names())})")
+        missing = [c for c in self.columns if c.required and c.name not in df.columns]
+        fixed = [c.name for c in missing if c.option is None]
+        if fixed:
+            problems.append(f"missing column(s): {', '.join(fixed)} (expected: {', '.join(self.column_names())})")
+        by_option: dict[OptionRef, list[Column]] = {}
+        for col in missing:
+            if col.option is not None:
+                by_option.setdefault(col.option, []).append(col)
+        for option, cols in by_option.items():  # offer only the file's columns without another role
+            taken = {c.name for c in self.columns if c.option is None or c.option.name != option.name}
+            problems.append(_option_columns_missing(option, cols, df, taken))
         out = df.copy()
         for col in self.columns:
             if col.name not in df.columns:
@@ -86,10 +126,32 @@ class DataSchema:
             problems.extend(col_problems)
             out[col.name] = converted
         if not problems and len(out) < self.min_rows:
-            problems.append(f"needs at least {self.min_rows} rows, got {len(out)}")
+            reason = f" ({self.min_rows_reason})" if self.min_rows_reason else ""
+            problems.append(f"needs at least {self.min_rows} rows{reason}, got {len(out)}")
         if problems:
             raise DataValidationError(problems)
         return out.reset_index(drop=True)
+
+
+def _listed(names: list[str], most: int = 12) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def _option_columns_missing(option: OptionRef, cols: list[Column], df: pd.DataFrame, taken: set[str]) -> str:
+    """Columns an option names are not in the file: say which option to set, and to which of the
+    file's columns (of the right kind, and not one the schema already uses for something else)."""
+    numeric = all(c.kind in ("integer", "float") for c in cols)
+    fits = [str(c) for c in df.columns if str(c) not in taken and (
+        not numeric or pd.to_numeric(df[c], errors="coerce").notna().sum() == df[c].notna().sum() > 0)]
+    names = ", ".join(f"'{c.name}'" for c in cols)
+    absent = f"no column {names}" if len(cols) == 1 else f"no columns {names}"
+    what = "numeric columns" if numeric else "columns"
+    if not fits:
+        return f"{absent} ({option} names {'it' if len(cols) == 1 else 'them'}), and this file has no {what} to name instead"
+    if option.many:
+        return f"{absent}: {option} lists {'it' if len(cols) == 1 else 'them'}; list only {what} of this file: {_listed(fits)}"
+    return f"{absent}: set {option} to one of {_listed(fits)}"
 
 
 def _rows(mask: np.ndarray) -> str:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from bayes_core.errors import BayesCoreError, DataValidationError
-from ui import nav, prior, resources, state, uploads
+from ui import model_options, nav, prior, resources, state, uploads
 from ui.text import MESSAGE_CHARS, safe_text
 
 nav.frame()
@@ -21,6 +21,11 @@ nav.page_links(model_id, exclude=nav.PRIOR_PREDICTIVE)
 source, settings = st.columns([2, 1])
 with source:
     use_upload = st.radio("Data", ["Example data", "Upload a CSV"], horizontal=True) == "Upload a CSV"
+    # Options that decide the data's columns (e.g. the regression's target) are set here, never guessed.
+    depends = model_options.dependence_note(model)
+    model = model_options.with_options(model, *model_options.inputs(meta, f"prior_{model_id}_opt", depends, heading=""))
+    if model is None:
+        st.stop()
     st.caption(model.data_schema().description)
     data_csv = None
     if use_upload:
@@ -43,7 +48,8 @@ st.subheader("Prior hyper-parameters")
 priors = prior.prior_inputs(meta)
 try:
     with st.spinner("Sampling the prior predictive…"):
-        result = prior.sample(model_id, meta.config_hash, tuple(sorted(priors.items())), data_csv, int(draws), int(seed))
+        result = prior.sample(model_id, meta.config_hash, tuple(sorted(priors.items())),
+                              tuple(sorted(model.options.items())), data_csv, int(draws), int(seed))
 except BayesCoreError as exc:
     st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
     st.stop()

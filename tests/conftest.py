@@ -11,6 +11,19 @@ import pytest
 TINY = dict(draws=60, tune=60, chains=2, seed=1)
 
 
+def lr_sales_csv(n: int = 40, seed: int = 7) -> bytes:
+    """The analyst's ``lr.csv`` of issue #12.1: ``sales`` explained by ``price`` and ``ads``, plus a
+    text column ``region``; no column is named ``y`` (the linear regression's default target)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    price, ads = rng.uniform(5, 15, n).round(2), rng.integers(0, 10, n)
+    sales = (50 - 2 * price + 3 * ads + rng.normal(0, 2, n)).round(2)
+    region = rng.choice(["north", "south"], n)
+    return pd.DataFrame({"sales": sales, "price": price, "ads": ads, "region": region}).to_csv(index=False).encode()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def artifacts_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("artifacts")

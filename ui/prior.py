@@ -33,10 +33,10 @@ def prior_inputs(meta: ModelMetadata) -> dict[str, float]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def sample(model_id: str, config_hash: str | None, priors: tuple[tuple[str, float], ...], data_csv: bytes | None,
-           draws: int, seed: int) -> dict[str, Any]:
+def sample(model_id: str, config_hash: str | None, priors: tuple[tuple[str, float], ...],
+           options: tuple[tuple[str, Any], ...], data_csv: bytes | None, draws: int, seed: int) -> dict[str, Any]:
     """Prior and prior predictive draws as plain arrays (cached by every input)."""
-    model = resources.model(model_id, dict(priors))
+    model = resources.model(model_id, dict(priors)).with_options(dict(options))
     data = model.load_data(data_csv)
     tree = model.sample_prior_predictive(data, draws=draws, seed=seed)
     prior = tree["prior"].to_dataset()

@@ -6,6 +6,7 @@ table polls the job store in a fragment that re-runs every few seconds on its ow
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -17,8 +18,7 @@ from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParame
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.registry import ModelRegistry
 from bayes_core.settings import DEVICES, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
-from ui import nav, state, uploads
-from ui.forms import render_fields
+from ui import model_options, nav, state, uploads
 from ui.text import MESSAGE_CHARS, safe_code, safe_text
 
 REFRESH_S = 2
@@ -81,47 +81,69 @@ def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
     return settings
 
 
-def data_source(model) -> tuple[str, bytes | None, str | None, str | None]:
-    """Choose the training data; an upload is validated at once, one message per problem.
+def data_source(model, chosen) -> dict[str, Any] | None:
+    """Choose the training data and check it with the chosen options (``chosen``: the model with
+    them; None while they are invalid), one message per problem. Returns the job's data
+    (``example_data()``, ``uploaded_data(...)``, ``run_data(...)``), or None while it is unusable.
 
-    Returns ``(kind, csv_bytes, filename, run_id)``; kind is None while the choice is unusable.
-    """
+    A model whose schema declares ``depends_on_options`` (its columns or rows follow the options)
+    has every kind of data checked, the example data included; others only uploads (the example
+    and earlier runs' data fit the schema they were made with; submitting checks them again)."""
     kind = st.radio("Training data", [DATA_EXAMPLE, DATA_UPLOAD, DATA_RUN], horizontal=True,
                     key=f"train_{model.model_id}_data")
-    schema = model.data_schema()
+    schema = (chosen or model).data_schema()
+    depends = model_options.dependence_note(chosen or model)
+    picked = _pick_data(model, kind, schema)
+    if picked is None:
+        return None
+    data, source, name = picked
+    if chosen is None:
+        st.info("The data is checked once the model options below are valid.")
+        return None
+    if kind != DATA_UPLOAD and not depends:
+        return data
+    frame, problems = load_upload(chosen, source)
+    if problems:
+        heading = (f"{name} cannot be used for training ({uploads.ROW_NUMBERS}):" if kind == DATA_UPLOAD
+                   else f"{name} cannot be used with these model options:")
+        uploads.problems_box(heading, problems)
+        return None
+    checked = model_options.in_use(chosen, depends)
+    st.success(f"{name}: {len(frame)} valid rows" + (f", checked with {checked}." if checked else "."))
+    return data
+
+
+def _pick_data(model, kind: str, schema) -> tuple[dict[str, Any], bytes | Path | None, str] | None:
+    """The widgets of one kind of data → ``(job data, what load_data reads, its name on the page)``;
+    None while nothing usable is chosen."""
     if kind == DATA_EXAMPLE:
         st.caption(f"Synthetic data with known truth ({', '.join(f'{k} = {v:g}' for k, v in model.true_parameters.items())}).")
-        return kind, None, None, None
+        return example_data(), None, "The example data"
     if kind == DATA_UPLOAD:
         st.caption(schema.description or f"Columns: {', '.join(schema.column_names())}")
         upload = uploads.csv_uploader("CSV file", key=f"train_{model.model_id}_upload")
         if upload is None:
-            return None, None, None, None
-        payload = upload.getvalue()
-        frame, problems = load_upload(model, payload)
-        if problems:
-            uploads.problems_box(f"{uploads.shown_name(upload)} cannot be used for training "
-                                 f"({uploads.ROW_NUMBERS}):", problems)
-            return None, None, None, None
-        st.success(f"{uploads.shown_name(upload)}: {len(frame)} valid rows.")
-        return kind, payload, upload.name, None
+            return None
+        content = upload.getvalue()
+        return uploaded_data(content, upload.name), content, uploads.shown_name(upload)
     rows = state.run_listing(model.model_id)  # each run readable or unreadable (with why)
     if not rows:
         if rows is not None:
             st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
-        return None, None, None, None
+        return None
     by_id = {row["run_id"]: row for row in rows}
     run_id = st.selectbox("Earlier run", list(by_id), index=list(by_id).index(artifacts.newest_readable(rows)),
                           format_func=lambda rid: state.run_label(by_id[rid]), key=f"train_{model.model_id}_data_run")
     if by_id[run_id]["status"] == artifacts.UNREADABLE:
         st.error(f"Run {run_id} cannot be used: {safe_text(by_id[run_id]['problem'], MESSAGE_CHARS)}. Pick another "
                  f"run, or delete it: `{artifacts.delete_command(model.model_id, run_id)}`", icon=":material/error:")
-        return None, None, None, None
-    return kind, None, None, run_id
+        return None
+    return run_data(run_id), artifacts.Run(model.model_id, run_id).path / artifacts.DATA_FILE, f"The data of run `{run_id}`"
 
 
-def load_upload(model, payload: bytes):
-    """An uploaded CSV read and validated once: ``(frame, [])``, or ``(None, every problem)``."""
+def load_upload(model, payload):
+    """Training data read and validated once (CSV bytes or path; None: the example data):
+    ``(frame, [])``, or ``(None, every problem)``."""
     try:
         return model.load_data(payload), []
     except DataValidationError as exc:
@@ -136,27 +158,27 @@ def validate_upload(model, payload: bytes) -> list[str]:
 
 
 def submit_form(model) -> None:
+    """Training data, model options and sampler settings, and "Train model". The options sit outside
+    the form, below the data but run before it (the data's place is kept by a container), so the
+    data is always checked with the options the job will be submitted with."""
     meta = model.metadata
-    kind, csv_bytes, filename, run_id = data_source(model)
+    data_box = st.container()
+    options, option_errors = model_options.inputs(meta, key_prefix=f"train_{meta.model_id}_opt")
+    chosen = model_options.with_options(model, options, option_errors)
+    with data_box:
+        data = data_source(model, chosen)
     with st.form(f"train_form_{meta.model_id}"):
+        st.markdown("**Sampler settings**")
         settings = training_settings_inputs(meta)
-        options, option_errors = {}, {}
-        if meta.model_options:
-            st.markdown("**Model options**")
-            options, option_errors = render_fields(meta.model_options, key_prefix=f"train_{meta.model_id}_opt")
         clicked = st.form_submit_button("Train model", type="primary", key="train_submit")
     if not clicked:
         return
-    if option_errors:
+    if chosen is None:
         st.error("The job was not submitted: fix the model options marked above.")
         return
-    if kind is None:
-        st.error("Choose usable training data first (a valid CSV or an earlier run).")
+    if data is None:
+        st.error("Choose usable training data first: its problems are listed under Training data above.")
         return
-    if csv_bytes is not None:
-        data = uploaded_data(csv_bytes, filename)
-    else:
-        data = run_data(run_id) if run_id is not None else example_data()
     try:
         job = get_runner().submit(JobRequest(meta.model_id, settings=settings, options=options, data=data))
     except InvalidParametersError as exc:

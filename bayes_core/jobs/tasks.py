@@ -96,8 +96,8 @@ class TrainTask:
             frame = model.load_data(data["content"])
         elif data["kind"] == "run":
             frame = model.load_data(run_data_file(request.model_id, data["run_id"]))
-        else:
-            frame = None
+        else:  # the example data can lack what the options ask for (a target column, a longer window)
+            frame = model.load_data()
         model.check_resources(frame, resolved)  # a trace too large for memory is refused, never queued
         settings = resolved.to_dict()
         return Prepared(settings=settings, options=dict(model.options), priors=priors, params=dict(request.params),

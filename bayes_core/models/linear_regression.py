@@ -107,10 +107,13 @@ class BayesianLinearRegression(BaseBayesianModel):
         return names or None
 
     def data_schema(self) -> DataSchema:
-        cols = [Column(self.target, "float", description="the target (option `target`)")]
-        cols += [Column(f, "float", description="a feature") for f in self.chosen_features or []]
+        # The columns are whatever the options name: the page re-validates the data when they change.
+        cols = [Column(self.target, "float", description="the target (option `target`)",
+                       option=self.option_ref("target"))]
+        cols += [Column(f, "float", description="a feature", option=self.option_ref("features", many=True))
+                 for f in self.chosen_features or []]
         return DataSchema(
-            columns=tuple(cols), min_rows=3,
+            columns=tuple(cols), min_rows=3, depends_on_options=("target", "features"),
             description=("Any numeric columns: the target (option `target`, default `y`) and the features "
                          "(option `features`, comma-separated; blank = every other numeric column)."))
 
@@ -127,9 +130,11 @@ class BayesianLinearRegression(BaseBayesianModel):
             features = [c for c in data.columns if c != self.target
                         and pd.to_numeric(data[c], errors="coerce").notna().all()]
             if not features:
-                raise DataValidationError([f"no numeric feature columns besides the target '{self.target}'"])
+                raise DataValidationError([f"no numeric feature columns besides the target '{self.target}' "
+                                           f"({self.option_ref('target')})"])
         if self.target in features:
-            raise DataValidationError([f"the target '{self.target}' is also listed as a feature"])
+            raise DataValidationError([f"the target '{self.target}' is also listed in "
+                                       f"{self.option_ref('features')}: remove it there"])
         X, y, _ = clean_xy(data[features].astype(float), data[self.target].astype(float),
                            min_rows=len(features) + 2, x_name="features", y_name=f"target '{self.target}'")
         return pd.DataFrame({**{f: X[:, j] for j, f in enumerate(features)}, self.target: y})

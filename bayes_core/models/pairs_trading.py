@@ -113,7 +113,10 @@ class BayesianPairsTrading(BaseBayesianModel):
             columns=(Column("date", "date", required=False, description="YYYY-MM-DD (optional; row order otherwise)"),
                      Column("y", "float", description="price of the asset traded against x"),
                      Column("x", "float", description="price of the hedge asset")),
-            min_rows=2, description="Daily prices of the pair: `date`, `y`, `x` (one row per day, in time order).")
+            # The window sets the fewest rows: the page re-validates the data when it changes.
+            min_rows=self.min_length(self.window), depends_on_options=("window",),
+            min_rows_reason=f"two rolling windows of {self.window} days: lower {self.option_ref('window')} or add rows",
+            description="Daily prices of the pair: `date`, `y`, `x` (one row per day, in time order).")
 
     def example_data(self, n: int = 1000, seed: int = 42) -> pd.DataFrame:
         """x a random walk; y = 5 + β_t x + noise, β_t with two breaks (1.5 → 1.1 at 40 %, → 0.8 at 70 %)."""

@@ -119,10 +119,12 @@ class PlayerPropsModel(BaseBayesianModel):
             Column("minutes", "float", min_value=0, max_value=120, description="minutes played, 0–120"),
             *(Column(p, "integer", min_value=0, max_value=PROP_MAX[p], description=f"{p} in the match")
               for p in PROPS),
-            *(Column(f, "float", description="numeric feature (from the `features` option)") for f in self.features),
+            *(Column(f, "float", description="numeric feature (from the `features` option)",
+                     option=self.option_ref("features", many=True)) for f in self.features),
         ]
         return DataSchema(
-            columns=tuple(columns), min_rows=2,
+            # Feature columns come from `features`; the windows decide which rows are fitted (prepare_data).
+            columns=tuple(columns), min_rows=2, depends_on_options=("features", *WINDOW_OPTIONS),
             description="One row per player per match: date, player_id, opponent_id, was_home, minutes, "
                         "goals, shots, cards, plus the numeric feature columns named in the `features` option.",
             extra=["Rows with 0 minutes are kept in the snapshot but carry no information and are not fitted."],
@@ -148,7 +150,8 @@ class PlayerPropsModel(BaseBayesianModel):
             span = f"{self.options.get('train_start') or 'start'} to {self.options.get('train_end') or 'end'}"
             raise DataValidationError([
                 f"the training window ({span}) holds {n_train} rows with minutes > 0; at least "
-                f"{MIN_TRAINING_ROWS} are needed: widen --train-start/--train-end or add data"])
+                f"{MIN_TRAINING_ROWS} are needed: widen {self.option_ref('train_start')} / "
+                f"{self.option_ref('train_end')} or add data"])
         return data
 
     # -- model ------------------------------------------------------------------------------------

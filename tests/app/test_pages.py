@@ -200,6 +200,26 @@ def test_prior_predictive_reports_each_problem_of_an_uploaded_csv(app):
     assert "negative value in row 3" in errors[0] and "not a number in row 4" in errors[0]
 
 
+def test_prior_predictive_checks_an_upload_with_the_options_its_columns_depend_on(app):
+    """Issue #12.1 on this page: the linear regression's target and features decide its columns, so
+    the page shows those options, and lr.csv (no column y) is usable once the target is sales."""
+    from tests.conftest import lr_sales_csv
+
+    lr = "bayesian_linear_regression"
+    at = open_page(app, "pages/prior_predictive.py", model=lr)
+    assert any("depends on the model options below (Target column, Feature columns)" in c for c in texts(at, "caption"))
+    at.radio[0].set_value("Upload a CSV").run()
+    at.file_uploader[0].set_value(("lr.csv", lr_sales_csv(), "text/csv")).run()
+    errors = texts(at, "error")
+    assert len(errors) == 1 and "no column 'y': set the Target column option (target) to one of sales, price, ads" in errors[0]
+    at.text_input(key=f"prior_{lr}_opt__target").set_value("sales")
+    at.text_input(key=f"prior_{lr}_opt__features").set_value("price,ads").run()
+    assert not at.exception and not at.error, texts(at, "error")
+    assert at.get("plotly_chart"), "the prior predictive is drawn against the uploaded sales"
+    nb = open_page(app, "pages/prior_predictive.py", model=NB)
+    assert not nb.checkbox and not nb.text_input, "the NB model's options do not change its data: none shown"
+
+
 def test_prior_change_moves_the_prior_predictive(app):
     at = open_page(app, "pages/prior_predictive.py", model=NB)
     before = _observed_vs_predictive_means(at)

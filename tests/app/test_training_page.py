@@ -28,6 +28,14 @@ def page(monkeypatch):
             runner.cancel(job.job_id)
 
 
+@pytest.fixture
+def own_store(tmp_path, monkeypatch):
+    """An artifacts folder of the test's own: the jobs panel then lists no other test's (failed)
+    jobs, so the page's messages are this test's alone."""
+    monkeypatch.setenv("BAYES_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    return tmp_path / "artifacts"
+
+
 def texts(at: AppTest) -> str:
     return "\n".join(str(e.value) for e in [*at.markdown, *at.caption, *at.success, *at.error, *at.info])
 
@@ -103,7 +111,7 @@ def test_upload_validation_lists_every_problem(nb_model):
     assert validate_upload(nb_model, b"entity,count\nA,1\nB,2\n") == []
 
 
-def test_uploaded_csv_is_validated_on_upload(page):
+def test_uploaded_csv_is_validated_on_upload(own_store, page):
     page.run()
     page.radio(key=KEY + "data").set_value("Upload a CSV").run()
     page.file_uploader(key=KEY + "upload").upload("counts.csv", b"entity,count\nA,-1\nB,x\n", "text/csv").run()
@@ -144,6 +152,109 @@ def test_bad_job_setting_is_reported_in_the_jobs_panel(page, monkeypatch):
     assert any("BAYES_MAX_JOBS='-3' is not a whole number" in re.sub(r"\\(.)", r"\1", e.value) for e in page.error)
     assert page.button(key="train_submit")
     monkeypatch.setenv("BAYES_MAX_JOBS", "4")
+
+
+# -- issue #12.1: the data is checked with the model options the analyst chose ---------------------------
+LR = "bayesian_linear_regression"
+LR_KEY = f"train_{LR}_"
+
+
+def _wait_until_finished(job_id: str, timeout_s: float = 300) -> "Job":  # noqa: F821
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while (job := get_runner().status(job_id)).is_active:
+        assert time.monotonic() < deadline, f"job {job_id} still {job.state} after {timeout_s} s"
+        time.sleep(1)
+    return job
+
+
+def _upload_lr_csv(at: AppTest) -> None:
+    from tests.conftest import lr_sales_csv
+
+    at.radio(key=LR_KEY + "data").set_value("Upload a CSV").run()
+    at.file_uploader(key=LR_KEY + "upload").upload("lr.csv", lr_sales_csv(), "text/csv").run()
+
+
+def test_walk_through_lr_csv_with_target_sales_validates_trains_and_the_run_records_it(own_store, page):
+    """The analyst's walk-through: upload sales,price,ads,region; the page says which option to set;
+    set Target column = sales, Features = price,ads; the file is usable, Train submits a job, and the
+    job succeeds with a run whose options say target sales."""
+    from bayes_core import artifacts
+    from tests.conftest import TINY
+
+    page.query_params["model"] = LR
+    page.run()
+    _upload_lr_csv(page)
+    assert not page.exception
+    assert any("What the data must hold depends on the model options below (Target column, Feature columns)" in c.value
+               for c in page.caption)
+    errors = [e.value for e in page.error]
+    assert len(errors) == 1 and "lr.csv" in errors[0], errors
+    assert "no column 'y': set the Target column option (target) to one of sales, price, ads" in errors[0].replace("\\", "")
+
+    page.text_input(key=LR_KEY + "opt__target").set_value("sales")
+    page.text_input(key=LR_KEY + "opt__features").set_value("price,ads").run()
+    assert not page.error, [e.value for e in page.error]
+    valid = [s.value.replace("\\", "") for s in page.success]
+    assert valid == ["`lr.csv`: 40 valid rows, checked with Target column = sales, Feature columns = price,ads."]
+
+    before = {j.job_id for j in get_runner().list(LR)}
+    for name in ("draws", "tune", "chains", "seed"):
+        page.number_input(key=LR_KEY + name).set_value(TINY[name])
+    page.button(key="train_submit").click().run()
+    assert not page.exception and not page.error, [e.value for e in page.error]
+    new = [j for j in get_runner().list(LR) if j.job_id not in before]
+    assert len(new) == 1 and any(new[0].job_id in s.value for s in page.success)
+    assert new[0].options == {"target": "sales", "features": "price,ads"}
+    assert new[0].data_ref["filename"] == "lr.csv"
+
+    job = _wait_until_finished(new[0].job_id)
+    assert job.state == "succeeded", (job.state, job.error)
+    run = artifacts.Run(LR, job.run_id)
+    assert run.metadata["options"] == {"target": "sales", "features": "price,ads"}
+    assert run.metadata["settings"]["draws"] == TINY["draws"]
+    assert list(run.data.columns) == ["price", "ads", "sales"]
+
+
+def test_an_option_change_revalidates_the_upload_and_names_the_option(own_store, page):
+    """A schema that declares option dependence is checked again when the options change: a good
+    file turns bad when the target names a missing column (the message names the option), and
+    Train refuses it; the example data is checked the same way."""
+    page.query_params["model"] = LR
+    page.run()
+    page.text_input(key=LR_KEY + "opt__target").set_value("sales").run()
+    _upload_lr_csv(page)
+    assert not page.error and [s.value for s in page.success][0].startswith("`lr.csv`: 40 valid rows")
+
+    page.text_input(key=LR_KEY + "opt__target").set_value("revenue").run()
+    errors = [e.value.replace("\\", "") for e in page.error]
+    assert len(errors) == 1 and not page.success, errors
+    assert "no column 'revenue': set the Target column option (target) to one of sales, price, ads" in errors[0]
+    before = len(get_runner().list(limit=10_000))
+    page.button(key="train_submit").click().run()
+    assert any("Choose usable training data first" in e.value for e in page.error)
+    assert len(get_runner().list(limit=10_000)) == before, "nothing was queued"
+
+    page.text_input(key=LR_KEY + "opt__features").set_value("price,tv")
+    page.text_input(key=LR_KEY + "opt__target").set_value("sales").run()
+    errors = [e.value.replace("\\", "") for e in page.error]
+    assert len(errors) == 1 and "no column 'tv': the Feature columns option (features) lists it" in errors[0]
+
+    page.radio(key=LR_KEY + "data").set_value("Example data").run()  # x1, x2, x3, y: no 'sales'
+    errors = [e.value.replace("\\", "") for e in page.error]
+    assert len(errors) == 1 and errors[0].startswith("The example data cannot be used with these model options")
+    assert "no column 'sales': set the Target column option (target) to one of x1, x2, x3, y" in errors[0]
+
+
+def test_options_that_cannot_be_used_together_hold_the_data_check_and_the_job(own_store, page):
+    page.query_params["model"] = "player_props"
+    page.run()
+    page.text_input(key="train_player_props_opt__val_end").set_value("2025-12-01").run()
+    assert any("Validation window end: needs train_end" in e.value.replace("\\", "") for e in page.error)
+    assert any("checked once the model options below are valid" in i.value for i in page.info)
+    page.button(key="train_submit").click().run()
+    assert any("fix the model options marked above" in e.value for e in page.error)
 
 
 @pytest.mark.ray

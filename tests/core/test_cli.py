@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bayes_core.errors import DataValidationError
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -236,12 +238,36 @@ def test_jobs_submit_accepts_a_csv_whose_columns_the_options_name(tmp_path, monk
     from bayes_core.cli import parse
     from bayes_core.jobs import LocalJobRunner
     from bayes_core.jobs.cli import submit_request
+    from tests.conftest import lr_sales_csv
 
     csv = tmp_path / "lr.csv"
-    csv.write_text("sales,price,ads,region\n" + "".join(f"{i},{i + 1},{i % 3},r{i}\n" for i in range(12)))
+    csv.write_bytes(lr_sales_csv())
     args, extra = parse(["jobs", "submit", "bayesian_linear_regression", "--target", "sales",
                          "--features", "price,ads", "--data", str(csv)])
     runner = LocalJobRunner(tmp_path / "artifacts")
     monkeypatch.setattr(runner, "sweep", lambda: None)  # queued only: no worker is started
     job = runner.submit(submit_request(args, extra))
-    assert job.state == "queued" and job.options["target"] == "sales" and job.data_ref["filename"] == "lr.csv"
+    assert job.state == "queued" and job.data_ref["filename"] == "lr.csv"
+    assert job.options == {"target": "sales", "features": "price,ads"}
+    args, extra = parse(["jobs", "submit", "bayesian_linear_regression", "--data", str(csv)])  # default target y
+    with pytest.raises(DataValidationError) as info:
+        runner.submit(submit_request(args, extra))
+    assert info.value.problems == ["no column 'y': set the Target column option (target) to one of sales, price, ads"]
+
+
+def test_train_on_the_walk_through_csv_with_target_and_features(tmp_path):
+    """The same lr.csv trains through `train --target sales --features price,ads`; the run says so."""
+    from tests.conftest import TINY, lr_sales_csv
+
+    csv = tmp_path / "lr.csv"
+    csv.write_bytes(lr_sales_csv())
+    settings = [arg for name, value in TINY.items() for arg in (f"--{name}", str(value))]
+    out = cli("train", "bayesian_linear_regression", "--target", "sales", "--features", "price,ads",
+              "--data", str(csv), *settings, "--json")
+    assert out.returncode in (0, 3), out.stdout + out.stderr
+    run_dir = Path(json.loads(out.stdout)["run_dir"])
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert meta["options"] == {"target": "sales", "features": "price,ads"} and meta["settings"]["draws"] == TINY["draws"]
+    assert list(pd.read_csv(run_dir / "data.csv").columns) == ["price", "ads", "sales"]
+    out = cli("train", "bayesian_linear_regression", "--data", str(csv), "--json")
+    assert out.returncode == 2 and "set the Target column option (target) to one of" in json.loads(out.stdout)["error"]

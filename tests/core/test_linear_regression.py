@@ -113,8 +113,14 @@ def test_column_options_choose_target_and_features(registry):
     chosen = registry.load_model_instance("bayesian_linear_regression", options={"target": "out", "features": " b "})
     assert list(chosen.load_data(data).columns) == ["b", "out"]
     missing = registry.load_model_instance("bayesian_linear_regression", options={"target": "out", "features": "zz"})
-    with pytest.raises(ValueError, match="missing column"):
+    with pytest.raises(ValueError) as info:
         missing.load_data(data)
+    assert info.value.problems == ["no column 'zz': the Feature columns option (features) lists it; "
+                                   "list only numeric columns of this file: a, b"]  # not the target, not 'label'
+    no_target = registry.load_model_instance("bayesian_linear_regression", options={"features": "a"})
+    with pytest.raises(ValueError) as info:
+        no_target.load_data(data)
+    assert info.value.problems == ["no column 'y': set the Target column option (target) to one of b, out"]
 
 
 def test_ols_fallback_draws_match_classical_ols():
