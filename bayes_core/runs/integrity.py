@@ -125,14 +125,15 @@ def _type_names(types: tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(names[t] for t in types))
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value of a run file for a message: JSON, cut to 40 characters."""
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _field_problems(data: Any, fields: dict[str, tuple[tuple[type, ...], bool]]) -> list[str]:
     if not isinstance(data, dict):
-        return [f"holds {_shown(data)} instead of an object of fields"]
+        return [f"holds {shown(data)} instead of an object of fields"]
     problems = []
     for key, (types, required) in fields.items():
         if key not in data:
@@ -144,7 +145,7 @@ def _field_problems(data: Any, fields: dict[str, tuple[tuple[type, ...], bool]])
         if ok and isinstance(value, float) and int in types and float not in types:
             ok = False
         if not ok:
-            problems.append(f"{key!r} is {_shown(value)}, not {_type_names(types)}")
+            problems.append(f"{key!r} is {shown(value)}, not {_type_names(types)}")
     return problems
 
 
@@ -156,10 +157,10 @@ def check_metadata(data: Any, model_id: str, run_id: str) -> dict[str, Any]:
         try:
             datetime.fromisoformat(data["created_at"])
         except ValueError:
-            problems.append(f"'created_at' is {_shown(data['created_at'])}, not a date and time")
+            problems.append(f"'created_at' is {shown(data['created_at'])}, not a date and time")
         for key, expected in (("model_id", model_id), ("run_id", run_id)):
             if data.get(key) not in (None, expected):
-                problems.append(f"names {key} {_shown(data[key])} (it was written for another run)")
+                problems.append(f"names {key} {shown(data[key])} (it was written for another run)")
     if problems:
         raise RunFileError("; ".join(problems))
     return data
@@ -170,18 +171,18 @@ def check_diagnostics(data: Any) -> dict[str, Any]:
     problems = _field_problems(data, DIAGNOSTICS_FIELDS)
     if not problems:
         if data["verdict"] not in VERDICTS:
-            problems.append(f"'verdict' is {_shown(data['verdict'])}, not one of {', '.join(VERDICTS)}")
+            problems.append(f"'verdict' is {shown(data['verdict'])}, not one of {', '.join(VERDICTS)}")
         for metric, verdict in (data.get("verdicts") or {}).items():
             if verdict not in VERDICTS:
-                problems.append(f"'verdicts.{metric}' is {_shown(verdict)}, not one of {', '.join(VERDICTS)}")
+                problems.append(f"'verdicts.{metric}' is {shown(verdict)}, not one of {', '.join(VERDICTS)}")
         for name, info in (data.get("per_variable") or {}).items():
             if not isinstance(info, dict) or info.get("verdict") not in (*VERDICTS, None) or any(
                     not _is_number_or_none(info.get(k)) for k in _PER_VARIABLE_NUMBERS):
-                problems.append(f"'per_variable.{name}' is {_shown(info)}, not a verdict with numbers")
+                problems.append(f"'per_variable.{name}' is {shown(info)}, not a verdict with numbers")
         for item in data.get("worst_elements") or []:
             if not (isinstance(item, dict) and isinstance(item.get("element"), str)
                     and isinstance(item.get("reasons", []), list)):
-                problems.append(f"'worst_elements' holds {_shown(item)}, not an element with reasons")
+                problems.append(f"'worst_elements' holds {shown(item)}, not an element with reasons")
                 break
     if problems:
         raise RunFileError("; ".join(problems[:5]))
@@ -205,7 +206,7 @@ def check_summary(frame) -> Any:
     if len(intervals) != 2:
         problems.append(f"has {len(intervals)} interval columns (hdi…/eti…), not 2")
     if text:
-        problems.append(f"has text where numbers belong (column {_shown(text[0])})")
+        problems.append(f"has text where numbers belong (column {shown(text[0])})")
     if not len(frame):
         problems.append("has no rows")
     if problems:
@@ -249,7 +250,7 @@ def check_dot(text: str) -> str:
     while pos < len(text):
         match = _DOT_TOKEN.match(text, pos)
         if match is None:
-            raise RunFileError(f"is not a DOT graph (unexpected {_shown(text[pos:pos + 10])})")
+            raise RunFileError(f"is not a DOT graph (unexpected {shown(text[pos:pos + 10])})")
         kind = match.lastgroup
         if kind == "html":
             raise RunFileError("holds an HTML label, which the product never writes")
@@ -261,7 +262,7 @@ def check_dot(text: str) -> str:
         raise RunFileError("is not a DOT graph (it does not start with digraph)")
     for before, after in zip(tokens, tokens[1:]):
         if after == "=" and before not in DOT_ATTRIBUTES:
-            raise RunFileError(f"sets the attribute {_shown(before)}, which the product never writes")
+            raise RunFileError(f"sets the attribute {shown(before)}, which the product never writes")
     return text
 
 

@@ -395,13 +395,12 @@ class Run:
         self.metadata  # noqa: B018 - shape-checked on first read
         self.diagnostics  # noqa: B018
         with open(self.path / SUMMARY_FILE, "rb") as fh:
-            problem = integrity.summary_header_problem(fh.read(4096))
-        problem = problem and f"{SUMMARY_FILE} {problem}"
+            summary = integrity.summary_header_problem(fh.read(4096))
+        if summary:
+            raise self._corrupt(SUMMARY_FILE, summary)
         trace = integrity.trace_problem(self.path / TRACE_FILE)
-        problem = problem or (trace and f"{TRACE_FILE} {trace}")
-        if problem:
-            name, _, what = problem.partition(" ")
-            raise self._corrupt(name, what)
+        if trace:
+            raise self._corrupt(TRACE_FILE, trace)
 
     def check(self) -> "Run":
         """Every check, each file read whole (the trace included): what a page or command that opens
@@ -504,7 +503,7 @@ class Run:
         file = f"{REPORTS_DIR}/{name}.json"
         payload = self._read_json(file)
         if not isinstance(payload, dict):
-            raise self._corrupt(file, f"holds {type(payload).__name__} instead of an object of fields")
+            raise self._corrupt(file, f"holds {integrity.shown(payload)} instead of an object of fields")
         return payload
 
     def report_names(self) -> list[str]:
@@ -528,7 +527,10 @@ class Run:
 
 
 def list_runs(model_id: str) -> list[Run]:
-    return [Run(model_id, rid) for rid in list_run_ids(model_id)]
+    """The runs of a model as lazy ``Run`` objects, oldest first; an entry that is not a folder (a file or
+    a broken link with a run id's name) cannot be one and is left out: ``listing.run_summaries`` lists
+    it as unreadable."""
+    return [Run(model_id, rid) for rid in list_run_ids(model_id) if (runs_dir(model_id) / rid).is_dir()]
 
 
 def load_run(model_id: str, ref: str | None = refs.LATEST) -> Run:

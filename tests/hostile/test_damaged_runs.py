@@ -192,3 +192,31 @@ def test_training_earlier_run_picker_marks_the_damaged_run(app, run_root, damage
     assert_clean(at)
     errors = unescaped([e.value for e in at.error])
     assert any(f"Run {run_root.damaged_id} cannot be used" in e and damage.says in e for e in errors), errors
+
+
+REPORT = "reports/calibration.json"
+
+
+@pytest.mark.parametrize("payload, says", [
+    (b"[1]", f"{REPORT} holds [1] instead of an object of fields"),
+    (b'"text"', f"{REPORT} holds 'text' instead of an object"),
+    (b'{"window": ', f"{REPORT} is not valid JSON"),
+    (b"\xff\xfe", f"{REPORT} is not UTF-8"),
+    (b"[" * 100_000, f"{REPORT} is nested too deeply"),
+    (b"{" + b" " * (17 * 2**20) + b"}", f"{REPORT} is 17 MB, larger than any run writes"),
+    (None, f"{REPORT} is a folder, not a file"),
+], ids=["list", "text", "truncated", "not_utf8", "deep", "huge", "folder"])
+def test_a_damaged_report_is_refused_naming_it(run_root, payload, says):
+    """A model's own report (player props' calibration, the regression's fit) read through the same
+    checks: the model's view then says why instead of failing on a missing key."""
+    target = run_root.damaged / REPORT
+    target.parent.mkdir()
+    if payload is None:
+        target.mkdir()
+    else:
+        target.write_bytes(payload)
+    run = artifacts.load_run(NB, run_root.damaged_id)
+    with pytest.raises(CorruptRunError, match=re.escape(says)):
+        run.report("calibration")
+    assert run.report("no_such_report") is None and run.report("../metadata") is None
+    assert run.check().verdict, "the run itself stays usable"
