@@ -161,6 +161,19 @@ class BaseBayesianModel:
         ``self.fallback`` already holds the flag. Models with a ``fallback_method`` override it."""
         raise NotImplementedError(f"{type(self).__name__} names a fallback_method but defines no fallback_fit")
 
+    def priors_as_data(self) -> dict[str, Any]:
+        """The prior hyper-parameters as PyMC data containers of the model being built (call inside
+        ``with pm.Model()``): a warm worker then binds other priors to an already compiled model
+        instead of compiling it again (``bayes_core.compiled``)."""
+        import pymc as pm
+
+        return {name: pm.Data(name, float(value)) for name, value in self.priors.items()}
+
+    def compile_context(self) -> tuple:
+        """What a compiled model is kept under besides its graph's structure: model id, config hash
+        and options. A process keeping compiled models never reuses one across a change of these."""
+        return (self.model_id, self.metadata.config_hash, tuple(sorted((k, repr(v)) for k, v in self.options.items())))
+
     # -- identity ----------------------------------------------------------------------------
     @property
     def model_id(self) -> str:
@@ -265,7 +278,7 @@ class BaseBayesianModel:
     def _sample(self, data: pd.DataFrame, settings: SamplerSettings, progress: samplers.ProgressCallback) -> FitResult:
         model = self.build_model(data)
         self._check_trace_size(model, data, settings)
-        idata, info = samplers.sample(model, settings, progress)
+        idata, info = samplers.sample(model, settings, progress, cache_key=self.compile_context())
         progress(samplers.Progress("posterior predictive", message="thinned posterior predictive"))
         t0 = time.perf_counter()
         self._add_posterior_predictive(idata, data, settings)
@@ -347,8 +360,12 @@ class BaseBayesianModel:
         posterior = idata["posterior"].to_dataset()
         step = draws.thinning_step(posterior.sizes["chain"] * posterior.sizes["draw"], self._ppc_draws(len(data)))
         thinned = posterior.isel(draw=slice(None, None, step))
-        with self.build_predictive_model(data):
-            pp = pm.sample_posterior_predictive(thinned, random_seed=settings.seed, progressbar=False)
+        with self.build_predictive_model(data) as predictive:
+            # The posterior's draws are what is predicted from, also where a prior is a data container
+            # (PyMC would otherwise warn that they depend on data it cannot compare with the trace's).
+            frozen = [rv.name for rv in predictive.free_RVs if rv.name in thinned]
+            pp = pm.sample_posterior_predictive(thinned, random_seed=settings.seed, progressbar=False,
+                                                freeze_vars=frozen)
         for group in ("posterior_predictive", "observed_data"):
             if group in pp.children:
                 idata[group] = pp[group]

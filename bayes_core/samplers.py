@@ -38,6 +38,18 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+#: How often a running sampler's draws are reported (and a cancel is noticed), in seconds.
+POLL_S = 0.5
+
+
+class Cancelled(SystemExit):
+    """Raised by a progress callback whose job was cancelled: it unwinds sampling (nutpie's sampler
+    is aborted, PyMC's chains stopped) and every ``finally`` on the way. A ``SystemExit`` like the
+    one a SIGTERM raises in a worker, so neither a fallback nor an error handler takes it for a
+    failure; not a ``KeyboardInterrupt``, which PyMC turns into a partial result."""
+
+    def __init__(self) -> None:
+        super().__init__("cancelled")
 
 
 def _noop(_: Progress) -> None:
@@ -95,14 +107,22 @@ def resolve(settings: SamplerSettings, gpu: bool | None = None) -> tuple[str, st
     return sampler, "cpu"
 
 
-def sample(model, settings: SamplerSettings, progress: ProgressCallback | None = None):
-    """Run NUTS on ``model``; returns ``(idata, info)`` where info records sampler, device, timings."""
+def sample(model, settings: SamplerSettings, progress: ProgressCallback | None = None, *,
+           cache_key: tuple = ()):
+    """Run NUTS on ``model``; returns ``(idata, info)`` where info records sampler, device, timings.
+
+    ``cache_key``: what identifies the model beyond its graph (model id, config hash, options); a
+    process that keeps compiled models (``bayes_core.compiled``) reuses one only for the same key
+    and graph structure. ``progress`` may raise ``Cancelled`` to stop sampling."""
     progress = progress or _noop
     sampler, device = resolve(settings)
-    runner = {"nutpie": _sample_nutpie, "pymc": _sample_pymc, "numpyro": _sample_numpyro}[sampler]
     t0 = time.perf_counter()
     try:
-        idata, timings = runner(model, settings, progress, device)
+        if sampler == "nutpie":
+            idata, timings = _sample_nutpie(model, settings, progress, device, cache_key)
+        else:
+            runner = {"pymc": _sample_pymc, "numpyro": _sample_numpyro}[sampler]
+            idata, timings = runner(model, settings, progress, device)
     except (SamplerError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -111,31 +131,63 @@ def sample(model, settings: SamplerSettings, progress: ProgressCallback | None =
     return idata, {"sampler": sampler, "device": device, "timings": timings}
 
 
-def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device: str):
+def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device: str, cache_key: tuple = ()):
+    """nutpie's sampler in the background, polled every ``POLL_S``: the draws done are reported from
+    this thread (so a ``Cancelled`` raised by ``progress`` aborts the sampler at once), and the
+    compiled model comes from the process's cache when it keeps one."""
     import nutpie
     from pymc.sampling.mcmc import patch_nutpie_idata
 
+    from bayes_core import compiled as compiled_models
+
     progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains))
-    t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
-    t_compile = time.perf_counter() - t0
+    prepared = compiled_models.nutpie_model(model, cache_key)
+    if prepared.reused:
+        progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains, message="compiled model reused"))
+    latest: list = [None]  # the sampler thread's last report (a list of nutpie ChainProgress)
 
     def on_progress(chains) -> None:
-        done = [int(c.finished_draws) for c in chains]
-        progress(Progress(
-            "tuning" if any(c.tuning for c in chains) else "sampling",
-            sum(done), sum(int(c.total_draws) for c in chains), done,
-            sum(int(c.divergences) for c in chains)))
+        latest[0] = chains
 
     t1 = time.perf_counter()
-    idata = nutpie.sample(
-        compiled, draws=s.draws, tune=max(s.tune, 1), chains=s.chains, cores=min(s.chains, os.cpu_count() or 1),
-        seed=s.seed, target_accept=s.target_accept, save_warmup=False, progress_bar=False,
-        progress_callback=on_progress, progress_rate=500,
+    sampler = nutpie.sample(
+        prepared.compiled, draws=s.draws, tune=max(s.tune, 1), chains=s.chains,
+        cores=min(s.chains, os.cpu_count() or 1), seed=s.seed, target_accept=s.target_accept, save_warmup=False,
+        progress_bar=False, progress_callback=on_progress, progress_rate=int(POLL_S * 500), blocking=False,
     )
+    try:
+        while True:
+            try:
+                idata = sampler.wait(timeout=POLL_S)
+                break
+            except TimeoutError:
+                if latest[0] is not None:
+                    progress(_chain_progress(latest[0]))
+    except BaseException:
+        _abort(sampler)
+        raise
     t_sample = time.perf_counter() - t1
+    if latest[0] is not None:
+        progress(_chain_progress(latest[0], finished=True))
     patch_nutpie_idata(idata, model, sampling_time=t_sample)
-    return idata, {"compile_s": t_compile, "sampling_s": t_sample}
+    timings = {"sampling_s": t_sample}
+    timings["bind_s" if prepared.reused else "compile_s"] = prepared.compile_s
+    return idata, timings
+
+
+def _chain_progress(chains, finished: bool = False) -> Progress:
+    """A ``Progress`` from nutpie's chain reports (all draws done once the sampler has finished: its
+    last report may predate the last draws)."""
+    done = [int(c.total_draws if finished else c.finished_draws) for c in chains]
+    return Progress("sampling" if finished or not any(c.tuning for c in chains) else "tuning", sum(done),
+                    sum(int(c.total_draws) for c in chains), done, sum(int(c.divergences) for c in chains))
+
+
+def _abort(sampler) -> None:
+    try:
+        sampler.cancel()
+    except Exception as exc:  # already finished or failed: nothing left to stop
+        log.debug("nutpie sampler not aborted: %s", exc)
 
 
 def _sample_pymc(model, s: SamplerSettings, progress: ProgressCallback, device: str):

@@ -3,6 +3,8 @@
     python -m bench            full sizes (the figures in the README)
     python -m bench --quick    same comparisons at smaller sizes (< 5 minutes)
     python -m bench --smoke    tiny sizes: checks the harness itself (used by the test suite)
+    python -m bench --only warm_start --merge --note "..."
+                               run some benches and keep the others' last results in latest.*
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ BENCHES = {
     "finance_a": "bench.bench_finance_a",
     "finance_b": "bench.bench_finance_b",
     "app": "bench.bench_app",
+    "warm_start": "bench.bench_warm",
 }
 SMOKE = ("nb_training", "prediction", "app")
 
@@ -48,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--smoke", action="store_true")
     parser.add_argument("--only", help="comma-separated bench names: " + ", ".join(BENCHES))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the results of benches not run now from the existing latest.json")
+    parser.add_argument("--note", default="", help="a remark stored with each bench run now (e.g. a shared machine)")
     args = parser.parse_args(argv)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     names = args.only.split(",") if args.only else list(SMOKE if mode == "smoke" else BENCHES)
@@ -59,11 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("BAYES_ARTIFACTS_DIR", tempfile.mkdtemp(prefix="bench-artifacts-"))
     results = {"mode": mode, "started_at": datetime.now(timezone.utc).isoformat(), "machine": machine(),
                "gpu": "not measured: no GPU machine was available to this run", "benches": {}}
+    previous = args.out / "latest.json"
+    if args.merge and previous.is_file():  # each kept bench still says when and in which mode it ran
+        earlier = json.loads(previous.read_text())
+        for name, bench in earlier.get("benches", {}).items():
+            if name not in names:
+                results["benches"][name] = {"started_at": earlier.get("started_at"), "mode": earlier.get("mode"),
+                                            **bench}
     for name in names:
         t0 = time.perf_counter()
         print(f"[bench] {name} ({mode}) ...", file=sys.stderr, flush=True)
+        stamp = {"started_at": datetime.now(timezone.utc).isoformat(), "mode": mode,
+                 **({"note": args.note} if args.note else {})}
         try:
-            results["benches"][name] = {"result": _call(BENCHES[name], mode), "elapsed_s": time.perf_counter() - t0}
+            results["benches"][name] = {"result": _call(BENCHES[name], mode), "elapsed_s": time.perf_counter() - t0,
+                                        **stamp}
         except ModuleNotFoundError as exc:
             results["benches"][name] = {"skipped": f"not available: {exc}"}
         except Exception as exc:  # one failing bench must not hide the others' figures

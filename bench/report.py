@@ -88,5 +88,7 @@ def to_markdown(results: dict[str, Any]) -> str:
             lines += _nb_section(result)
         else:
             lines += _figures_table(result)
-        lines += [f"_elapsed: {bench['elapsed_s']:.1f} s_", ""]
+        ran = f", run {bench['started_at']} ({bench.get('mode')} mode)" if bench.get("started_at") else ""
+        note = f". {bench['note']}" if bench.get("note") else ""
+        lines += [f"_elapsed: {bench['elapsed_s']:.1f} s{ran}{note}_", ""]
     return "\n".join(lines)

@@ -31,10 +31,26 @@ def artifacts_dir(tmp_path_factory) -> Path:
     os.environ["BAYES_ARTIFACTS_DIR"] = str(path)
     os.environ.setdefault("BAYES_FORCE_NO_GPU", "1")
     yield path
+    stop_warm_workers(tmp_path_factory.getbasetemp())
     if old is None:
         os.environ.pop("BAYES_ARTIFACTS_DIR", None)
     else:
         os.environ["BAYES_ARTIFACTS_DIR"] = old
+
+
+def stop_warm_workers(base: Path) -> None:
+    """Stop every warm job worker this session's jobs started — in the session's artifacts and in any
+    test's own (every job store under the session's temporary folder) — by the pids recorded in
+    those stores, so a test run leaves no process behind; their idle exit is only the backstop."""
+    from bayes_core.errors import BayesCoreError
+    from bayes_core.jobs.local import LocalJobRunner
+
+    for store in base.rglob("jobs.sqlite3"):
+        if store.is_file():
+            try:
+                LocalJobRunner(store.parent).pool.stop_all()
+            except BayesCoreError:  # a store a test damaged on purpose holds no workers
+                pass
 
 
 @pytest.fixture(scope="session")

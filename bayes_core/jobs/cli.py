@@ -1,15 +1,17 @@
-"""``python -m bayes_core jobs submit|list|status|cancel|logs`` — background training from a shell.
+"""``python -m bayes_core jobs submit|list|status|cancel|logs|workers`` — background training from a shell.
 
 ``add_parser(subparsers, common)`` mounts the ``jobs`` command on the main CLI (``bayes_core.cli``);
 each handler takes ``(args, extra)`` and returns an exit code, and core errors propagate to the main
 CLI, which prints them (``{"error": ...}`` with ``--json``). ``--json`` output: ``submit`` →
 ``{"job_id", "state"}``, ``status``/``cancel`` → the job row, ``list`` → ``{"jobs": [...]}``,
-``logs`` → ``{"job_id", "log"}``. Model options are flags as on ``train`` (``--non-centered true``).
+``logs`` → ``{"job_id", "log"}``, ``workers`` → ``{"workers": [...], "stopped": n}``. Model options are
+flags as on ``train`` (``--non-centered true``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
@@ -22,7 +24,8 @@ def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> arg
     parents = [common] if common is not None else []
     jobs = subparsers.add_parser("jobs", parents=parents, help="background training jobs (submit, list, status, cancel, logs)",
                                  description="Train models in the background and follow the jobs.")
-    sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="{submit,list,status,cancel,logs}")
+    sub = jobs.add_subparsers(dest="jobs_command", required=True,
+                              metavar="{submit,list,status,cancel,logs,workers}")
 
     submit = sub.add_parser("submit", parents=parents, help="queue a training job (same options as train)",
                             epilog="Model options are flags too, e.g. --non-centered true.")
@@ -44,6 +47,11 @@ def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> arg
     logs.add_argument("job_id")
     logs.add_argument("--tail", type=whole_number(0, 1_000_000), default=200, help="number of lines (default 200)")
     logs.set_defaults(func=cmd_logs)
+
+    workers = sub.add_parser("workers", parents=parents, help="list the local runner's warm workers (or stop them)")
+    workers.add_argument("--stop", action="store_true",
+                         help="stop them by their recorded pids (a job they run fails; the next job starts a new one)")
+    workers.set_defaults(func=cmd_workers)
     return jobs
 
 
@@ -138,4 +146,25 @@ def cmd_logs(args: argparse.Namespace, extra: list[str] | None = None) -> int:
         _print_json({"job_id": args.job_id, "log": text})
     else:
         print(text)
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace, extra: list[str] | None = None) -> int:
+    _no_extra(extra)
+    runner = _runner()
+    if not hasattr(runner, "pool"):
+        raise BayesCoreError(f"The {runner.name} runner has no warm workers on this machine.")
+    stopped = runner.stop_warm_workers() if args.stop else 0
+    workers = runner.pool.workers()
+    if args.json:
+        _print_json({"workers": [dataclasses.asdict(w) for w in workers], "stopped": stopped})
+        return 0
+    if args.stop:
+        print(f"stopped {stopped} warm worker(s)")
+    if not workers:
+        print("no warm workers")
+    for w in workers:
+        memory = f"{w.rss_mb:.0f} MB" if w.rss_mb is not None else "–"
+        print(f"pid {w.pid} on {w.host}: {w.state}{' ' + w.job_id if w.job_id else ''}, {w.jobs_done} job(s), "
+              f"memory {memory}, since {w.started_at}")
     return 0

@@ -1,9 +1,14 @@
-"""``LocalJobRunner``: jobs in SQLite, each run by a detached worker process on this machine.
+"""``LocalJobRunner``: jobs in SQLite, run by detached worker processes on this machine.
 
 No daemon is needed. Whoever touches the queue — a submit, a list or status read, a cancel, or a
 worker as it finishes — runs ``sweep()``: inside one SQLite write transaction it marks running jobs
 whose worker died (or stopped heartbeating) as failed, then starts queued jobs in order while fewer
 than ``BAYES_MAX_JOBS`` run. The write lock makes the count-and-start step atomic across processes.
+
+A queued job goes to a warm worker (``pool.py``: a long-lived process with the stack imported and
+compiled models kept) when one is idle or may be started (``BAYES_WARM_WORKERS``, default 1);
+when every warm worker is busy, or with ``BAYES_WARM_WORKERS=0``, it gets a one-job worker process
+as before. Either way the job is ``running`` with its worker's pid from the moment it is handed over.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bayes_core import artifacts
-from bayes_core.jobs import processes, tasks
+from bayes_core.jobs import pool, processes, tasks
 from bayes_core.jobs.api import (Job, JobConfigError, JobRequest, JobRunner, JobState, check_job_id,
                                  empty_progress, transition)
 from bayes_core.jobs.store import DB_FILE, JobStore, age_seconds, now_iso
@@ -73,6 +78,7 @@ class LocalJobRunner(JobRunner):
             store = JobStore(root / DB_FILE)
         self.store = store
         self.root = self.store.path.parent
+        self.pool = pool.WarmPool(self.store)
 
     # -- paths -----------------------------------------------------------------------------------
     def log_path(self, job_id: str) -> Path:
@@ -124,16 +130,20 @@ class LocalJobRunner(JobRunner):
 
     # -- cancel ----------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> Job:
-        """Stop a job: a queued one never starts; a running one's process group is terminated
-        (SIGTERM, then SIGKILL) and its staged output removed. Finished jobs are unchanged."""
+        """Stop a job: a queued one never starts; a running one's staged output is removed. A warm
+        worker stops the job itself (its sampler aborted) and stays for the next job; one that has
+        not within ``pool.CANCEL_GRACE_S`` is killed (the next job starts a new one). A one-job
+        worker's process group is terminated (SIGTERM, then SIGKILL). Finished jobs are unchanged."""
         with self.store.transaction() as conn:
             row = self.store.get_row(job_id, conn)
             if row["state"] == JobState.QUEUED:
                 self._finish(conn, row, JobState.CANCELLED, message="cancelled before it started")
             elif row["state"] == JobState.RUNNING:
                 self.store.update(job_id, conn, cancel_requested=1)
-        if row["state"] == JobState.RUNNING:
-            if row["pid"] and row["host"] == processes.hostname():
+        if row["state"] == JobState.RUNNING and row["pid"] and row["host"] == processes.hostname():
+            if row["worker_id"]:
+                self._cancel_warm(row)
+            else:
                 processes.terminate_worker(row["pid"], job_id)
             with self.store.transaction() as conn:
                 row = self.store.get_row(job_id, conn)
@@ -142,33 +152,63 @@ class LocalJobRunner(JobRunner):
         self.sweep()
         return self.store.get(job_id)
 
-    # -- the queue -------------------------------------------------------------------------------
-    def sweep(self) -> None:
-        """Mark dead workers failed, then start queued jobs in order while slots are free."""
-        processes.reap_children()
-        limit, timeout = max_jobs(), heartbeat_timeout_s()  # a bad setting is reported on every read
-        if self.store.count_active() == 0:
-            return
-        with self.store.transaction() as conn:
-            running = 0
-            for row in self.store.rows_in_state(conn, [JobState.RUNNING]):
-                silent = age_seconds(row["heartbeat_at"] or row["started_at"])
-                if self._is_dead(row, silent, timeout):
-                    self._finish(conn, row, JobState.FAILED, error=self._unexpected_exit_message(row, silent, timeout))
-                else:
-                    running += 1
-            for row in self.store.rows_in_state(conn, [JobState.QUEUED]):
-                if running >= limit:
-                    break
-                self._start(conn, row)
-                running += 1
+    def _cancel_warm(self, row) -> None:
+        """Give the warm worker ``CANCEL_GRACE_S`` to stop the job itself; kill it if it has not."""
+        job_id = row["job_id"]
+        stopped = pool.wait_until(lambda: self.store.get_row(job_id)["state"] != JobState.RUNNING,
+                                  pool.CANCEL_GRACE_S)
+        if not stopped:
+            worker = self.pool.get(row["worker_id"])
+            if worker is not None:
+                self.pool.stop(worker, grace_s=0.5)
+            else:
+                processes.terminate_worker(row["pid"], row["worker_id"], grace_s=0.5, module=processes.WARM_MODULE)
 
-    def _is_dead(self, row, silent: float | None, timeout: float) -> bool:
+    def stop_warm_workers(self) -> int:
+        """Stop every warm worker of this store on this host, by its recorded pid (running jobs fail)."""
+        stopped = self.pool.stop_all()
+        self.sweep()
+        return stopped
+
+    # -- the queue -------------------------------------------------------------------------------
+    def sweep(self, conn=None) -> None:
+        """Mark dead workers failed, then start queued jobs in order while slots are free (inside
+        ``conn``'s write transaction when given, e.g. the one recording a job's outcome)."""
+        processes.reap_children()
+        # Every setting is checked on every read, so a bad one is reported at once.
+        limit, timeout, warm = max_jobs(), heartbeat_timeout_s(), pool.check_settings()
+        if conn is not None:
+            self._sweep(conn, limit, timeout, warm)
+        elif self.store.count_active():
+            with self.store.transaction() as conn:
+                self._sweep(conn, limit, timeout, warm)
+
+    def _sweep(self, conn, limit: int, timeout: float, warm: int) -> None:
+        running = 0
+        for row in self.store.rows_in_state(conn, [JobState.RUNNING]):
+            silent = age_seconds(row["heartbeat_at"] or row["started_at"])
+            if self._is_dead(conn, row, silent, timeout):
+                self._finish(conn, row, JobState.FAILED, error=self._unexpected_exit_message(row, silent, timeout))
+            else:
+                running += 1
+        self.pool.forget_dead(conn)
+        for row in self.store.rows_in_state(conn, [JobState.QUEUED]):
+            if running >= limit:
+                break
+            if not (warm and self._hand_over(conn, row, warm)):
+                self._start(conn, row)
+            running += 1
+
+    def _is_dead(self, conn, row, silent: float | None, timeout: float) -> bool:
+        warm = row["worker_id"]
         if silent is not None and silent > timeout:
-            if row["pid"] and row["host"] == processes.hostname():
-                processes.terminate_worker(row["pid"], row["job_id"], grace_s=1.0)  # hung: stop it
+            if row["pid"] and row["host"] == processes.hostname():  # hung: stop it
+                processes.terminate_worker(row["pid"], warm or row["job_id"], grace_s=1.0,
+                                           module=processes.WARM_MODULE if warm else processes.WORKER_MODULE)
             return True
         if row["host"] == processes.hostname():
+            if warm:
+                return not self.pool.serves(conn, warm, row["job_id"])
             return not processes.worker_alive(row["pid"], row["job_id"])
         return False  # another host's worker: only its heartbeat can tell
 
@@ -179,6 +219,23 @@ class LocalJobRunner(JobRunner):
                     f"{timeout:g} s): the worker hung or was paused (e.g. stopped with SIGSTOP, or its machine "
                     "suspended) and was stopped. Submit the job again; see the job log for its last lines.")
         return f"{UNEXPECTED_EXIT}: {processes.exit_reason(row['pid'])}"
+
+    def _hand_over(self, conn, row, size: int) -> bool:
+        """Give the queued job to a warm worker (idle, or started now); False when all are busy."""
+        transition(row["state"], JobState.RUNNING)
+        try:
+            worker = self.pool.take(conn, row["job_id"], size)
+        except OSError as exc:
+            self._finish(conn, row, JobState.FAILED, error=f"could not start a warm worker: {exc}")
+            return True
+        if worker is None:
+            return False
+        message = "warm worker starting" if worker.jobs_done == 0 else "handed to a warm worker"
+        progress = {**empty_progress(), "draws_total": _progress(row).get("draws_total", 0), "phase": "starting",
+                    "message": message}
+        self.store.transition(row["job_id"], JobState.RUNNING, conn, started_at=now_iso(), heartbeat_at=now_iso(),
+                              pid=worker.pid, host=worker.host, worker_id=worker.worker_id, progress=progress)
+        return True
 
     def _start(self, conn, row) -> None:
         job_id = row["job_id"]

@@ -2,7 +2,10 @@
 
 A worker is the leader of its own session and process group (``start_new_session=True``), so it
 outlives the page or CLI that started it and cancelling can stop it together with any children
-(PyMC's multiprocess chains).
+(PyMC's multiprocess chains). Two kinds exist: a one-job worker (``python -m bayes_core.jobs.worker
+<job_id>``) and a warm worker (``python -m bayes_core.jobs.warm <worker_id>``). A pid is only ever
+taken for one of ours when its command line names the module and the id, so a reused pid is
+never signalled.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKER_MODULE = "bayes_core.jobs.worker"
+WARM_MODULE = "bayes_core.jobs.warm"
 EXIT_STATUS_WAIT_S = 2.0
 _CHILDREN: dict[int, subprocess.Popen] = {}  # workers this process started: polled so they never linger as zombies
 _EXIT_CODES: dict[int, int] = {}  # exit codes of reaped workers: why a worker died, when we were its parent
@@ -28,6 +32,11 @@ def hostname() -> str:
 
 def spawn_worker(job_id: str, log_path: Path, artifacts_root: Path) -> int:
     """Start ``python -m bayes_core.jobs.worker <job_id>`` detached; stdout/stderr go to the job log."""
+    return spawn_module(WORKER_MODULE, job_id, log_path, artifacts_root)
+
+
+def spawn_module(module: str, ident: str, log_path: Path, artifacts_root: Path) -> int:
+    """Start ``python -m <module> <ident>`` detached in its own session; output appended to ``log_path``."""
     env = dict(os.environ)
     # The worker must see the same artifacts root and configs whatever its working directory.
     env["BAYES_ARTIFACTS_DIR"] = str(Path(artifacts_root).resolve())
@@ -36,7 +45,7 @@ def spawn_worker(job_id: str, log_path: Path, artifacts_root: Path) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", WORKER_MODULE, job_id], stdin=subprocess.DEVNULL, stdout=log,
+            [sys.executable, "-m", module, ident], stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, env=env, start_new_session=True, close_fds=True,
         )
     _CHILDREN[proc.pid] = proc
@@ -90,8 +99,9 @@ def exit_reason(pid: int | None) -> str:
             f"system for lack of memory, signal 9): {advice}.")
 
 
-def worker_alive(pid: int | None, job_id: str) -> bool:
-    """Is ``pid`` still the worker of ``job_id``? False for a gone, zombie or reused pid."""
+def worker_alive(pid: int | None, job_id: str, module: str = WORKER_MODULE) -> bool:
+    """Is ``pid`` still the worker of ``job_id`` (a warm worker's id with ``module=WARM_MODULE``)?
+    False for a gone, zombie or reused pid."""
     if not pid:
         return False
     _reap(pid)
@@ -111,10 +121,10 @@ def worker_alive(pid: int | None, job_id: str) -> bool:
         return False
     except OSError:
         return True
-    return is_worker_process(state, cmdline, job_id)
+    return is_worker_process(state, cmdline, job_id, module)
 
 
-def is_worker_process(state: str, cmdline: bytes, job_id: str) -> bool:
+def is_worker_process(state: str, cmdline: bytes, job_id: str, module: str = WORKER_MODULE) -> bool:
     """From ``/proc/<pid>`` facts: is this a live worker of ``job_id``? A process that has just
     exec'd can show an empty command line for a moment (seen right after ``Popen`` returns): it
     is taken as alive, else a job would be failed in the instant its worker starts."""
@@ -122,12 +132,13 @@ def is_worker_process(state: str, cmdline: bytes, job_id: str) -> bool:
         return False
     if not cmdline:
         return True
-    return WORKER_MODULE.encode() in cmdline and job_id.encode() in cmdline
+    return module.encode() in cmdline and job_id.encode() in cmdline
 
 
-def terminate_worker(pid: int, job_id: str, grace_s: float = 2.5, kill_wait_s: float = 1.5) -> bool:
+def terminate_worker(pid: int, job_id: str, grace_s: float = 2.5, kill_wait_s: float = 1.5,
+                     module: str = WORKER_MODULE) -> bool:
     """SIGTERM the worker's process group, SIGKILL it after ``grace_s``; True once it is gone."""
-    if not worker_alive(pid, job_id):
+    if not worker_alive(pid, job_id, module):
         return True
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, kill_wait_s)):
         try:
@@ -138,7 +149,7 @@ def terminate_worker(pid: int, job_id: str, grace_s: float = 2.5, kill_wait_s: f
             return False
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not worker_alive(pid, job_id):
+            if not worker_alive(pid, job_id, module):
                 return True
             time.sleep(0.05)
-    return not worker_alive(pid, job_id)
+    return not worker_alive(pid, job_id, module)

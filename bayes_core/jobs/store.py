@@ -59,6 +59,20 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_model ON jobs (model_id, seq);
+-- Warm workers (bayes_core.jobs.pool): one row per live long-lived worker process, by its own id;
+-- state idle | busy (job_id: the job handed to it). A worker removes its row as it exits.
+CREATE TABLE IF NOT EXISTS warm_workers (
+    worker_id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    state TEXT NOT NULL,
+    job_id TEXT,
+    started_at TEXT NOT NULL,
+    seen_at TEXT,
+    jobs_done INTEGER NOT NULL DEFAULT 0,
+    rss_mb REAL,
+    rss_at TEXT
+);
 """
 # Columns added after the first release: added in place to an older store.
 _ADDED_COLUMNS = {
@@ -67,6 +81,7 @@ _ADDED_COLUMNS = {
     "params": "TEXT NOT NULL DEFAULT '{}'",
     "runner": "TEXT NOT NULL DEFAULT 'local'",
     "external_id": "TEXT",
+    "worker_id": "TEXT",  # internal: the warm worker a job was handed to (None: a one-job worker)
 }
 
 

@@ -2,7 +2,7 @@
 
 ``execute(job, reporter)`` runs one job wherever it is called — this detached process (the local
 runner), a Ray job's entrypoint, or a long-lived warm worker — and talks to the outside only
-through its ``Reporter``: where its output is staged, a progress snapshot every second (the
+through its ``Reporter``: where its output is staged, a progress snapshot every half second (the
 heartbeat), whether a cancel was asked for, and the final outcome. The local runner's reporter
 writes the job's SQLite row; with ``--file`` (a Ray job's entrypoint) the job's record and reports
 are JSON files on shared storage instead (``files.FileReporter``).
@@ -10,7 +10,9 @@ What the job does is looked up by ``job.task`` in ``bayes_core.jobs.tasks``.
 
 SIGTERM (cancel) raises SystemExit in the main thread, which unwinds the task and removes its
 staged output; the runner SIGKILLs and cleans up if that takes too long. A cancel seen by the
-heartbeat (the reporter's flag) interrupts the main thread the same way.
+heartbeat (the reporter's flag) also makes the job's progress callback raise ``Cancelled`` in the
+thread running the task: the sampler stops at its next report (nutpie's is aborted), which is
+how a long-lived warm worker cancels a job and stays alive for the next one.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ from bayes_core.errors import BayesCoreError
 from bayes_core.jobs import tasks
 from bayes_core.jobs.api import Job, JobState, check_job_id
 from bayes_core.jobs.store import JobStore, now_iso
-from bayes_core.samplers import Progress
+from bayes_core.samplers import Cancelled, Progress
 
 log = logging.getLogger("bayes_core.jobs.worker")
-HEARTBEAT_S = 1.0
+HEARTBEAT_S = 0.5
+#: Library loggers whose INFO lines are noise in a job's log (pytensor's config parser says
+#: "Suppressed KeyError ..." six times on import).
+NOISY_LOGGERS = ("pytensor.configparser",)
 TRACEBACK_TAIL_LINES = 15
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SAMPLING_PHASES = ("tuning", "sampling")
@@ -63,7 +68,7 @@ class Reporter(ABC):
 
     @abstractmethod
     def progress(self, snapshot: dict[str, Any]) -> None:
-        """The latest progress; also the heartbeat (called every second, even when nothing moved)."""
+        """The latest progress; also the heartbeat (called every half second, even when nothing moved)."""
 
     @abstractmethod
     def cancel_requested(self) -> bool:
@@ -89,12 +94,13 @@ class StoreReporter(Reporter):
     def cancel_requested(self) -> bool:
         return bool(self.store.get_row(self.job_id)["cancel_requested"])
 
-    def finish(self, outcome: Outcome) -> None:
+    def finish(self, outcome: Outcome, conn=None) -> None:
+        """Record the outcome (inside ``conn``'s transaction when given)."""
         fields = {"finished_at": now_iso(), "progress": outcome.progress, "error": outcome.error,
                   "heartbeat_at": now_iso()}
         if outcome.run_id:
             fields.update(run_id=outcome.run_id, sampler=outcome.sampler, device=outcome.device)
-        if not self.store.transition(self.job_id, outcome.state, **fields):
+        if not self.store.transition(self.job_id, outcome.state, conn, **fields):
             log.info("job %s was already finished by its runner; outcome %s not recorded", self.job_id,
                      outcome.state.value)
 
@@ -103,7 +109,12 @@ class ProgressTracker:
     """The sampler's progress callback: keeps the latest snapshot and derives elapsed time and ETA.
 
     The ETA extrapolates the draw rate measured since the first reported draw (compile time is
-    excluded); it is None until the sampler reports draws (NumPyro reports none).
+    excluded); it is None until the sampler reports draws (NumPyro reports none). A phase reported
+    without draws (posterior predictive, saving) keeps the draws done so far: a job stopped there
+    shows where sampling got to, never a reset or a filled bar.
+
+    After ``cancel()`` the next report from the thread that created the tracker (the one running
+    the task) raises ``Cancelled``; reports from other threads (a sampler's own) are only recorded.
     """
 
     def __init__(self, draws_total: int, clock=time.monotonic):
@@ -112,14 +123,25 @@ class ProgressTracker:
         self._t0 = clock()
         self._rate_start: tuple[float, int] | None = None
         self._latest = Progress("starting", 0, draws_total, message="loading the model and data")
+        self._owner = threading.get_ident()
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
 
     def __call__(self, progress: Progress) -> None:
         with self._lock:
+            previous = self._latest
             if not progress.draws_total:
-                progress.draws_total = self._latest.draws_total
+                progress.draws_total = previous.draws_total
+            if progress.phase not in _SAMPLING_PHASES and not progress.draws_done and previous.draws_done:
+                progress.draws_done, progress.chain_draws = previous.draws_done, list(previous.chain_draws)
+                progress.divergences = progress.divergences or previous.divergences
             if progress.phase in _SAMPLING_PHASES and progress.draws_done > 0 and self._rate_start is None:
                 self._rate_start = (self._clock(), progress.draws_done)
             self._latest = progress
+        if self.cancelled.is_set() and threading.get_ident() == self._owner:
+            raise Cancelled()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -151,6 +173,7 @@ class Heartbeat(threading.Thread):
         self.reporter.progress(self.tracker.snapshot())
         if not self.cancel_seen and self.reporter.cancel_requested():
             self.cancel_seen = True
+            self.tracker.cancel()  # the task stops at its next progress report
             if self.on_cancel is not None:
                 self.on_cancel()
 
@@ -170,9 +193,10 @@ class Heartbeat(threading.Thread):
 def execute(job: Job, reporter: Reporter, *, root: Path | None = None,
             on_cancel: Callable[[], None] | None = None) -> Outcome:
     """Run ``job`` (already ``running``) to its outcome and report it; never raises for the job's own
-    failure. ``root``: the artifacts root holding uploads (default: the current one). ``on_cancel``
-    is called from the heartbeat thread when a cancel is requested; it should make the task stop
-    (the worker process interrupts its main thread; a warm worker may abort its sampler)."""
+    failure. ``root``: the artifacts root holding uploads (default: the current one). When a cancel
+    is requested the task's progress callback raises ``Cancelled`` at its next report (which aborts
+    nutpie's sampler); ``on_cancel``, called from the heartbeat thread, may stop it harder (the
+    one-job worker process interrupts its main thread)."""
     root = Path(root) if root is not None else artifacts.artifacts_root()
     tracker = ProgressTracker(job.progress.get("draws_total") or 0)
     heartbeat = Heartbeat(reporter, tracker, on_cancel)
@@ -305,6 +329,12 @@ USAGE = ("usage: python -m bayes_core.jobs.worker <job_id>          (a local job
          "       python -m bayes_core.jobs.worker --file <job_id>   (a cluster job, as files under BAYES_ARTIFACTS_DIR)")
 
 
+def quiet_library_loggers() -> None:
+    """Keep libraries' INFO chatter out of job logs (call before pytensor is imported)."""
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     file_mode = len(argv) == 2 and argv[0] == "--file"
@@ -314,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     job_id = argv[-1]
     signal.signal(signal.SIGTERM, _on_sigterm)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT)
+    quiet_library_loggers()
     try:
         return run_file_job(check_job_id(job_id)) if file_mode else run_job(job_id)
     except BayesCoreError as exc:  # e.g. a damaged job store: say so in the job log, no traceback

@@ -100,7 +100,7 @@ class HierarchicalNegBinomModel(BaseBayesianModel):
     def _hyperpriors(self, coords_entities: np.ndarray):
         import pymc as pm
 
-        p = self.priors
+        p = self.priors_as_data()
         mu = pm.Exponential("mu", lam=p["mu_rate"])
         alpha = pm.HalfNormal("alpha", sigma=p["alpha_sigma"])
         phi = pm.HalfNormal("phi", sigma=p["phi_sigma"])
@@ -120,13 +120,21 @@ class HierarchicalNegBinomModel(BaseBayesianModel):
         stats = SufficientStats(idx, data["count"].to_numpy(), len(entities))
         with pm.Model(coords={"entity": entities}) as model:
             theta, phi = self._hyperpriors(entities)
+            # Data containers, not constants: a warm worker binds another data set with the same
+            # numbers of entities and distinct counts to the compiled model (bayes_core.compiled).
+            n = pm.Data("windows_per_entity", stats.n, dims="entity")
+            s = pm.Data("sum_per_entity", stats.s, dims="entity")
+            values = pm.Data("distinct_counts", stats.values)
+            multiplicity = pm.Data("distinct_count_multiplicity", stats.multiplicity)
+            total = pm.Data("n_observations", stats.total)
+            log_factorial_sum = pm.Data("log_factorial_sum", stats.log_factorial_sum)
             log_phi_theta = pt.log(phi + theta)
             loglik = (
-                pt.sum(stats.multiplicity * pt.gammaln(stats.values + phi))
-                - stats.total * pt.gammaln(phi)
-                - stats.log_factorial_sum
-                + phi * pt.sum(stats.n * (pt.log(phi) - log_phi_theta))
-                + pt.sum(stats.s * (pt.log(theta) - log_phi_theta))
+                pt.sum(multiplicity * pt.gammaln(values + phi))
+                - total * pt.gammaln(phi)
+                - log_factorial_sum
+                + phi * pt.sum(n * (pt.log(phi) - log_phi_theta))
+                + pt.sum(s * (pt.log(theta) - log_phi_theta))
             )
             pm.Potential("loglik", loglik)
         return model

@@ -83,21 +83,22 @@ class _SharpeBase(BaseBayesianModel):
             raise DataValidationError([f"duplicate dates: {days}; one row per date is expected"])
         return data.sort_values("date").reset_index(drop=True)
 
-    def _nu(self):
+    def _nu(self, priors):
         import pymc as pm
 
-        nu_minus_two = pm.Gamma("nu_minus_two", alpha=self.priors["nu_alpha"], beta=self.priors["nu_beta"])
+        nu_minus_two = pm.Gamma("nu_minus_two", alpha=priors["nu_alpha"], beta=priors["nu_beta"])
         return pm.Deterministic("nu", nu_minus_two + 2.0)
 
-    def _sharpe_terms(self, scale_z, nu, sd_r, dims: str | None = None):
+    def _sharpe_terms(self, priors, scale_z, nu, sd_r, dims: str | None = None):
         """The Sharpe prior and the deterministics in original units; returns the per-period mean
-        in standardised units (``sd_r`` is the sd used to standardise returns)."""
+        in standardised units (``sd_r`` is the sd used to standardise returns). ``priors``: the
+        hyper-parameters, as numbers or data containers."""
         import pymc as pm
         import pytensor.tensor as pt
 
         ppy, rf = self.periods_per_year, self.risk_free_per_period
         kw = {"dims": dims} if dims else {}
-        sharpe = pm.Normal("sharpe", 0.0, self.priors["sharpe_sd"], **kw)
+        sharpe = pm.Normal("sharpe", 0.0, priors["sharpe_sd"], **kw)
         return_sd_z = scale_z * pt.sqrt(nu / (nu - 2.0))
         mu_z = rf / sd_r + sharpe / math.sqrt(ppy) * return_sd_z
         pm.Deterministic("mu", mu_z * sd_r, **kw)
@@ -155,12 +156,16 @@ class BayesianSharpeModel(_SharpeBase):
         import pymc as pm
 
         r = data["return"].to_numpy(float)
-        sd_r = float(r.std(ddof=1))
         with pm.Model(coords={"obs": np.arange(len(r))}) as model:
-            scale_z = pm.HalfNormal("scale_z", self.priors["scale_scale"])
-            nu = self._nu()
-            mu_z = self._sharpe_terms(scale_z, nu, sd_r)
-            pm.StudentT("returns", nu=nu, mu=mu_z * sd_r, sigma=scale_z * sd_r, observed=r, dims="obs")
+            # Returns and priors as data containers: a warm worker binds another series of the same
+            # length, or other priors, to the compiled model (bayes_core.compiled).
+            priors = self.priors_as_data()
+            observed = pm.Data("returns_observed", r, dims="obs")
+            sd_r = pm.Data("returns_sd", float(r.std(ddof=1)))
+            scale_z = pm.HalfNormal("scale_z", priors["scale_scale"])
+            nu = self._nu(priors)
+            mu_z = self._sharpe_terms(priors, scale_z, nu, sd_r)
+            pm.StudentT("returns", nu=nu, mu=mu_z * sd_r, sigma=scale_z * sd_r, observed=observed, dims="obs")
         return model
 
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
@@ -259,8 +264,8 @@ class StrategyComparisonModel(_SharpeBase):
                 "chol", n=len(names), eta=self.priors["lkj_eta"], compute_corr=True,
                 sd_dist=pm.HalfNormal.dist(self.priors["scale_scale"], shape=len(names)))
             pm.Deterministic("correlation", corr, dims=("strategy", "strategy_"))
-            nu = self._nu()
-            mu_z = self._sharpe_terms(scale_z, nu, sd_r, dims="strategy")
+            nu = self._nu(self.priors)
+            mu_z = self._sharpe_terms(self.priors, scale_z, nu, sd_r, dims="strategy")
             likelihood(mu_z, chol, nu, R, sd_r)
         return model
 

@@ -54,9 +54,13 @@ def finished(job: Job) -> bool:
     return not job.is_active
 
 
-@pytest.fixture
-def runner(monkeypatch):
+@pytest.fixture(params=["warm", "cold"])
+def runner(request, monkeypatch):
+    """The local runner with a warm worker (the default) and with one process per job: every job
+    test runs against both. Warm workers outlive a test (compiled models are shared); the session
+    stops them (tests/conftest.py)."""
     monkeypatch.setenv("BAYES_MAX_JOBS", "4")
+    monkeypatch.setenv("BAYES_WARM_WORKERS", "1" if request.param == "warm" else "0")
     r = get_runner()
     yield r
     for job in r.list():  # never leave a worker behind for the next test
@@ -93,7 +97,7 @@ def test_worker_liveness_from_proc_facts():
 
 def test_silent_worker_on_another_host_is_failed_after_the_heartbeat_limit(runner):
     store = runner.store
-    job = Job(job_id="20200101-000000-0000abcd", model_id=MODEL, state="running", settings=dict(TINY), options={},
+    job = Job(job_id=f"20200101-000000-{os.urandom(4).hex()}", model_id=MODEL, state="running", settings=dict(TINY), options={},
               data_ref={"kind": "example"}, created_at="2020-01-01T00:00:00+00:00",
               started_at="2020-01-01T00:00:00+00:00", pid=999_999, host="another-host")
     store.insert(job)

@@ -1,0 +1,215 @@
+"""Compiled models kept for reuse in a long-lived process (a warm job worker, a Ray actor).
+
+Compiling a PyMC model for nutpie (numba) takes seconds; sampling a small model takes a fraction
+of that. A process that trains the same model again — new data, new priors — keeps the compiled
+model and binds the new values instead (nutpie's ``CompiledPyMCModel.with_data``). That is exact
+only for values held in PyMC data containers (``pm.Data``): everything else is part of the compiled
+graph. So the cache key is a fingerprint of the whole graph: every operation, every constant's
+value, every data container's name, type and shape (not its values), the coordinates' lengths and
+the transforms, plus what the caller adds (model id, config hash, options). Anything else that
+differs — a changed config, another option, another number of entities or distinct counts, a prior
+written as a constant — gives another key, and the model is compiled afresh. A cached model is
+never reused across a structural change.
+
+The cache is off unless a process turns it on (``enable``): a one-off process behaves as before,
+compiling once. The warm worker turns it on; a Ray actor holding compiled models can do the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Hashable
+
+import numpy as np
+
+log = logging.getLogger("bayes_core.compiled")
+DEFAULT_MAX_ENTRIES = 4
+
+
+@dataclass
+class _Entry:
+    compiled: Any  # nutpie CompiledPyMCModel, as first compiled (its initial-point function reads `model`)
+    model: Any  # the PyMC model it was compiled from: its data containers are set to each job's values
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A compiled model bound to one PyMC model's data, and whether compiling was skipped."""
+
+    compiled: Any
+    reused: bool
+    compile_s: float
+
+
+class CompiledModels:
+    """An LRU of compiled nutpie models keyed by graph fingerprint; counts hits and compiles."""
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES):
+        self.max_entries = max(1, int(max_entries))
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()  # one job at a time binds the shared values of an entry
+        self.hits = 0
+        self.compiles = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def stats(self) -> dict[str, int]:
+        return {"entries": len(self._entries), "hits": self.hits, "compiles": self.compiles,
+                "max_entries": self.max_entries}
+
+    def nutpie_model(self, model, context: Hashable = ()) -> Prepared:
+        """The compiled model for ``model`` with its current data; compiled only on a miss."""
+        key = cache_key(model, context)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                t0 = time.perf_counter()
+                bound = bind(entry, model)
+                self.hits += 1
+                log.info("compiled model reused (key %s): only the data and priors were bound", key[:12])
+                return Prepared(bound, True, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        compiled = compile_nutpie(model)
+        elapsed = time.perf_counter() - t0
+        with self._lock:
+            self.compiles += 1
+            self._entries[key] = _Entry(compiled, model)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        log.info("model compiled for nutpie in %.1f s (key %s, kept for reuse)", elapsed, key[:12])
+        return Prepared(compiled, False, elapsed)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_cache: CompiledModels | None = None
+
+
+def enable(max_entries: int = DEFAULT_MAX_ENTRIES) -> CompiledModels:
+    """Keep compiled models in this process from now on (idempotent); returns the cache."""
+    global _cache
+    if _cache is None:
+        _cache = CompiledModels(max_entries)
+    return _cache
+
+
+def disable() -> None:
+    global _cache
+    _cache = None
+
+
+def active() -> CompiledModels | None:
+    return _cache
+
+
+def nutpie_model(model, context: Hashable = ()) -> Prepared:
+    """Compile ``model`` for nutpie, through the cache when this process keeps one."""
+    if _cache is not None:
+        return _cache.nutpie_model(model, context)
+    t0 = time.perf_counter()
+    compiled = compile_nutpie(model)
+    return Prepared(compiled, False, time.perf_counter() - t0)
+
+
+def compile_nutpie(model):
+    import nutpie
+
+    return nutpie.compile_pymc_model(model, backend="numba")
+
+
+# -- binding a new model's values to a cached compile ------------------------------------------------
+def bind(entry: _Entry, model):
+    """``entry``'s compiled model with ``model``'s data-container values and coordinates.
+
+    nutpie's logp and expand functions take the new values through ``with_data``; the initial point
+    function was compiled from the cached PyMC model, so its containers are set too (a prior's
+    support point, e.g. 1/λ of an Exponential, starts the chains)."""
+    import pandas as pd
+
+    compiled = entry.compiled
+    names = {var.name for var in compiled.shared_var_keys}
+    values = {name: np.asarray(model[name].get_value()) for name in names}
+    for name, value in values.items():
+        entry.model[name].set_value(value)
+    bound = compiled.with_data(**values)
+    coords = dict(compiled.coords or {})
+    for name, labels in model.coords.items():
+        if labels is not None:
+            coords[name] = pd.Index(labels)
+    return dataclasses.replace(bound, _coords=coords)
+
+
+# -- the key ---------------------------------------------------------------------------------------------
+def cache_key(model, context: Hashable = ()) -> str:
+    """A hash of what determines the compiled graph (see the module docstring) and ``context``."""
+    digest = hashlib.sha256(repr(context).encode())
+    digest.update(fingerprint(model).encode())
+    return digest.hexdigest()
+
+
+def fingerprint(model) -> str:
+    """The structure of a PyMC model's graph as text: operations, constants with their values, data
+    containers by name, type and shape (values left out: they are bound, not compiled), named
+    outputs, transforms, dims and coordinate lengths."""
+    from pytensor.graph.traversal import toposort
+
+    outputs = [*model.basic_RVs, *model.potentials, *model.deterministics, *model.rvs_to_values.values()]
+    names: dict[Any, str] = {}
+    lines: list[str] = []
+
+    def ref(var) -> str:
+        if var not in names:  # a root of the graph: described once, then referred to by number
+            names[var] = f"v{len(names)}"
+            lines.append(f"{names[var]} = {_describe_root(var)}")
+        return names[var]
+
+    for node in toposort(outputs):
+        args = ", ".join(ref(i) for i in node.inputs)
+        outs = []
+        for out in node.outputs:
+            names[out] = f"v{len(names)}"
+            outs.append(f"{names[out]}:{out.type}")
+        lines.append(f"{', '.join(outs)} = {_describe_op(node.op)}({args})")
+    for var in outputs:
+        lines.append(f"out {var.name} = {ref(var)}")
+    transforms = {rv.name: repr(t) for rv, t in model.rvs_to_transforms.items()}
+    lines.append(f"transforms {sorted(transforms.items())}")
+    lines.append(f"dims {sorted((k, tuple(v)) for k, v in model.named_vars_to_dims.items())}")
+    lines.append(f"coords {sorted((k, None if v is None else len(v)) for k, v in model.coords.items())}")
+    lines.append(f"initvals {sorted((rv.name, repr(v)) for rv, v in model.rvs_to_initial_values.items())}")
+    return "\n".join(lines)
+
+
+def _describe_op(op) -> str:
+    props = getattr(op, "__props__", None)
+    if props:
+        return f"{type(op).__module__}.{type(op).__qualname__}{{{', '.join(f'{p}={getattr(op, p)!r}' for p in props)}}}"
+    return f"{type(op).__module__}.{type(op).__qualname__}<{op}>"
+
+
+def _describe_root(var) -> str:
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.basic import Constant
+
+    if isinstance(var, SharedVariable):
+        value = var.get_value(borrow=True)
+        shape = getattr(value, "shape", None)
+        if shape is None:  # a random generator: its state is not part of the structure
+            return f"shared {var.name} {var.type}"
+        return f"data {var.name} {var.type} shape={tuple(shape)}"
+    if isinstance(var, Constant):
+        data = np.asarray(var.data)
+        content = repr(var.data).encode() if data.dtype == object else data.tobytes()
+        return f"const {var.type} shape={data.shape} {hashlib.sha256(content).hexdigest()[:16]}"
+    return f"input {var.name} {var.type}"

@@ -1,0 +1,126 @@
+"""Compiled models kept and reused in a long-lived process (``bayes_core.compiled``).
+
+A reused compile must give exactly the posterior a fresh compile gives on the new data and priors
+(never the old one), and any structural change must compile afresh.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bayes_core import compiled
+from tests.conftest import TINY
+
+
+@pytest.fixture
+def cache():
+    compiled.disable()
+    yield compiled.enable(4)
+    compiled.disable()
+
+
+def _nb(**kwargs):
+    from bayes_core.models.hierarchical_negbinom import HierarchicalNegBinomModel
+
+    return HierarchicalNegBinomModel(**kwargs)
+
+
+def _sharpe(**kwargs):
+    from bayes_core.models.sharpe import BayesianSharpeModel
+
+    return BayesianSharpeModel(**kwargs)
+
+
+def _key(model, data):
+    return compiled.cache_key(model.build_model(data), model.compile_context())
+
+
+# -- the key: structure in, values out ----------------------------------------------------------------
+def test_count_model_key_ignores_data_and_prior_values_but_not_structure():
+    model = _nb()
+    data = model.load_data(None)
+    permuted = data.assign(count=np.random.default_rng(5).permutation(data["count"].to_numpy()))
+    assert not permuted.equals(data)
+    assert _key(model, permuted) == _key(model, data)  # same entities and distinct counts: only values differ
+    assert _key(_nb(priors={"mu_rate": 3.0, "phi_sigma": 0.5}), data) == _key(model, data)
+    fewer_entities = data[data["entity"] != data["entity"].iloc[0]]
+    assert _key(model, fewer_entities) != _key(model, data)
+    other_counts = data.assign(count=data["count"] + 1000 * (data.index == 0))  # one more distinct count
+    assert _key(model, other_counts) != _key(model, data)
+    assert _key(_nb(options={"non_centered": True}), data) != _key(model, data)
+
+
+def test_key_includes_the_callers_context():
+    model = _nb()
+    pm_model = model.build_model(model.load_data(None))
+    assert compiled.cache_key(pm_model, ("a", "hash1")) != compiled.cache_key(pm_model, ("a", "hash2"))
+    assert model.compile_context() != _nb(options={"non_centered": True}).compile_context()
+    assert model.compile_context()[:2] == (model.model_id, model.metadata.config_hash)
+
+
+def test_a_constant_is_structure_a_data_container_is_not():
+    """A prior written as a number is compiled into the graph: another value is another model."""
+    import pymc as pm
+
+    def build(sigma, container):
+        with pm.Model() as m:
+            s = pm.Data("s", sigma) if container else sigma
+            pm.Normal("x", 0.0, s)
+        return m
+
+    assert compiled.cache_key(build(1.0, False)) != compiled.cache_key(build(2.0, False))
+    assert compiled.cache_key(build(1.0, True)) == compiled.cache_key(build(2.0, True))
+
+
+def test_least_recently_used_entry_is_dropped(monkeypatch):
+    import pymc as pm
+
+    monkeypatch.setattr(compiled, "compile_nutpie", lambda model: object())
+    cache = compiled.CompiledModels(max_entries=2)
+
+    def model(mu):
+        with pm.Model() as m:
+            pm.Normal("x", mu, 1.0)
+        return m
+
+    for mu in (1.0, 2.0, 3.0, 1.0):  # the fourth misses: 1.0 was dropped for 3.0
+        assert not cache.nutpie_model(model(mu)).reused
+    assert cache.stats() == {"entries": 2, "hits": 0, "compiles": 4, "max_entries": 2}
+
+
+def test_off_unless_enabled():
+    compiled.disable()
+    assert compiled.active() is None
+
+
+# -- reuse with real compiles (Bayesian Sharpe: the cheapest model to compile) -------------------------------
+def _posterior(fit, var="sharpe"):
+    return fit.idata["posterior"][var].values
+
+
+def test_reused_compile_gives_the_posterior_of_a_fresh_compile(cache):
+    first_data = _sharpe().example_data(seed=1)
+    new_data = _sharpe().example_data(seed=2)
+    first = _sharpe().fit(first_data, **TINY)
+    assert cache.stats()["compiles"] == 1 and "compile_s" in first.info["timings"]
+
+    warm = _sharpe(priors={"sharpe_sd": 0.3}).fit(new_data, **TINY)  # new returns and a new prior
+    assert cache.stats()["hits"] == 1 and cache.stats()["compiles"] == 1
+    assert "bind_s" in warm.info["timings"] and "compile_s" not in warm.info["timings"]
+
+    compiled.disable()  # the reference: a fresh compile of the new model, as a one-off process does
+    fresh = _sharpe(priors={"sharpe_sd": 0.3}).fit(new_data, **TINY)
+    for var in ("sharpe", "nu", "scale", "annual_volatility"):
+        np.testing.assert_allclose(_posterior(warm, var), _posterior(fresh, var), rtol=1e-7, atol=1e-10)
+    assert not np.allclose(_posterior(warm), _posterior(first))  # not the old posterior
+    observed = warm.idata["observed_data"]["returns"].values
+    np.testing.assert_array_equal(observed, new_data["return"].to_numpy())
+
+
+def test_structure_change_compiles_afresh(cache):
+    _sharpe().fit(_sharpe().example_data(n=300, seed=1), **TINY)
+    _sharpe().fit(_sharpe().example_data(n=301, seed=1), **TINY)  # one more return: another shape
+    assert cache.stats()["compiles"] == 2 and cache.stats()["hits"] == 0
+    _sharpe(options={"risk_free_rate": 0.03}).fit(_sharpe().example_data(n=300, seed=1), **TINY)
+    assert cache.stats()["compiles"] == 3  # another option: never reused across it
