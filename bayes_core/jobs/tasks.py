@@ -216,8 +216,9 @@ def data_source(job: Job, root: Path) -> Path | None:
             return run_data_file(job.model_id, job.data_ref["run_id"])
         except RunNotFoundError:
             raise RunNotFoundError(
-                f"Run {job.data_ref['run_id']} of {job.model_id!r}, whose data this job trains on, was deleted after "
-                "the job was queued. Submit the job again with another run's data, or upload the CSV.") from None
+                f"No run {job.data_ref['run_id']} of {job.model_id!r} any more: the run whose data this job trains on "
+                "was deleted after the job was queued. Submit the job again with another run's data, or upload the "
+                "CSV.") from None
     return None
 
 
