@@ -10,6 +10,8 @@ traceback goes to a log file (printed as well with ``BAYES_DEBUG=1``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bayes_core.cli_args import (Parser, UsageError, add_training_arguments, check_artifacts_root, check_output,
-                                 parse_model_options, readable_file, training_settings)
+                                 no_extra_arguments, parse_model_options, readable_file, training_settings)
 from bayes_core.errors import BayesCoreError
 
 EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED = 0, 2, 3
@@ -32,24 +34,19 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 
 def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
-    from bayes_core import artifacts
     from bayes_core.registry import get_registry
 
+    no_extra_arguments(extra)
     registry = get_registry()
     models = []
-    for status in registry.get_all_models_with_status():
+    for status in registry.get_all_models_with_status():  # a damaged last run: last_status "unreadable" + why
         meta = status.pop("metadata")
-        verdict = None
-        if status["last_run_id"]:
-            try:
-                verdict = artifacts.Run(meta.model_id, status["last_run_id"]).verdict
-            except BayesCoreError:
-                verdict = "unreadable"
-        models.append({**status, "tags": meta.tags, "last_verdict": verdict})
+        models.append({**status, "tags": meta.tags})
     errors = [e.to_dict() for e in registry.errors]
     lines = [f"{'MODEL':28} {'STATUS':10} {'VERSION':8} {'TRAINED':8} LAST RUN"]
     for m in models:
-        last = f"{m['last_run_id']} ({m['last_verdict']})" if m["last_run_id"] else "-"
+        last = f"{m['last_run_id'] or ''} ({m['last_verdict'] or 'unreadable: ' + str(m['last_problem'])})" \
+            if m["last_status"] else "-"
         lines.append(f"{m['model_id']:28} {m['status']:10} {m['version']:8} {'yes' if m['is_trained'] else 'no':8} {last}")
     for e in errors:
         lines.append(f"\nBROKEN CONFIG {e['path']}:\n" + "\n".join(f"  - {msg}" for msg in e["messages"]))
@@ -108,14 +105,13 @@ def cmd_predict(args: argparse.Namespace, extra: list[str]) -> int:
     from bayes_core.errors import InvalidParametersError
     from bayes_core.registry import get_registry
 
-    if extra:
-        raise BayesCoreError(f"Unknown argument(s): {' '.join(extra)}")
+    no_extra_arguments(extra)
     check_output(args.out)  # path problems first: nothing is computed (or created) for a command that cannot finish
     if args.input:
         readable_file(args.input, "--input")
-    model = get_registry().load_model_instance(args.model_id)
-    run = model.load_run(args.run)
     params = _parse_params(args.param or [])
+    model = get_registry().load_model_instance(args.model_id)
+    run = model.load_run(args.run).check()  # a damaged run: why, and how to delete it
     if args.input:
         requests = read_csv(args.input)
         for name, value in params.items():  # --param gives a value to every row
@@ -178,9 +174,9 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    as_json = "--json" in argv  # known even when parsing fails
+    as_json = any(a == "--json" or a.startswith("--json=") for a in argv)  # known even when parsing fails
     try:
-        args, extra = parse(argv)
+        args, extra = _parse_json_help(argv) if as_json else parse(argv)
         as_json = args.json
         check_artifacts_root()
         return args.func(args, extra)
@@ -199,6 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unforeseen fault: one clear line, the traceback in a log
         _report(_unexpected(exc), as_json)
         return EXIT_ERROR
+
+
+def _parse_json_help(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """``parse`` under ``--json``: ``--help`` prints ``{"help": text}``, one JSON object like every command."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            return parse(argv)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            print(json.dumps({"help": buffer.getvalue()}))
+        raise
 
 
 def _report(message: str, as_json: bool) -> None:

@@ -39,6 +39,26 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message, self.format_usage(), self.prog)
 
 
+def whole_number(low: int, high: int):
+    """An argparse ``type`` for a bounded whole number: a value outside refused as a usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not from {low} to {high}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+def no_extra_arguments(extra: list[str] | None) -> None:
+    """Refuse leftover arguments of a command that takes no model options (e.g. ``list --js``)."""
+    if extra:
+        raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+
+
 # -- training flags (train and jobs submit) -------------------------------------------------------
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``jobs submit``. Model options are parsed afterwards from what
@@ -111,6 +131,8 @@ def readable_file(path: Path, flag: str) -> Path:
         raise DataValidationError([f"file not found: {path}"], what=f"{flag} file")
     if path.is_dir():
         raise BayesCoreError(f"{flag} {path} is a folder: give a CSV file.")
+    if not path.is_file():  # a device (/dev/zero never ends) or a pipe (may never send anything)
+        raise BayesCoreError(f"{flag} {path} is not a regular file (a device or a pipe): give a CSV file.")
     try:
         with path.open("rb") as fh:
             fh.read(1)

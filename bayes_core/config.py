@@ -24,7 +24,8 @@ from bayes_core.settings import SamplerSettings
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "model_configs"
 
 MODEL_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-MODEL_CLASS_PATTERN = re.compile(r"^bayes_core\.models\.[a-z_][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")
+# The module starts with a letter: ``__init__``/``__main__`` would run a package's code again as a new module.
+MODEL_CLASS_PATTERN = re.compile(r"^bayes_core\.models\.[a-z][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")
 
 # A config is a short hand-written file: anything far bigger or deeper is a mistake or an attack,
 # refused before it can exhaust memory or the interpreter's recursion limit.
@@ -321,7 +322,7 @@ def load_model_config(path: str | Path) -> ModelMetadata:
 
 def config_dir() -> Path:
     """``BAYES_MODEL_CONFIGS`` overrides the configs directory (tests use fixture trees)."""
-    return Path(os.environ.get("BAYES_MODEL_CONFIGS", DEFAULT_CONFIG_DIR))
+    return Path(os.environ.get("BAYES_MODEL_CONFIGS") or DEFAULT_CONFIG_DIR)  # set but empty: the default
 
 
 def load_config_of(model_id: str) -> ModelMetadata:

@@ -16,8 +16,10 @@ re-validate the data whenever those options change, and a column named by an opt
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -31,6 +33,24 @@ ColumnKind = Literal["integer", "float", "string", "date", "boolean"]
 _MAX_ROWS_LISTED = 5
 MAX_ABS_INTEGER = 2**53  # every whole number up to here is exact in float64 and fits int64
 MAX_ABS_FLOAT = 1e15     # beyond this a sum of squares of a few million values can overflow
+MAX_COLUMNS = 10_000     # a CSV wider than this is not data for these models (and pandas slows down on it)
+MAX_TEXT_CHARS = 1_000   # an id, a name, an option: longer text is a mistake (or an attack on whoever shows it)
+#: Characters that make two texts look the same while they differ, reorder what is shown around them
+#: (bidirectional overrides, as in "Trojan Source"), or end text early (NUL): control characters, zero-width
+#: and direction marks, the BOM and soft hyphen. Joiners (U+200C/U+200D) stay: some scripts and emoji need them.
+INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064"
+                       "\u2066-\u2069\ufeff\ufff9-\ufffb]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why a text value (an id, a name, an option) cannot be used; None when it can."""
+    hidden = INVISIBLE.search(text)
+    if hidden:
+        return (f"holds an invisible or control character (U+{ord(hidden.group()):04X}): remove it, so that "
+                "texts that look the same are the same")
+    if len(text) > MAX_TEXT_CHARS:
+        return f"is longer than {MAX_TEXT_CHARS:,} characters"
+    return None
 
 
 @dataclass(frozen=True)
@@ -151,7 +171,16 @@ def _convert(series: pd.Series, col: Column) -> tuple[pd.Series, list[str]]:
     if blank.any():
         problems.append(f"column '{name}': empty value in {_rows(blank)}")
     if col.kind == "string":
-        return series.astype(str).str.strip(), problems
+        text = series.astype(str).str.strip()
+        hidden = text.str.contains(INVISIBLE, regex=True).to_numpy() & ~blank
+        if hidden.any():
+            problems.append(f"column '{name}': invisible or control character (e.g. a zero-width space, a "
+                            f"text-direction override, NUL) in {_rows(hidden)}; remove it, so that names that look "
+                            "the same are the same")
+        long = (text.str.len() > MAX_TEXT_CHARS).to_numpy()
+        if long.any():
+            problems.append(f"column '{name}': text longer than {MAX_TEXT_CHARS:,} characters in {_rows(long)}")
+        return text, problems
     if col.kind == "boolean":
         text = series.astype(str).str.strip().str.lower()
         mapping = {"true": True, "1": True, "1.0": True, "yes": True, "false": False, "0": False, "0.0": False, "no": False}
@@ -223,10 +252,56 @@ def _header(source: str | Path | bytes) -> list[str]:
         return next(csv.reader(text), [])
 
 
+_SAVE_AS = "save it as CSV UTF-8 (in Excel: Save As → CSV UTF-8)"
+_NOT_CSV = ((b"\x1f\x8b", "gzip-compressed", "decompress it first"),
+            (b"PK\x03\x04", "a ZIP archive or an Excel workbook (.xlsx)", _SAVE_AS),
+            (b"\xd0\xcf\x11\xe0", "an Excel 97–2003 workbook (.xls)", _SAVE_AS),
+            (b"\xff\xfe", "UTF-16 text", _SAVE_AS), (b"\xfe\xff", "UTF-16 text", _SAVE_AS),
+            (b"%PDF", "a PDF document", "export the table as CSV"), (b"\x89PNG", "a PNG image", "give the CSV file"))
+
+
+def _not_csv(source: str | Path | bytes) -> str | None:
+    """What a file is instead of CSV text, from its first bytes (Excel files renamed .csv, gzip, UTF-16)."""
+    if isinstance(source, bytes):
+        head = source[:8]
+    else:
+        try:
+            with open(source, "rb") as fh:
+                head = fh.read(8)
+        except OSError:
+            return None  # read_csv says why
+    return next((f"the file is {what}, not CSV text: {advice}" for magic, what, advice in _NOT_CSV
+                 if head.startswith(magic)), None)
+
+
+def _first_non_utf8(source: str | Path | bytes) -> str:
+    """Where a file stops being UTF-8: ``byte 0xe9 on line 3`` (pandas' own position is within a chunk)."""
+    decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
+    with (io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")) as fh:
+        while chunk := fh.read(2**20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return f"byte 0x{exc.object[exc.start]:02x} on line {line + exc.object[:exc.start].count(b'\n'):,}"
+            line += chunk.count(b"\n")
+    return "an incomplete character at the end"
+
+
 def read_csv(source: str | Path | bytes) -> pd.DataFrame:
     """Read a CSV (path or raw bytes) with a clear error; a header naming a column twice is refused."""
+    not_csv = _not_csv(source)
+    if not_csv:
+        raise DataValidationError([not_csv])
     try:
         header = _header(source)
+        # The header's own problems first: pandas renames duplicate names in quadratic time (a line of
+        # 40,000 equal names took a minute) and builds a column per name.
+        dupes = duplicate_names(header)
+        if dupes:
+            raise DataValidationError([ambiguous_header(dupes)])
+        if len(header) > MAX_COLUMNS:
+            raise DataValidationError([f"the header has {len(header):,} columns, more than the {MAX_COLUMNS:,} a CSV "
+                                       "may have here (a model reads a few): check the file and its delimiter"])
         df = pd.read_csv(io.BytesIO(source) if isinstance(source, bytes) else source)
     except FileNotFoundError:
         raise DataValidationError([f"file not found: {source}"]) from None
@@ -236,10 +311,11 @@ def read_csv(source: str | Path | bytes) -> pd.DataFrame:
         raise DataValidationError([f"cannot read {source}: {exc.strerror or exc}"]) from None
     except csv.Error as exc:
         raise DataValidationError([f"cannot read the CSV header: {exc}"]) from None
+    except DataValidationError:
+        raise
+    except UnicodeDecodeError:
+        raise DataValidationError([f"the file is not UTF-8 text ({_first_non_utf8(source)}): {_SAVE_AS}"]) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise DataValidationError([f"cannot read the CSV: {exc}"]) from exc
-    dupes = duplicate_names(header)
-    if dupes:
-        raise DataValidationError([ambiguous_header(dupes)])
     df.columns = [str(c).strip() for c in df.columns]
     return df

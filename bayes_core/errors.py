@@ -21,8 +21,9 @@ class UnknownModelError(BayesCoreError, KeyError):
     def __init__(self, model_id: str, known: list[str]):
         self.model_id = model_id
         self.known = sorted(known)
+        shown = model_id if len(model_id) <= 100 else f"{model_id[:99]}…"  # an id of 100,000 characters
         super().__init__(
-            f"Unknown model {model_id!r}. Known models: {', '.join(self.known) or '(none)'}."
+            f"Unknown model {shown!r}. Known models: {', '.join(self.known) or '(none)'}."
         )
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -52,7 +53,17 @@ class RunNotFoundError(BayesCoreError):
 
 
 class CorruptRunError(BayesCoreError):
-    pass
+    """A run that exists but cannot be used. ``problem`` says what is wrong in a few words (the file and
+    its fault), for listings that show the run as unreadable; the message adds what to do."""
+
+    def __init__(self, message: str, problem: str | None = None):
+        super().__init__(message)
+        self.problem = problem or message
+
+
+class RunStoreError(BayesCoreError):
+    """The runs of a model cannot be listed or written (a file where a folder belongs, no permission,
+    a full disk, a staging folder removed while a run was written)."""
 
 
 class NotTrainedError(BayesCoreError):

@@ -10,7 +10,7 @@ import math
 from typing import Any, Iterable, Mapping
 
 from bayes_core.config import InferenceParameter
-from bayes_core.data import MAX_ABS_FLOAT, MAX_ABS_INTEGER
+from bayes_core.data import MAX_ABS_FLOAT, MAX_ABS_INTEGER, text_problem
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -71,6 +71,9 @@ def coerce_value(spec: InferenceParameter, value: Any, options: list[Any] | None
             raise ValueError(f"{_echo(value)} is too large (at most ±{MAX_ABS_FLOAT:g})")
     elif t in ("string", "select"):
         value = str(value).strip() if not isinstance(value, str) else value.strip()
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(f"{_echo(value)} {problem}")
         if t == "select" and not spec.options_from_run:
             allowed = options if options is not None else spec.options or []
             match = next((o for o in allowed if str(o) == value), None)

@@ -74,6 +74,11 @@ class ModelRegistry:
 
     def refresh(self) -> "ModelRegistry":
         models, errors = {}, []
+        if not self.root.is_dir():  # a mistyped BAYES_MODEL_CONFIGS must not look like "no models"
+            what = "is a file, not a folder" if self.root.exists() else "does not exist"
+            errors.append(ConfigProblem(str(self.root), [
+                f"the model configs folder {self.root} {what}: set BAYES_MODEL_CONFIGS to the folder holding "
+                "<model_id>/config.yaml, or unset it to use the project's model_configs/"]))
         for path in sorted(self.root.glob("*/config.yaml")):
             model_id = path.parent.name
             if not MODEL_ID_PATTERN.match(model_id):
@@ -128,8 +133,14 @@ class ModelRegistry:
         return out
 
     def get_model_status(self, model_id: str) -> dict[str, Any]:
+        """A model's entry in listings; its last run with ``last_status`` readable | unreadable and the
+        ``last_problem`` (a damaged run, or runs that cannot be listed) instead of an exception."""
         meta = self.get_model_metadata(model_id)
-        latest = artifacts.latest_run_id(model_id)
+        try:
+            latest = artifacts.latest_run_id(model_id)
+            last = artifacts.run_summary(model_id, latest) if latest else {}
+        except BayesCoreError as exc:  # the runs folder itself cannot be read
+            latest, last = None, {"status": artifacts.UNREADABLE, "problem": str(exc)}
         return {
             "model_id": model_id,
             "name": meta.name,
@@ -137,8 +148,11 @@ class ModelRegistry:
             "status": meta.status,
             "is_trained": latest is not None,
             "has_trace": latest is not None,
-            "last_trained": artifacts.run_created_at(model_id, latest) if latest else None,
+            "last_trained": last.get("created_at"),
             "last_run_id": latest,
+            "last_status": last.get("status"),
+            "last_verdict": last.get("verdict"),
+            "last_problem": last.get("problem"),
             "output_dir": str(artifacts.model_dir(model_id)),
         }
 

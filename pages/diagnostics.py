@@ -12,7 +12,7 @@ nav.frame()
 st.title("Convergence diagnostics")
 model_id, run_id = state.select_trained_run(nav.DIAGNOSTICS, "This model has no trained run yet. Train it first.")
 model = resources.model(model_id)
-run = resources.run(model_id, run_id)
+run = resources.open_run(model_id, run_id)
 diag = run.diagnostics
 post = resources.posterior(model_id, run_id)
 summary = resources.summary(model_id, run_id)
@@ -59,10 +59,6 @@ with tab_vectors:
     for name in vectors:
         dv.forest_section(summary, name, key=f"forest_{name}")
 with tab_dag:
-    if run.dag_dot:
-        st.graphviz_chart(dv.colour_dag(run.dag_dot, diag.get("per_variable", {})))
-        st.caption("Free variables filled by their worst R-hat/ESS verdict: green good, orange warning, red problem.")
-    else:
-        st.info("This run has no saved model graph.")
+    dv.dag_section(run, diag.get("per_variable", {}))
 with tab_run:
     dv.run_details(run.metadata)

@@ -10,7 +10,7 @@ st.title("Predictions")
 model_id, run_id = state.select_trained_run(
     nav.PREDICTIONS, "This model has no trained run yet, so there is nothing to predict from. Train it first.")
 model = resources.model(model_id)
-run = resources.run(model_id, run_id)
+run = resources.open_run(model_id, run_id)
 predict.convergence_gate(run)
 
 tab_form, tab_batch, tab_ppc = st.tabs(["Predict", "Batch (CSV)", "Posterior predictive check"])

@@ -24,7 +24,8 @@ STATUS_BADGES = {"active": ("Active", "green"), "beta": ("BETA", "orange"), "dep
 _DETAILS_SHOWN = "catalogue_details_shown"  # the model whose details this session last opened
 VERDICT_BADGES = {"good": ("Converged", "green", ":material/check_circle:"),
                   "warning": ("Warnings", "orange", ":material/warning:"),
-                  "problem": ("Problems", "red", ":material/error:")}
+                  "problem": ("Problems", "red", ":material/error:"),
+                  "unreadable": ("Unreadable", "red", ":material/broken_image:")}
 
 
 def filter_entries(entries: Iterable[dict[str, Any]], show_deprecated: bool, tags: list[str], text: str
@@ -46,12 +47,10 @@ def filter_entries(entries: Iterable[dict[str, Any]], show_deprecated: bool, tag
 
 
 def last_verdict(entry: dict[str, Any]) -> str | None:
-    if not entry["last_run_id"]:
-        return None
-    try:
-        return artifacts.Run(entry["model_id"], entry["last_run_id"]).verdict
-    except BayesCoreError:
-        return "unreadable"
+    """The last run's verdict, "unreadable" for a damaged run (``last_problem`` says why), None untrained."""
+    if entry["last_status"] == artifacts.UNREADABLE:
+        return artifacts.UNREADABLE
+    return entry["last_verdict"]
 
 
 def render_config_problems(problems: list[ConfigProblem]) -> None:
@@ -78,8 +77,12 @@ def render_card(entry: dict[str, Any]) -> None:
             st.markdown(":gray-badge[:material/hourglass_empty: Not trained yet]")
         else:
             label, colour, icon = VERDICT_BADGES.get(verdict, (verdict, "gray", ":material/help:"))
-            when = (entry["last_trained"] or "")[:16].replace("T", " ")
-            st.markdown(f":{colour}-badge[{icon} {label}] Last run {when} UTC · `{entry['last_run_id']}`")
+            if verdict == artifacts.UNREADABLE:
+                which = f"Last run `{entry['last_run_id']}`" if entry["last_run_id"] else "Runs"
+                st.markdown(f":{colour}-badge[{icon} {label}] {which}: {safe_text(entry['last_problem'], 300)}")
+            else:
+                when = (entry["last_trained"] or "")[:16].replace("T", " ")
+                st.markdown(f":{colour}-badge[{icon} {label}] Last run {when} UTC · `{entry['last_run_id']}`")
         if st.button("Details", key=f"details_{meta.model_id}", icon=":material/info:"):
             st.query_params["model"] = meta.model_id
             st.session_state["selected_model"] = meta.model_id
@@ -162,8 +165,11 @@ def render_detail(meta: ModelMetadata) -> None:
                                                               t.target_accept, t.sampler, t.device)]}),
                      hide_index=True, width="stretch")
     st.markdown("**Model graph (DAG)**")
-    latest = artifacts.latest_run_id(meta.model_id)
-    dot = artifacts.Run(meta.model_id, latest).dag_dot if latest else None
+    try:  # the graph saved with the newest readable run; a damaged run or graph is passed over
+        latest = artifacts.newest_readable(artifacts.run_summaries(meta.model_id))
+        dot = artifacts.Run(meta.model_id, latest).dag_dot if latest else None
+    except BayesCoreError:
+        latest, dot = None, None
     if dot is None and st.toggle("Build the model graph from the example data"):
         dot = model_graph_source(meta.model_id, meta.config_hash)
     if dot:

@@ -11,7 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from bayes_core import diagnostics as dg
+from bayes_core.errors import BayesCoreError
 from ui import charts
+from ui.text import MESSAGE_CHARS, safe_text
 
 _CELL = {dg.GOOD: "background-color: #e8f5e9", dg.WARNING: "background-color: #fff3e0",
          dg.PROBLEM: "background-color: #ffebee; font-weight: bold"}
@@ -160,6 +162,20 @@ def pick_scalar(post: dict[str, Any], headline: list[str], key: str, label: str 
 def sample_stat(run, name: str) -> np.ndarray | None:
     stats = run.idata["sample_stats"] if "sample_stats" in run.idata.children else None
     return np.asarray(stats[name].values) if stats is not None and name in stats.data_vars else None
+
+
+def dag_section(run, per_variable: dict[str, dict[str, Any]]) -> None:
+    """The run's model graph coloured by convergence; a damaged ``model.dot`` is reported instead."""
+    try:
+        dot = run.dag_dot
+    except BayesCoreError as exc:
+        st.error(f"The model graph cannot be shown: {safe_text(exc, MESSAGE_CHARS)}", icon=":material/error:")
+        return
+    if dot:
+        st.graphviz_chart(colour_dag(dot, per_variable))
+        st.caption("Free variables filled by their worst R-hat/ESS verdict: green good, orange warning, red problem.")
+    else:
+        st.info("This run has no saved model graph.")
 
 
 def run_details(metadata: dict[str, Any]) -> None:

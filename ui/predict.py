@@ -104,7 +104,7 @@ def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> Non
                    if pd.api.types.is_float_dtype(shown[c])}
         st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
         st.caption(f"{len(shown.columns)} columns: scroll sideways for all of them.")
-    st.caption(f"Run `{run.run_id}` · model version {run.metadata.get('model_version', '?')} · "
+    st.caption(f"Run `{run.run_id}` · model version {safe_text(run.metadata.get('model_version', '?'))} · "
                f"convergence: {run.verdict}. The CSV has every column, provenance included.")
     download(table, run, file_name, key)
 

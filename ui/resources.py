@@ -11,9 +11,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from bayes_core.artifacts import Run
+from bayes_core.artifacts import Run, delete_command
 from bayes_core.base import BaseBayesianModel
+from bayes_core.errors import BayesCoreError, CorruptRunError
 from bayes_core.registry import get_registry
+from ui.text import MESSAGE_CHARS, safe_text
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -32,6 +34,22 @@ def run(model_id: str, run_id: str) -> Run:
     """A run with its trace loaded into memory (shared by every session)."""
     loaded = Run(model_id, run_id)
     loaded.idata  # noqa: B018 - load once here, not on first use inside a page
+    return loaded
+
+
+def open_run(model_id: str, run_id: str) -> Run:
+    """The run a page shows, loaded and checked (trace, metadata, diagnostics, summary). A damaged run
+    is reported with why and what to do, and the page stops there (its pickers stay usable)."""
+    try:
+        Run(model_id, run_id).check_files()  # first what listings check: the same words as the run picker
+        loaded = run(model_id, run_id).check()
+    except BayesCoreError as exc:
+        st.error(f"This run cannot be shown. {safe_text(exc, MESSAGE_CHARS)}  \nPick another run above.",
+                 icon=":material/broken_image:")
+        if isinstance(exc, CorruptRunError):
+            st.caption("To delete the damaged run, run in a terminal:")
+            st.code(delete_command(model_id, run_id), language="bash")
+        st.stop()
     return loaded
 
 

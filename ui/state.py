@@ -10,8 +10,9 @@ from __future__ import annotations
 import streamlit as st
 
 from bayes_core import artifacts
+from bayes_core.errors import BayesCoreError
 from bayes_core.registry import ModelRegistry, get_registry
-from ui.text import safe_text
+from ui.text import MESSAGE_CHARS, safe_text
 
 _MODEL_KEY, _RUN_KEY = "selected_model", "selected_run"
 
@@ -67,10 +68,10 @@ def select_model(label: str = "Model", include_deprecated: bool = False) -> str 
     return chosen
 
 
-def url_run(model_id: str) -> str | None:
+def url_run(model_id: str, run_ids: list[str] | None = None) -> str | None:
     """The URL's run if it is an existing run of ``model_id``; otherwise None (with a notice)."""
     raw = _url_value("run")
-    run_ids = artifacts.list_run_ids(model_id)
+    run_ids = artifacts.list_run_ids(model_id) if run_ids is None else run_ids
     if raw is not None:
         if raw in run_ids:
             return raw
@@ -82,19 +83,36 @@ def url_run(model_id: str) -> str | None:
     return kept if kept in run_ids else None
 
 
-def select_run(model_id: str, label: str = "Run") -> str | None:
-    """A run picker, newest first, defaulting to the URL's run or the latest; None if untrained."""
-    run_ids = artifacts.list_run_ids(model_id)[::-1]
-    if not run_ids:
+def run_label(row: dict) -> str:
+    """A run picker's option: when, id and verdict; an unreadable run says so and why."""
+    if row["status"] == artifacts.UNREADABLE:
+        problem = row["problem"] if len(row["problem"]) <= 120 else row["problem"][:119] + "…"
+        return f"{row['run_id']} · unreadable: {problem}"
+    created = (row["created_at"] or "")[:19].replace("T", " ")
+    return f"{created} UTC · {row['run_id']} · {row['verdict']}"
+
+
+def run_listing(model_id: str) -> list[dict] | None:
+    """The model's runs, newest first, each readable or unreadable with why (``artifacts.run_summaries``);
+    None, with the reason shown, when the runs folder itself cannot be read."""
+    try:
+        return artifacts.run_summaries(model_id)
+    except BayesCoreError as exc:
+        st.error(safe_text(exc, MESSAGE_CHARS), icon=":material/folder_off:")
         return None
-    current = url_run(model_id) or run_ids[0]
 
-    def describe(run_id: str) -> str:
-        created = (artifacts.run_created_at(model_id, run_id) or "")[:19].replace("T", " ")
-        latest = " (latest)" if run_id == run_ids[0] else ""
-        return f"{created} UTC · {run_id}{latest}" if created else run_id
 
-    chosen = st.selectbox(label, run_ids, index=run_ids.index(current), format_func=describe)
+def select_run(model_id: str, label: str = "Run") -> str | None:
+    """A run picker, newest first, defaulting to the URL's run or the newest readable one; None if untrained."""
+    rows = run_listing(model_id)
+    if rows is None:
+        st.stop()
+    if not rows:
+        return None
+    by_id = {row["run_id"]: row for row in rows}
+    current = url_run(model_id, list(by_id)) or artifacts.newest_readable(rows)
+    chosen = st.selectbox(label, list(by_id), index=list(by_id).index(current),
+                          format_func=lambda run_id: run_label(by_id[run_id]))
     st.query_params["run"] = chosen
     st.session_state[_RUN_KEY] = chosen
     return chosen

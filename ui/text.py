@@ -50,3 +50,10 @@ def safe_text(value: object, limit: int = ID_CHARS, *, multiline: bool = False) 
 def safe_bullets(items) -> str:
     """A Markdown bullet list of untrusted messages (e.g. a DataValidationError's problems)."""
     return "\n".join(f"- {safe_text(item, MESSAGE_CHARS)}" for item in items)
+
+
+def safe_code(value: object, limit: int = ID_CHARS) -> str:
+    """``value`` for inside a Markdown code span (`` `…` ``): nothing is interpreted there but a backtick
+    (which would end the span) and a line break; both are replaced, invisible characters removed, cut."""
+    text = "".join(_visible(ch, False) for ch in str(value)[:2 * limit + 16]).replace("`", "'")
+    return text if len(text) <= limit else text[:max(limit - 1, 0)] + "…"

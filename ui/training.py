@@ -18,8 +18,8 @@ from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParame
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.registry import ModelRegistry
 from bayes_core.settings import DEVICES, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
-from ui import model_options, nav, uploads
-from ui.text import MESSAGE_CHARS, safe_text
+from ui import model_options, nav, state, uploads
+from ui.text import MESSAGE_CHARS, safe_code, safe_text
 
 REFRESH_S = 2
 MAX_JOBS_SHOWN = 25
@@ -29,7 +29,8 @@ _STATE_ICONS = {"queued": ":gray[:material/hourglass_empty:]", "running": ":blue
                 "succeeded": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
                 "cancelled": ":gray[:material/block:]"}
 _VERDICT_ICONS = {"good": ":green[:material/check_circle:]", "warning": ":orange[:material/warning:]",
-                  "problem": ":red[:material/error:]"}
+                  "problem": ":red[:material/error:]", "unreadable": ":red[:material/broken_image:]",
+                  "deleted": ":gray[:material/delete:]"}
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -125,11 +126,18 @@ def _pick_data(model, kind: str, schema) -> tuple[dict[str, Any], bytes | Path |
             return None
         content = upload.getvalue()
         return uploaded_data(content, upload.name), content, uploads.shown_name(upload)
-    run_ids = list(reversed(artifacts.list_run_ids(model.model_id)))
-    if not run_ids:
-        st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
+    rows = state.run_listing(model.model_id)  # each run readable or unreadable (with why)
+    if not rows:
+        if rows is not None:
+            st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
         return None
-    run_id = st.selectbox("Earlier run", run_ids, key=f"train_{model.model_id}_data_run")
+    by_id = {row["run_id"]: row for row in rows}
+    run_id = st.selectbox("Earlier run", list(by_id), index=list(by_id).index(artifacts.newest_readable(rows)),
+                          format_func=lambda rid: state.run_label(by_id[rid]), key=f"train_{model.model_id}_data_run")
+    if by_id[run_id]["status"] == artifacts.UNREADABLE:
+        st.error(f"Run {run_id} cannot be used: {safe_text(by_id[run_id]['problem'], MESSAGE_CHARS)}. Pick another "
+                 f"run, or delete it: `{artifacts.delete_command(model.model_id, run_id)}`", icon=":material/error:")
+        return None
     return run_data(run_id), artifacts.Run(model.model_id, run_id).path / artifacts.DATA_FILE, f"The data of run `{run_id}`"
 
 
@@ -176,10 +184,10 @@ def submit_form(model) -> None:
     except InvalidParametersError as exc:
         st.error("The job was not submitted; fix these values:")
         for field, message in exc.errors.items():
-            st.error(f"{field}: {message}")
+            st.error(f"{safe_text(field)}: {safe_text(message, MESSAGE_CHARS)}")
         return
     except BayesCoreError as exc:
-        st.error(f"The job was not submitted: {exc}")
+        st.error(f"The job was not submitted: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
         return
     st.success(f"Job {job.job_id} submitted. It runs in the background: follow it under Jobs below, "
                "or leave this page and come back.")
@@ -196,13 +204,14 @@ def fmt_seconds(value: float | None) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def run_verdict(model_id: str, run_id: str) -> str:
-    """A finished run's convergence verdict (runs never change once written)."""
+@st.cache_data(max_entries=512, show_spinner=False, ttl=60)
+def run_verdict(model_id: str, run_id: str) -> tuple[str, str | None]:
+    """A finished job's run: its verdict, "unreadable" (with why) or "deleted"."""
     try:
-        return artifacts.Run(model_id, run_id).verdict
+        row = artifacts.run_summary(model_id, run_id)
     except BayesCoreError:
-        return "unavailable"
+        return "deleted", None
+    return (row["verdict"], None) if row["status"] == artifacts.READABLE else (artifacts.UNREADABLE, row["problem"])
 
 
 def diagnostics_link(model_id: str, run_id: str) -> None:
@@ -217,10 +226,12 @@ def render_job(job: Job) -> None:
     p = job.progress
     with st.container(border=True):
         head, bar, action = st.columns([3, 4, 1.3], vertical_alignment="center")
-        head.markdown(f"{_STATE_ICONS.get(job.state, '')} **{job.state}** · `{job.job_id}`  \n"
-                      f"{job.model_id} · {job.settings.get('draws')} draws × {job.settings.get('chains')} chains"
-                      + (f" · {job.sampler} on {job.device}" if job.sampler else "")
-                      + (f" · {job.runner} `{job.external_id}`" if job.external_id else ""))
+        # A job row is data from the store: its texts are shown inert, like any untrusted text.
+        head.markdown(f"{_STATE_ICONS.get(job.state, '')} **{job.state}** · `{safe_code(job.job_id)}`  \n"
+                      f"{safe_text(job.model_id)} · {safe_text(job.settings.get('draws'))} draws × "
+                      f"{safe_text(job.settings.get('chains'))} chains"
+                      + (f" · {safe_text(job.sampler)} on {safe_text(job.device)}" if job.sampler else "")
+                      + (f" · {safe_text(job.runner)} `{safe_code(job.external_id)}`" if job.external_id else ""))
         draws = f"{p.get('draws_done', 0)}/{p.get('draws_total', 0)} draws" if p.get("draws_total") else ""
         bar.progress(job.fraction, text=f"{p.get('phase', '')} {draws}".strip())
         bar.caption(f"divergences {p.get('divergences', 0)} · elapsed {fmt_seconds(p.get('elapsed_s'))} · "
@@ -232,9 +243,11 @@ def render_job(job: Job) -> None:
                 st.toast(f"Job {job.job_id} {cancelled.state}.")
                 st.rerun(scope="fragment")
         elif job.state == "succeeded" and job.run_id:
-            verdict = run_verdict(job.model_id, job.run_id)
-            action.markdown(f"{_VERDICT_ICONS.get(verdict, ':gray[:material/help:]')} {verdict}")
-            diagnostics_link(job.model_id, job.run_id)
+            verdict, problem = run_verdict(job.model_id, job.run_id)
+            action.markdown(f"{_VERDICT_ICONS.get(verdict, ':gray[:material/help:]')} {verdict}",
+                            help=problem and f"{safe_text(problem, MESSAGE_CHARS)}")
+            if verdict != "deleted":
+                diagnostics_link(job.model_id, job.run_id)
         if job.error:
             st.error(safe_text(job.error.splitlines()[0], MESSAGE_CHARS))
         with st.expander("Log" + (" and error" if job.error else "")):
@@ -256,4 +269,4 @@ def jobs_panel(model_id: str) -> None:
         for job in jobs:
             render_job(job)
     except BayesCoreError as exc:
-        st.error(f"Cannot read the jobs: {exc}")
+        st.error(f"Cannot read the jobs: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")

@@ -15,7 +15,8 @@ import dataclasses
 import json
 from typing import Any
 
-from bayes_core.cli_args import add_training_arguments, parse_model_options, read_file_bytes, training_settings
+from bayes_core.cli_args import (add_training_arguments, no_extra_arguments, parse_model_options, read_file_bytes,
+                                 training_settings, whole_number)
 from bayes_core.errors import BayesCoreError
 
 
@@ -35,7 +36,7 @@ def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> arg
 
     listing = sub.add_parser("list", parents=parents, help="list jobs, newest first")
     listing.add_argument("--model", dest="model_id", help="only jobs of this model")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=whole_number(1, 100_000), default=100)
     listing.set_defaults(func=cmd_list)
 
     for name, func, text in (("status", cmd_status, "show one job"), ("cancel", cmd_cancel, "cancel a job")):
@@ -45,7 +46,7 @@ def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> arg
 
     logs = sub.add_parser("logs", parents=parents, help="print the end of a job's log")
     logs.add_argument("job_id")
-    logs.add_argument("--tail", type=int, default=200, help="number of lines (default 200)")
+    logs.add_argument("--tail", type=whole_number(0, 1_000_000), default=200, help="number of lines (default 200)")
     logs.set_defaults(func=cmd_logs)
 
     workers = sub.add_parser("workers", parents=parents, help="list the local runner's warm workers (or stop them)")
@@ -66,9 +67,7 @@ def _print_json(payload: Any) -> None:
     print(json.dumps(payload, default=str))
 
 
-def _no_extra(extra: list[str] | None) -> None:
-    if extra:
-        raise BayesCoreError(f"Unknown argument(s): {' '.join(extra)}")
+_no_extra = no_extra_arguments
 
 
 def submit_request(args: argparse.Namespace, extra: list[str] | None = None):

@@ -215,7 +215,9 @@ class LocalJobRunner(JobRunner):
     @staticmethod
     def _unexpected_exit_message(row, silent: float | None, timeout: float) -> str:
         if silent is not None and silent > timeout:
-            return f"{UNEXPECTED_EXIT}: no heartbeat for {silent:.0f} s. See the job log for its last lines."
+            return (f"{UNEXPECTED_EXIT}: no heartbeat for {silent:.0f} s (limit BAYES_JOB_HEARTBEAT_TIMEOUT="
+                    f"{timeout:g} s): the worker hung or was paused (e.g. stopped with SIGSTOP, or its machine "
+                    "suspended) and was stopped. Submit the job again; see the job log for its last lines.")
         return f"{UNEXPECTED_EXIT}: {processes.exit_reason(row['pid'])}"
 
     def _hand_over(self, conn, row, size: int) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from bayes_core import artifacts
-from bayes_core.errors import BayesCoreError, InvalidParametersError
+from bayes_core.errors import BayesCoreError, InvalidParametersError, RunNotFoundError
 from bayes_core.jobs.api import Job, JobRequest, JobStoreError
 
 UPLOADS_DIR = "uploads"
@@ -93,11 +93,12 @@ class TrainTask:
         _, device = samplers.resolve(resolved, gpu=gpu)  # DeviceUnavailableError / SamplerError before queueing
         data = request.data
         if data["kind"] == "upload":
-            model.load_data(data["content"])
+            frame = model.load_data(data["content"])
         elif data["kind"] == "run":
-            model.load_data(artifacts.Run(request.model_id, data["run_id"]).path / artifacts.DATA_FILE)
+            frame = model.load_data(run_data_file(request.model_id, data["run_id"]))
         else:  # the example data can lack what the options ask for (a target column, a longer window)
-            model.load_data()
+            frame = model.load_data()
+        model.check_resources(frame, resolved)  # a trace too large for memory is refused, never queued
         settings = resolved.to_dict()
         return Prepared(settings=settings, options=dict(model.options), priors=priors, params=dict(request.params),
                         draws_total=(settings["draws"] + settings["tune"]) * settings["chains"], device=device)
@@ -111,7 +112,13 @@ class TrainTask:
         from bayes_core.samplers import Progress
 
         job = ctx.job
-        model = get_registry().load_model_instance(job.model_id, options=job.options, priors=job.priors or None)
+        registry = get_registry()
+        if job.model_id not in registry:
+            raise BayesCoreError(
+                f"Model {job.model_id!r} is no longer registered: its config was removed or became invalid after the "
+                f"job was queued (`python -m bayes_core list` names broken configs). Restore "
+                f"model_configs/{job.model_id}/config.yaml and submit the job again.")
+        model = registry.load_model_instance(job.model_id, options=job.options, priors=job.priors or None)
         run = model.train(ctx.data_source, progress=ctx.progress, run_id=ctx.output_id, **job.settings)
         per_chain = int(job.settings["draws"]) + int(job.settings["tune"])
         chains = int(job.settings["chains"])
@@ -203,7 +210,24 @@ def data_source(job: Job, root: Path) -> Path | None:
     path is rebuilt from the job id, never taken from the stored row."""
     kind = (job.data_ref or {}).get("kind")
     if kind == "upload":
-        return upload_path(root, job.job_id)
+        path = upload_path(root, job.job_id)
+        if not path.is_file():
+            raise BayesCoreError(f"The CSV uploaded with this job ({path}) is gone: it was removed after the job was "
+                                 "queued. Submit the job again with the file.")
+        return path
     if kind == "run":
-        return artifacts.Run(job.model_id, job.data_ref["run_id"]).path / artifacts.DATA_FILE
+        try:
+            return run_data_file(job.model_id, job.data_ref["run_id"])
+        except RunNotFoundError:
+            raise RunNotFoundError(
+                f"No run {job.data_ref['run_id']} of {job.model_id!r} any more: the run whose data this job trains on "
+                "was deleted after the job was queued. Submit the job again with another run's data, or upload the "
+                "CSV.") from None
     return None
+
+
+def run_data_file(model_id: str, run_id: str) -> Path:
+    """The training data snapshot of a run (``data.csv``), once the run is known to be whole."""
+    run = artifacts.Run(model_id, run_id)
+    run.check_files()  # CorruptRunError naming the damage and what to do
+    return run.path / artifacts.DATA_FILE

@@ -213,12 +213,13 @@ def execute(job: Job, reporter: Reporter, *, root: Path | None = None,
                                                "message": result.message, **result.progress},
                           run_id=result.run_id, sampler=result.sampler, device=result.device)
         log.info("job %s succeeded: %s", job.job_id, result.message)
-    except (SystemExit, KeyboardInterrupt):
+    except (SystemExit, KeyboardInterrupt) as exc:
         heartbeat.stop()
         cancelled = heartbeat.cancel_seen or _cancel_requested(reporter)
         state = JobState.CANCELLED if cancelled else JobState.FAILED
         outcome = Outcome(state, {**tracker.snapshot(), "phase": state.value, "eta_s": None},
-                          error=None if cancelled else "the worker was stopped by a signal (not a cancel): "
+                          error=None if cancelled else f"the worker was stopped by {_signal_name(exc)} from outside "
+                                                       "(not a cancel from the app or CLI), and nothing was saved: "
                                                        "submit the job again")
         log.info("job %s stopped (%s)", job.job_id, "cancelled" if cancelled else "signal")
     except Exception as exc:
@@ -231,6 +232,19 @@ def execute(job: Job, reporter: Reporter, *, root: Path | None = None,
     except Exception as exc:
         log.error("job %s: outcome %s not recorded: %s", job.job_id, outcome.state.value, exc)
     return outcome
+
+
+def _signal_name(exc: BaseException) -> str:
+    """Which signal stopped the worker: SIGTERM's handler exits with 128 + its number, Ctrl-C interrupts."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "an interrupt (SIGINT)"
+    code = exc.code if isinstance(exc, SystemExit) else None
+    if isinstance(code, int) and code > 128:
+        try:
+            return f"a signal ({signal.Signals(code - 128).name})"
+        except ValueError:
+            pass
+    return "a signal"
 
 
 def _cancel_requested(reporter: Reporter) -> bool:
@@ -251,6 +265,10 @@ def _error_text(exc: BaseException) -> str:
 # -- the local runner's process ---------------------------------------------------------------------
 def _on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
+
+
+def _ignore_signal(signum, frame) -> None:
+    pass
 
 
 def _interrupt_main() -> None:
@@ -274,7 +292,9 @@ def run_job(job_id: str) -> int:
     try:
         outcome = execute(job, StoreReporter(store, job_id), root=runner.root, on_cancel=_interrupt_main)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a late cancel must not interrupt the hand-over
+        # A late cancel must not interrupt the hand-over. A handler, not SIG_IGN: an ignored signal is
+        # inherited by the next worker this sweep starts, which then could not be cancelled while starting.
+        signal.signal(signal.SIGTERM, _ignore_signal)
         try:
             runner.sweep()  # start the next queued job
         except Exception as exc:

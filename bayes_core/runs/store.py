@@ -10,14 +10,17 @@ id, creation time) and are checked when it is loaded.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
+import io
 import json
 import logging
 import os
 import platform
 import re
 import secrets
+import shlex
 import shutil
 import time
 from contextlib import contextmanager
@@ -33,7 +36,9 @@ import pandas as pd
 from bayes_core import draws as draws_mod
 from bayes_core.config import MODEL_ID_PATTERN
 from bayes_core.errors import BayesCoreError, CorruptRunError, RunNotFoundError, SamplerError
-from bayes_core.runs import refs
+from bayes_core.runs import integrity, refs
+from bayes_core.runs.faults import runs_folder_error, staging_error, written_there
+from bayes_core.runs.integrity import RunFileError
 
 if TYPE_CHECKING:
     from bayes_core.base import BaseBayesianModel, FitResult
@@ -55,6 +60,8 @@ LOCK_FILE = "requirements.lock"  # every installed package, pinned (name==versio
 REPORTS_DIR = "reports"
 STAGING_PREFIX = ".tmp-"
 DELETING_PREFIX = ".del-"
+#: Files every run has (a run is written whole): one missing means the run is damaged.
+REQUIRED_FILES = (METADATA_FILE, DIAGNOSTICS_FILE, SUMMARY_FILE, TRACE_FILE, DATA_FILE)
 
 #: Attributes stamped into every trace (root of ``trace.nc``), as pymc-extras' ModelBuilder does.
 TRACE_ATTRS = ("model_id", "model_version", "config_hash", "run_id", "created_at")
@@ -107,11 +114,17 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def list_run_ids(model_id: str) -> list[str]:
-    """Run ids of a model, oldest first; staging, deleting and foreign directories are ignored."""
+    """Run ids of a model, oldest first; staging, deleting and foreign names are ignored. A damaged
+    entry with a run id's name (a file, a broken link) is listed: opening it says what is wrong."""
     root = runs_dir(model_id)
-    if not root.is_dir():
+    try:
+        with os.scandir(root) as entries:
+            names = [entry.name for entry in entries]
+    except FileNotFoundError:
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and RUN_ID_PATTERN.match(p.name))
+    except OSError as exc:
+        raise runs_folder_error(model_id, root, exc) from exc
+    return sorted(name for name in names if RUN_ID_PATTERN.match(name))
 
 
 def latest_run_id(model_id: str) -> str | None:
@@ -119,11 +132,14 @@ def latest_run_id(model_id: str) -> str | None:
     return ids[-1] if ids else None
 
 
-def run_created_at(model_id: str, run_id: str) -> str | None:
-    try:
-        return json.loads((run_path(model_id, run_id) / METADATA_FILE).read_text())["created_at"]
-    except (OSError, ValueError, KeyError):
-        return None
+def delete_command(model_id: str, run_id: str) -> str:
+    """The command that deletes a (damaged) run: the one place that names it."""
+    return f"rm -r {shlex.quote(str(run_path(model_id, run_id)))}"
+
+
+def delete_hint(model_id: str, run_id: str) -> str:
+    """What to do with a damaged run."""
+    return f"delete it (`{delete_command(model_id, run_id)}`) and train again"
 
 
 # -- writing -----------------------------------------------------------------------------------------
@@ -194,9 +210,14 @@ def staged_run(model_id: str, run_id: str | None = None) -> Iterator[StagedRun]:
     signal that unwinds the block) it is removed."""
     run_id = check_run_id(run_id) if run_id else new_run_id()
     final = run_path(model_id, run_id)
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f"{STAGING_PREFIX}{run_id}"
-    tmp.mkdir()
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        error = runs_folder_error(model_id, final.parent, exc) if exc.errno == errno.ENOTDIR \
+            else staging_error(model_id, tmp, exc, gone=False)
+        raise error from exc
     handler = logging.FileHandler(tmp / LOG_FILE)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     watched = [logging.getLogger(name) for name in LOGGED]
@@ -211,8 +232,11 @@ def staged_run(model_id: str, run_id: str | None = None) -> Iterator[StagedRun]:
                 logger.removeHandler(handler)
             handler.close()
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
+        gone = not tmp.is_dir()
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, Exception) and (gone or written_there(exc, tmp)):
+            raise staging_error(model_id, tmp, exc, gone) from exc
         raise
 
 
@@ -238,6 +262,7 @@ def write_run_files(folder: Path, model: "BaseBayesianModel", fit: "FitResult", 
     stamp_trace(fit.idata, {"model_id": model.model_id, "model_version": meta.version,
                             "config_hash": meta.config_hash, "run_id": run_id, "created_at": created_at})
     fit.idata.to_netcdf(folder / TRACE_FILE)
+    trace_sha256 = file_sha256(folder / TRACE_FILE)  # checked on load: a trace changed since is refused
     fit.summary.to_csv(folder / SUMMARY_FILE)
     write_json(folder / DIAGNOSTICS_FILE, fit.diagnostics)
     snapshot = fit.data.to_csv(index=False, date_format="%Y-%m-%d")
@@ -277,7 +302,13 @@ def write_run_files(folder: Path, model: "BaseBayesianModel", fit: "FitResult", 
         "python_version": platform.python_version(),
         "created_at": created_at,
         "verdict": fit.diagnostics["verdict"],
+        "trace_sha256": trace_sha256,
     })
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _write_graph(folder: Path, graph: Any) -> None:
@@ -300,11 +331,14 @@ def write_run(model: "BaseBayesianModel", fit: "FitResult", run_id: str | None =
 def delete_run(model_id: str, run_id: str) -> None:
     """Remove a run whole: renamed aside first (it disappears at once), then deleted."""
     path = run_path(model_id, run_id)
-    if not path.is_dir():
+    if not (path.exists() or path.is_symlink()):
         raise RunNotFoundError(f"No run {run_id} for model {model_id!r}; nothing to delete.")
     aside = path.parent / f"{DELETING_PREFIX}{run_id}-{secrets.token_hex(3)}"
     os.replace(path, aside)
-    shutil.rmtree(aside, ignore_errors=True)
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
+    else:  # a damaged entry: a file or a link where the run folder belongs
+        aside.unlink(missing_ok=True)
     if aside.exists():
         log.warning("run %s of %s was removed from the list, but %s could not be deleted entirely; "
                     "delete it by hand", run_id, model_id, aside)
@@ -312,17 +346,27 @@ def delete_run(model_id: str, run_id: str) -> None:
 
 # -- reading -------------------------------------------------------------------------------------------
 class Run:
-    """A saved run, loaded lazily. Everything it exposes is read from the run directory."""
+    """A saved run, loaded lazily. Everything it exposes is read from the run directory and checked
+    (``runs.integrity``): a damaged file raises ``CorruptRunError`` naming the file, the problem and
+    what to do, never a raw parsing error."""
 
     def __init__(self, model_id: str, run_id: str):
         self.model_id = check_model_id(model_id)
         self.run_id = check_run_id(run_id)
         self.path = run_path(model_id, run_id)
-        if not self.path.is_dir():
+        try:
+            is_folder = self.path.is_dir()
+            present = is_folder or self.path.exists() or self.path.is_symlink()
+        except OSError as exc:
+            raise runs_folder_error(model_id, self.path.parent, exc) from exc
+        if not present:
             raise RunNotFoundError(
                 f"No run {run_id} for model {model_id!r} under {runs_dir(model_id)}. "
                 "List runs with `python -m bayes_core list` or train the model first."
             )
+        if not is_folder:
+            what = "is a broken link" if not self.path.exists() else "is a file, not a folder"
+            raise self._corrupt(f"runs/{run_id}", what)
 
     @classmethod
     def from_path(cls, run_dir: str | Path) -> "Run":
@@ -339,58 +383,122 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({self.model_id!r}, {self.run_id!r})"
 
-    def _read_json(self, name: str) -> dict[str, Any]:
+    # -- checked reading ---------------------------------------------------------------------------
+    def _corrupt(self, name: str, problem: str) -> CorruptRunError:
+        problem = f"{name} {problem}"
+        return CorruptRunError(f"Run {self.run_id} of model {self.model_id!r} cannot be used: {problem}. "
+                               f"To recover, {delete_hint(self.model_id, self.run_id)}.", problem=problem)
+
+    def _file(self, name: str, limit: int | None = None) -> Path:
+        """The path of one of the run's files, once it is known to be a regular file inside the run."""
         try:
-            return json.loads((self.path / name).read_text())
+            integrity.check_file(self.path / name, self.path, limit)
         except FileNotFoundError:
-            raise CorruptRunError(f"Run {self.run_id} is missing {name}; train again.") from None
-        except ValueError as exc:
-            raise CorruptRunError(f"Run {self.run_id}: {name} is not valid JSON ({exc}); train again.") from exc
+            raise self._corrupt(name, "is missing") from None
+        except RunFileError as exc:
+            raise self._corrupt(name, str(exc)) from None
+        return self.path / name
+
+    def _bytes(self, name: str, limit: int | None) -> bytes:
+        try:
+            return integrity.read_bytes(self._file(name, limit), self.path, limit)
+        except RunFileError as exc:  # unreadable between the check and the read
+            raise self._corrupt(name, str(exc)) from None
+
+    def _read_json(self, name: str) -> Any:
+        try:
+            return integrity.parse_json(self._bytes(name, integrity.MAX_JSON_BYTES))
+        except RunFileError as exc:
+            raise self._corrupt(name, str(exc)) from None
+
+    def _checked(self, name: str, check, *args: Any) -> Any:
+        try:
+            return check(self._read_json(name), *args)
+        except RunFileError as exc:
+            raise self._corrupt(name, str(exc)) from None
+
+    def check_files(self) -> None:
+        """The cheap checks of a listing: every file a run has is there and plausible, the JSON files
+        have their shape, the trace is as long as its header says and the summary has its columns."""
+        for name in REQUIRED_FILES:
+            self._file(name)
+        self.metadata  # noqa: B018 - shape-checked on first read
+        self.diagnostics  # noqa: B018
+        with open(self.path / SUMMARY_FILE, "rb") as fh:
+            summary = integrity.summary_header_problem(fh.read(4096))
+        if summary:
+            raise self._corrupt(SUMMARY_FILE, summary)
+        trace = integrity.trace_problem(self.path / TRACE_FILE)
+        if trace:
+            raise self._corrupt(TRACE_FILE, trace)
+
+    def check(self) -> "Run":
+        """Every check, each file read whole (the trace included): what a page or command that opens
+        the run calls, so that it fails here, with why, rather than half-way through."""
+        self.check_files()
+        self.metadata, self.diagnostics, self.summary, self.idata  # noqa: B018 - each checked on first read
+        return self
 
     @cached_property
     def metadata(self) -> dict[str, Any]:
-        return self._read_json(METADATA_FILE)
+        return self._checked(METADATA_FILE, integrity.check_metadata, self.model_id, self.run_id)
 
     @cached_property
     def diagnostics(self) -> dict[str, Any]:
-        return self._read_json(DIAGNOSTICS_FILE)
+        return self._checked(DIAGNOSTICS_FILE, integrity.check_diagnostics)
 
     @property
     def verdict(self) -> str:
-        return self.diagnostics.get("verdict", "unknown")
+        return self.diagnostics["verdict"]
 
     @cached_property
     def summary(self) -> pd.DataFrame:
+        raw = self._bytes(SUMMARY_FILE, integrity.MAX_SUMMARY_BYTES)
         try:
-            return pd.read_csv(self.path / SUMMARY_FILE, index_col=0)
-        except (OSError, ValueError) as exc:
-            raise CorruptRunError(f"Run {self.run_id}: cannot read {SUMMARY_FILE} ({exc}).") from exc
+            return integrity.check_summary(pd.read_csv(io.BytesIO(raw), index_col=0))
+        except RunFileError as exc:
+            raise self._corrupt(SUMMARY_FILE, str(exc)) from None
+        except ValueError as exc:  # pandas' parser errors are ValueErrors
+            raise self._corrupt(SUMMARY_FILE, f"cannot be read ({integrity.short(exc)})") from None
 
     @cached_property
     def data(self) -> pd.DataFrame:
+        raw = self._bytes(DATA_FILE, None)
         try:
-            return pd.read_csv(self.path / DATA_FILE, keep_default_na=False, na_values=[""])
-        except (OSError, ValueError) as exc:
-            raise CorruptRunError(f"Run {self.run_id}: cannot read the data snapshot ({exc}).") from exc
+            return pd.read_csv(io.BytesIO(raw), keep_default_na=False, na_values=[""])
+        except ValueError as exc:
+            raise self._corrupt(DATA_FILE, f"(the training data snapshot) cannot be read: {integrity.short(exc)}") \
+                from None
 
     @cached_property
     def idata(self):
         """The trace as an ``xarray.DataTree`` (loaded into memory, file closed), its stamp checked."""
         import xarray as xr
 
-        path = self.path / TRACE_FILE
-        if not path.is_file():
-            raise CorruptRunError(f"Run {self.run_id} has no trace file ({TRACE_FILE}); train again.")
+        path = self._file(TRACE_FILE)
         try:
             with xr.open_datatree(path) as tree:
                 loaded = tree.load()
         except Exception as exc:  # netCDF/HDF5 raise many types for a truncated file
-            raise CorruptRunError(
-                f"Run {self.run_id}: the trace {path.name} is corrupt or truncated ({type(exc).__name__}: {exc}). "
-                "Delete the run and train again."
-            ) from exc
-        self.check_stamp(loaded.attrs)
+            raise self._corrupt(TRACE_FILE, f"is corrupt or truncated ({type(exc).__name__}: "
+                                            f"{integrity.short(exc)})") from exc
+        self.check_stamp(loaded.attrs)  # the most telling problems first: another run's trace, no draws
+        posterior = loaded.children.get("posterior")
+        if posterior is None or not posterior.data_vars or not {"chain", "draw"} <= set(posterior.dims):
+            raise self._corrupt(TRACE_FILE, "has no posterior draws (no posterior group with chains and draws)")
+        self._check_trace_checksum(path)
         return loaded
+
+    def _check_trace_checksum(self, path: Path) -> None:
+        """The trace's bytes against the checksum recorded when the run was written (runs written before
+        checksums have none): damage inside the file that keeps it loadable would give wrong draws."""
+        try:
+            recorded = self.metadata.get("trace_sha256")
+        except CorruptRunError:
+            return  # the metadata's own problem is reported when it is read
+        if recorded and file_sha256(path) != recorded:
+            raise self._corrupt(TRACE_FILE, "is corrupt or truncated: its bytes do not match the checksum recorded "
+                                            "when the run was written (it was changed or damaged since)")
 
     def check_stamp(self, attrs: dict[str, Any]) -> None:
         """A trace stamped for another model or run (copied or moved here) is refused; traces
@@ -406,7 +514,9 @@ class Run:
             found = ", ".join(f"{k} {v!r}" for k, v in wrong.items())
             raise CorruptRunError(
                 f"Run {self.run_id} of model {self.model_id!r}: its trace {TRACE_FILE} was written for another run "
-                f"({found}); it was copied or moved here. Put the right trace back, or delete the run and train again.")
+                f"({found}); it was copied or moved here. Put the right trace back, or "
+                f"{delete_hint(self.model_id, self.run_id)}.",
+                problem=f"{TRACE_FILE} was written for another run ({found})")
 
     def posterior_arrays(self, var_names: list[str] | None = None, max_draws: int | None = None,
                          seed: int = 0) -> dict[str, np.ndarray]:
@@ -417,10 +527,14 @@ class Run:
         return draws_mod.group_draws(self.idata["posterior"], var_names, max_draws)
 
     def report(self, name: str) -> dict[str, Any] | None:
-        path = self.path / REPORTS_DIR / f"{name}.json"
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not path.is_file():
+        """A report the model wrote with the run (``reports/<name>.json``); None when it has none."""
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not (self.path / REPORTS_DIR / f"{name}.json").exists():
             return None
-        return json.loads(path.read_text())
+        file = f"{REPORTS_DIR}/{name}.json"
+        payload = self._read_json(file)
+        if not isinstance(payload, dict):
+            raise self._corrupt(file, f"holds {integrity.shown(payload)} instead of an object of fields")
+        return payload
 
     def report_names(self) -> list[str]:
         folder = self.path / REPORTS_DIR
@@ -428,8 +542,14 @@ class Run:
 
     @property
     def dag_dot(self) -> str | None:
-        path = self.path / DAG_DOT_FILE
-        return path.read_text() if path.is_file() else None
+        """The model graph's DOT source (None when the run has none), checked: only the attributes a
+        model graph has (no links, images or HTML that the browser would render)."""
+        if not (self.path / DAG_DOT_FILE).exists():
+            return None
+        try:
+            return integrity.check_dot(integrity.decode(self._bytes(DAG_DOT_FILE, integrity.MAX_DOT_BYTES)))
+        except RunFileError as exc:
+            raise self._corrupt(DAG_DOT_FILE, str(exc)) from None
 
     @property
     def log_path(self) -> Path:
@@ -437,11 +557,17 @@ class Run:
 
 
 def list_runs(model_id: str) -> list[Run]:
-    return [Run(model_id, rid) for rid in list_run_ids(model_id)]
+    """The runs of a model as lazy ``Run`` objects, oldest first; an entry that is not a folder (a file or
+    a broken link with a run id's name) cannot be one and is left out: ``listing.run_summaries`` lists
+    it as unreadable."""
+    return [Run(model_id, rid) for rid in list_run_ids(model_id) if (runs_dir(model_id) / rid).is_dir()]
 
 
 def load_run(model_id: str, ref: str | None = refs.LATEST) -> Run:
     """The run ``ref`` names (``runs.refs``: a run id, "latest" (None), "latest-converged", an alias,
     "v<model version>"); NotTrainedError when the model has no run, RunNotFoundError listing the
-    known references when ``ref`` names none."""
-    return Run(model_id, refs.resolve(model_id, ref))
+    known references when ``ref`` names none, CorruptRunError (why, and what to do) when it is one
+    that listings show as unreadable."""
+    run = Run(model_id, refs.resolve(model_id, ref))
+    run.check_files()
+    return run

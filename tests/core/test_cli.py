@@ -138,7 +138,7 @@ def run_main(capsys, *argv: str) -> tuple[int, str, str]:
     (("train", "hierarchical_negbinom", "--gpu", "--cpu", "--json"), "not allowed with argument"),
     (("jobs", "--json"), "the following arguments are required"),
     (("jobs", "status", "--json"), "the following arguments are required: job_id"),
-    (("jobs", "list", "--limit", "many", "--json"), "invalid int value: 'many'"),
+    (("jobs", "list", "--limit", "many", "--json"), "invalid whole number: 'many'"),
     (("predict", "hierarchical_negbinom", "--json"), "the following arguments are required: --out"),
     (("bogus", "--json"), "invalid choice: 'bogus'"),
     (("train", "hierarchical_negbinom", "--target-acc", "0.9", "--json"), "Unknown argument(s) --target-acc"),

@@ -9,6 +9,7 @@ one at a time). Real workers, tiny settings, every wait bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -114,8 +115,10 @@ def test_queue_limit_cancels_and_a_failure_with_its_reason(runner, monkeypatch, 
     cancelled within 5 s leaving no run; the second waiting job then starts — and fails, with the
     reason, because the earlier run whose data it was to train on was deleted meanwhile."""
     one_at_a_time(runner, monkeypatch)
-    doomed = artifacts.new_run_id()  # a copy of a whole run, deleted while its job waits
+    doomed = artifacts.new_run_id()  # a copy of a whole run (renamed in its metadata), deleted while its job waits
     shutil.copytree(nb_run.path, artifacts.run_path(MODEL, doomed))
+    meta = artifacts.run_path(MODEL, doomed) / artifacts.METADATA_FILE
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "run_id": doomed}))
     before = set(artifacts.list_run_ids(MODEL)) - {doomed}
 
     first = runner.submit(JobRequest(MODEL, BLOCKER))
@@ -140,6 +143,7 @@ def test_queue_limit_cancels_and_a_failure_with_its_reason(runner, monkeypatch, 
 
     failed = wait_for(runner, later.job_id, finished, what="the last job to fail")
     assert failed.state == "failed" and "No run" in failed.error and doomed in failed.error
+    assert "was deleted after the job was queued" in failed.error
     assert failed.started_at >= stopped.finished_at
     assert runner.status(waiting.job_id).state == "cancelled"  # it never ran, also after the queue moved
     assert set(artifacts.list_run_ids(MODEL)) == before and not staged_dirs()

@@ -94,3 +94,15 @@ def test_bullets_escape_each_item():
 def test_non_text_values_are_shown_too():
     assert safe_text(ValueError("bad <b>")) == "bad \\<b\\>"
     assert safe_text(None) == "None" and safe_text(12.5) == "12\\.5"
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("20261125-120000-1a2b3c4d", "20261125-120000-1a2b3c4d"),
+    ("x` [link](https://evil.example) `y", "x' [link](https://evil.example) 'y"),  # cannot leave the code span
+    ("a\nb\u202ec", "a bc"),
+    ("j" * 1_000, "j" * 63 + "…"),
+])
+def test_code_span_text_cannot_end_the_span(value, shown):
+    from ui.text import safe_code
+
+    assert safe_code(value) == shown

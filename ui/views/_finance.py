@@ -15,7 +15,7 @@ def fallback_banner(run: Run) -> Fallback:
     """A warning when the run's estimates come from the fallback method, not MCMC."""
     fallback = Fallback.from_dict(run.diagnostics.get("fallback"))
     if fallback.used:
-        st.warning(f"These results come from the **{fallback.method} fallback**, not the Bayesian posterior: "
+        st.warning(f"These results come from the **{safe_text(fallback.method)} fallback**, not the Bayesian posterior: "
                    f"{safe_text(fallback.reason, MESSAGE_CHARS)}. Every prediction row and CSV carries "
                    "`fallback = True`.",
                    icon=":material/warning:")
