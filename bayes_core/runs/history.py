@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bayes_core.errors import BayesCoreError, InvalidParametersError
+from bayes_core.errors import BayesCoreError, CorruptRunError, InvalidParametersError
 from bayes_core.runs import evaluation, labels, refs, store
 
 log = logging.getLogger("bayes_core.runs")
@@ -127,7 +127,10 @@ def delete(model_id: str, run_id: str, force: bool = False) -> dict[str, Any]:
     """Delete a run whole. Refused (naming why) while it holds an alias or a queued/running job uses
     its data, unless ``force``; forced, its aliases (recorded in their history), tags and note go too."""
     store.check_run_id(run_id)
-    store.Run(model_id, run_id)  # RunNotFoundError before any check
+    try:
+        store.Run(model_id, run_id)  # RunNotFoundError before any check
+    except CorruptRunError:
+        pass  # a damaged run is what deleting is for
     found, damage = labels.read_or_error(model_id)
     aliases = found.aliases_of(run_id)
     try:

@@ -133,8 +133,9 @@ def latest_run_id(model_id: str) -> str | None:
 
 
 def delete_command(model_id: str, run_id: str) -> str:
-    """The command that deletes a (damaged) run: the one place that names it."""
-    return f"rm -r {shlex.quote(str(run_path(model_id, run_id)))}"
+    """The command that deletes a (damaged) run: the one place that names it. The CLI's delete, not
+    ``rm -r``: it removes the run whole (renamed aside first) and drops its aliases, tags and note."""
+    return f"python -m bayes_core runs delete {shlex.quote(model_id)} {shlex.quote(run_id)}"
 
 
 def delete_hint(model_id: str, run_id: str) -> str:

@@ -156,7 +156,7 @@ def summary_without(column_prefix: str) -> Callable[[Path], None]:
 
 HUGE_JSON = b"{" + b" " * (17 * 2**20) + b"}"
 M, D, T, S, G = "metadata.json", "diagnostics.json", "trace.nc", "summary.csv", "model.dot"
-DELETE = "rm -r"
+DELETE = "python -m bayes_core runs delete"
 
 DAMAGES = [
     # metadata.json: wrong shape, wrong types, another run's, unreadable bytes, not a file

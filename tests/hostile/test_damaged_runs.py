@@ -13,7 +13,7 @@ from bayes_core import artifacts
 from bayes_core.cli import main
 from bayes_core.errors import CorruptRunError
 from tests.hostile.conftest import GOOD_MODELS, NB
-from tests.hostile.damage import DAMAGES, GRAPH_ONLY, RUN_DAMAGES, pick
+from tests.hostile.damage import DAMAGES, DELETE, GRAPH_ONLY, RUN_DAMAGES, pick
 from tests.hostile.test_deep_links import open_page, shown_texts
 
 LISTED = [d for d in RUN_DAMAGES if d.listed]
@@ -63,7 +63,7 @@ def test_opening_the_damaged_run_says_why_and_how_to_delete_it(run_root, damage)
         run = artifacts.load_run(NB, run_root.damaged_id)
         run.metadata, run.diagnostics, run.summary, run.idata  # noqa: B018
     message = str(caught.value)
-    assert damage.says in message and f"rm -r {run_root.damaged}" in message, message
+    assert damage.says in message and f"runs delete {NB} {run_root.damaged_id}" in message, message
     artifacts.load_run(NB, run_root.neighbour_id).idata  # noqa: B018 - the neighbour opens whole
 
 
@@ -94,11 +94,25 @@ def test_cli_predict_refuses_the_damaged_run_and_serves_its_neighbour(run_root, 
     damage.apply(run_root.damaged)
     out = tmp_path / "out" / "predictions.csv"
     code, payload, _ = cli(capsys, "predict", NB, "--run", run_root.damaged_id, *PREDICT_ARGS, "--out", str(out))
-    assert code == 2 and damage.says in payload["error"] and "rm -r" in payload["error"], payload
+    assert code == 2 and damage.says in payload["error"] and DELETE in payload["error"], payload
     assert not out.exists()
     if damage in NEIGHBOUR_CHECKED:
         code, payload, _ = cli(capsys, "predict", NB, "--run", run_root.neighbour_id, *PREDICT_ARGS, "--out", str(out))
         assert code == 0 and payload["rows"] == 1
+
+
+@pytest.mark.parametrize("damage", RUN_DAMAGES, ids=str)
+def test_the_suggested_delete_command_removes_the_damaged_run_and_nothing_else(run_root, damage, capsys):
+    damage.apply(run_root.damaged)
+    with pytest.raises(CorruptRunError) as caught:
+        run = artifacts.load_run(NB, run_root.damaged_id)
+        run.metadata, run.diagnostics, run.summary, run.idata  # noqa: B018
+    suggested = f"{DELETE} {NB} {run_root.damaged_id}"
+    assert suggested in str(caught.value)
+    code, payload, _ = cli(capsys, *suggested.split()[3:])
+    assert code == 0 and payload["deleted"] is True, payload
+    assert not (run_root.damaged.exists() or run_root.damaged.is_symlink())
+    artifacts.load_run(NB, run_root.neighbour_id).idata  # noqa: B018 - the neighbour stays whole
 
 
 def test_cli_list_as_text_says_unreadable_and_why(run_root, capsys):
@@ -128,7 +142,7 @@ def test_diagnostics_deep_link_to_a_damaged_run_says_why_and_keeps_serving(app, 
     assert_clean(at)
     errors = unescaped([e.value for e in at.error])
     assert any(damage.says in e and "cannot be shown" in e for e in errors), errors
-    assert any(f"rm -r {run_root.damaged}" in c.value for c in at.code), "the delete command, ready to copy"
+    assert any(c.value == f"{DELETE} {NB} {run_root.damaged_id}" for c in at.code), "the delete command, ready to copy"
     picker = at.selectbox[1]
     assert picker.value == run_root.damaged_id and len(picker.options) == 2, "both runs stay selectable"
     if damage.listed:

@@ -171,7 +171,7 @@ def test_a_queued_job_whose_data_run_was_damaged(queue, nb_run):
     free_the_slot(queue, held)
     failed = wait_for(queue, job.job_id, finished, timeout=60, what="the job to fail")
     assert_ended_cleanly(queue, failed, behind, f"Run {nb_run.run_id}", "metadata.json 'created_at' is 5",
-                         "To recover, delete it (`rm -r")
+                         "To recover, delete it (`python -m bayes_core runs delete")
 
 
 # -- a staging folder deleted under its worker ----------------------------------------------------------
