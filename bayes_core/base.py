@@ -21,7 +21,7 @@ A model subclass fills hooks and nothing more:
 The base class owns loading and validating data, ONE fit path (``fit``: sample with ``samplers``,
 judge convergence, fall back where the model has a fallback; ``FitResult.path`` says which ran),
 diagnostics, the thinned posterior predictive and validated prediction. It writes no files: the
-run store (``bayes_core.runs.store``) writes what the model returns; ``train`` is ``fit`` plus the
+run writer (``bayes_core.runs.writer``) writes what the model returns; ``train`` is ``fit`` plus the
 store.
 """
 
@@ -47,7 +47,7 @@ from bayes_core.fallback import NO_FALLBACK, Fallback
 from bayes_core.forms import batch_problems, blank_cells, validate_fields
 from bayes_core.loglik import LikelihoodHooks
 from bayes_core.priors import prior_problems
-from bayes_core.runs import store
+from bayes_core.runs import store, writer
 from bayes_core.settings import SamplerSettings, check_trace_size
 
 log = logging.getLogger("bayes_core")
@@ -378,16 +378,16 @@ class BaseBayesianModel(LikelihoodHooks):
     def train(self, data: pd.DataFrame | str | Path | bytes | None = None,
               progress: samplers.ProgressCallback | None = None, run_id: str | None = None,
               **settings: Any) -> store.Run:
-        """``fit`` and write the run atomically (``runs.store``); returns the saved run. A fit without
+        """``fit`` and write the run atomically (``runs.writer``); returns the saved run. A fit without
         a trace (a fallback with no draws) fails: a run needs a trace."""
         progress = progress or samplers._noop
         self.training_settings(**settings)  # bad settings are refused before a staging directory exists
-        with store.staged_run(self.model_id, run_id) as staged:
+        with writer.staged_run(self.model_id, run_id) as staged:
             log.info("training %s (run %s) with settings %s, options %s", self.model_id, staged.run_id, settings,
                      self.options)
             fit = self.fit(data, progress=progress, **settings)
             progress(samplers.Progress("saving"))
-            store.write_run_files(staged.path, self, fit, staged.run_id)
+            writer.write_run_files(staged.path, self, fit, staged.run_id)
             log.info("run %s written: %s", staged.run_id, diagnostics.verdict_sentence(fit.diagnostics))
         return staged.run()
 

@@ -261,6 +261,16 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def strict_safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with ``_StrictLoader``'s refusals: the one document of ``text``, built only
+    from YAML's plain types (the loader is a ``SafeLoader``; no Python object can be constructed)."""
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """"line 3, column 5: <problem>" without PyYAML's multi-line snippet of the source."""
     mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
@@ -289,7 +299,7 @@ def _read_yaml(path: Path) -> tuple[Any, str]:
         raise ConfigError(str(path), [
             f"not UTF-8 text: byte 0x{raw_bytes[exc.start]:02x} on line {line}; save the file as UTF-8"]) from None
     try:
-        return yaml.load(raw_text, Loader=_StrictLoader), raw_text  # noqa: S506 (a SafeLoader subclass)
+        return strict_safe_load(raw_text), raw_text
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"cannot read YAML: {_yaml_problem(exc)}"]) from None
     except RecursionError:  # belt and braces: the depth limit should stop this first

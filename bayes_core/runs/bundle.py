@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bayes_core.errors import BayesCoreError
-from bayes_core.runs import evaluation, store
+from bayes_core.runs import evaluation, store, writer
 
 FORMAT, FORMAT_VERSION = "bayes-run-bundle", 1
 MANIFEST = "manifest.json"
@@ -82,7 +82,7 @@ def _config_text(run: store.Run) -> tuple[str | None, str]:
         current = load_config_of(run.model_id)
     except BayesCoreError as exc:
         return None, f"missing: the run predates config snapshots and the current config cannot be read ({exc})"
-    text = store.config_snapshot(current)
+    text = writer.config_snapshot(current)
     if text is not None and current.config_hash == run.metadata.get("config_hash"):
         return text, "the current config (its hash is the run's)"
     return None, ("missing: the run predates config snapshots and the current config has changed since "
@@ -128,7 +128,7 @@ def export(model_id: str, ref: str | None, out: str | Path) -> dict[str, Any]:
     if config_text is not None and not (run.path / store.CONFIG_FILE).is_file():
         extra[store.CONFIG_FILE] = config_text
     if not lock_file.is_file():
-        extra[store.LOCK_FILE] = store.environment_lock()
+        extra[store.LOCK_FILE] = writer.environment_lock()
     files: dict[str, Path | str] = {}
     for path in sorted(run.path.rglob("*")):
         rel = path.relative_to(run.path).as_posix()
@@ -308,7 +308,7 @@ def reproduce(path: str | Path, progress=None) -> dict[str, Any]:
         run = model.train(folder / store.DATA_FILE, progress=progress, **_settings(meta))
         identical, max_z = _agreement(folder / store.TRACE_FILE, run)
         lock = folder / store.LOCK_FILE
-        versions_match = lock.is_file() and lock.read_text() == store.environment_lock()
+        versions_match = lock.is_file() and lock.read_text() == writer.environment_lock()
     labels.set_tag(run.model_id, run.run_id, "reproduced_from", str(manifest.get("run_id")))
     evaluation.ensure_after_training(run, model)
     agrees = identical or (max_z is not None and max_z <= AGREE_Z)

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from bayes_core.errors import BayesCoreError, CorruptRunError, InvalidParametersError
-from bayes_core.runs import evaluation, labels, refs, store
+from bayes_core.runs import evaluation, labels, refs, store, writer
 
 log = logging.getLogger("bayes_core.runs")
 
@@ -149,7 +149,7 @@ def delete(model_id: str, run_id: str, force: bool = False) -> dict[str, Any]:
     if reasons and not force:
         raise BayesCoreError(f"Run {run_id} of {model_id} was not deleted: {'; '.join(reasons)}. "
                              "Use --force (force=True) to delete it anyway.")
-    store.delete_run(model_id, run_id)
+    writer.delete_run(model_id, run_id)
     dropped, warning = [], None
     try:
         dropped = labels.forget_run(model_id, run_id, reason="run deleted")

@@ -12,7 +12,7 @@ import pytest
 
 from bayes_core import artifacts, samplers
 from bayes_core.errors import CorruptRunError, NotTrainedError, RunNotFoundError, SamplerError
-from bayes_core.runs import store
+from bayes_core.runs import store, writer
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_a_run_is_deleted_whole(nb_run, copy_root, monkeypatch):
     # A deletion that fails half-way (a file that cannot be removed) still removes the run at once:
     # what is left is a hidden folder, never a run with missing files.
     stuck = copy_run(nb_run, copy_root)
-    monkeypatch.setattr(store.shutil, "rmtree", lambda path, ignore_errors=False: (path / "trace.nc").unlink())
+    monkeypatch.setattr(writer.shutil, "rmtree", lambda path, ignore_errors=False: (path / "trace.nc").unlink())
     artifacts.delete_run(stuck.model_id, stuck.run_id)
     assert artifacts.list_run_ids(stuck.model_id) == []
     with pytest.raises(RunNotFoundError):
