@@ -4,12 +4,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.requirements-$(shell cksum requirements.txt | cut -d' ' -f1)
 PORT   ?= 8501
 PYTEST_ARGS ?=
+# Tests run in TEST_WORKERS processes (pytest-xdist), a file per worker at a time (module fixtures built once)
+TEST_WORKERS ?= 2
 # make ray-up: a single-node Ray head on 127.0.0.1 for BAYES_JOB_RUNNER=ray (see README, Scale-out)
 RAY_CPUS  ?= 2
 RAY_PORT  ?= 8265
 RAY_HOURS ?= 12
 
-.PHONY: run test bench bench-quick venv clean-venv ray-up ray-down
+.PHONY: run test test-fast bench bench-quick venv clean-venv ray-up ray-down
 
 venv: $(STAMP)
 
@@ -29,7 +31,12 @@ run: venv
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
 
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The edit loop: everything but the tests that train or compile models (slow), drive a browser (e2e) or
+# need a Ray cluster (ray); `make test` runs them all.
+test-fast: venv
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not e2e and not ray" $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) -m bench

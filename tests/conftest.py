@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -98,12 +99,17 @@ def ray_cluster(tmp_path_factory):
 
 
 @pytest.fixture
-def ray_env(ray_cluster, monkeypatch):
-    """This test talks to the session's Ray cluster through ``get_runner()``."""
+def ray_env(ray_cluster, monkeypatch, tmp_path_factory):
+    """This test talks to the session's Ray cluster through ``get_runner()`` — one Ray test at a time
+    across test workers (pytest-xdist): the Ray tests fill a 2-CPU head on purpose (a job that blocks
+    the queue, a queue limit), and under ``-n 2`` both workers share CI's one head."""
     address, token_path = ray_cluster
     monkeypatch.setenv("BAYES_JOB_RUNNER", "ray")
     monkeypatch.setenv("RAY_ADDRESS", address)
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     if token_path:
         monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", token_path)
-    return address
+    # The workers' temporary folders (.../pytest-N/popen-gwK) share their parent.
+    with open(tmp_path_factory.getbasetemp().parent / "ray-tests.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield address

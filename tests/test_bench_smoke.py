@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

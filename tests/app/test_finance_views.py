@@ -9,6 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import TINY
 
+pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
+
 MODEL_IDS = ["bayesian_linear_regression", "bayesian_sharpe", "strategy_comparison"]
 
 

@@ -8,6 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import TINY
 
+pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
+
 MODEL_IDS = ["pairs_trading", "stochastic_volatility"]
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import TINY
 
+pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
+
 
 @pytest.fixture(scope="module")
 def props_view_run():

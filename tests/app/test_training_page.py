@@ -176,6 +176,7 @@ def _upload_lr_csv(at: AppTest) -> None:
     at.file_uploader(key=LR_KEY + "upload").upload("lr.csv", lr_sales_csv(), "text/csv").run()
 
 
+@pytest.mark.slow
 def test_walk_through_lr_csv_with_target_sales_validates_trains_and_the_run_records_it(own_store, page):
     """The analyst's walk-through: upload sales,price,ads,region; the page says which option to set;
     set Target column = sales, Features = price,ads; the file is usable, Train submits a job, and the

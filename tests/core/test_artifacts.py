@@ -10,6 +10,7 @@ from bayes_core.errors import CorruptRunError, NotTrainedError, RunNotFoundError
 from tests.conftest import TINY
 
 
+@pytest.mark.slow
 def test_a_failure_mid_run_leaves_no_run_directory(nb_model, monkeypatch):
     before = artifacts.list_run_ids(nb_model.model_id)
     written = []

@@ -29,6 +29,7 @@ def test_list_json(nb_run):
     assert payload["errors"] == []
 
 
+@pytest.mark.slow
 def test_train_json_prints_one_object_and_writes_a_run():
     out = cli("train", "hierarchical_negbinom", "--draws", "40", "--tune", "40", "--chains", "1",
               "--seed", "3", "--non-centered", "true", "--json")
@@ -257,6 +258,7 @@ def test_jobs_submit_accepts_a_csv_whose_columns_the_options_name(tmp_path, monk
     assert info.value.problems == ["no column 'y': set the Target column option (target) to one of sales, price, ads"]
 
 
+@pytest.mark.slow
 def test_train_on_the_walk_through_csv_with_target_and_features(tmp_path):
     """The same lr.csv trains through `train --target sales --features price,ads`; the run says so."""
     from tests.conftest import TINY, lr_sales_csv

@@ -12,6 +12,8 @@ import pytest
 from bayes_core import compiled
 from tests.conftest import TINY
 
+pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
+
 
 @pytest.fixture
 def cache():

@@ -27,6 +27,7 @@ def default_request(model, run) -> dict:
     return {f["name"]: f["default"] for f in model.get_inference_form_fields(run) if f["default"] is not None}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_model_lifecycle(model_id, tmp_path):
     model = get_registry().load_model_instance(model_id)

@@ -68,6 +68,7 @@ def runner(request, monkeypatch):
             r.cancel(job.job_id)
 
 
+@pytest.mark.slow
 def test_two_jobs_on_one_model_run_at_once_with_distinct_runs(runner, nb_run):
     """Also covers the two other data sources end to end: an upload and an earlier run's snapshot."""
     upload = b"entity,count\nA,1\nA,3\nA,2\nB,0\nB,2\nB,1\n"
@@ -171,6 +172,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           cwd=ROOT, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_jobs_commands_json(runner):
     out = cli("jobs", "submit", MODEL, "--draws", "100000", "--tune", "100000", "--chains", "1", "--non-centered", "true",
               "--json")

@@ -49,6 +49,7 @@ def test_recovers_example_parameters(model):
         assert abs(row["mean"] - truth) < 3 * row["sd"], name
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not POSTERIORDB.is_dir(), reason="posteriordb reference data not available")
 def test_kidiq_agrees_with_posteriordb_reference():
     data = _read_zip_json("kidiq.json.zip")
@@ -64,6 +65,7 @@ def test_kidiq_agrees_with_posteriordb_reference():
         assert abs(fit.summary.loc[our_name, "mean"] - ref_mean) < 0.1 * ref_sd, (our_name, fit.summary.loc[our_name, "mean"], ref_mean)
 
 
+@pytest.mark.slow
 def test_numpy_and_pandas_inputs_agree():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(80, 2))

@@ -35,6 +35,7 @@ def test_reduced_graph_holds_no_per_observation_array():
     assert plain >= len(big)  # the reference model does scale with N
 
 
+@pytest.mark.slow
 def test_recovers_true_parameters_from_example_data():
     model = HierarchicalNegBinomModel()
     fit = model.fit(draws=500, tune=500, chains=2, seed=11)

@@ -179,6 +179,7 @@ def test_rolling_ols_fallback_when_sampling_fails_is_flagged(example, monkeypatc
     assert bool(csv["fallback"].iloc[0]) and "forced failure" in csv["fallback_reason"].iloc[0]
 
 
+@pytest.mark.slow
 def test_registry_round_trip_and_mcmc_agrees_with_the_closed_form(registry, example):
     model = registry.load_model_instance("pairs_trading", options={"window": 60})
     run = model.train(example.iloc[:120], draws=300, tune=300, chains=2, seed=4)

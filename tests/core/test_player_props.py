@@ -10,6 +10,8 @@ from bayes_core.errors import DataValidationError, InvalidParametersError
 from bayes_core.models.player_props_predictor import PROPS, BayesianPredictor, count_pmf, tail_probabilities
 from tests.conftest import TINY
 
+pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
+
 TRAIN_END = "2025-11-15"  # the reduced league runs 18 weekly rounds from 2025-08-16 to 2025-12-13
 OPTIONS = {"train_end": TRAIN_END, "features": "form"}
 
@@ -233,7 +235,6 @@ def test_comparison_rule_states_its_decision():
 
 
 # -- recovery ---------------------------------------------------------------------------------------------
-@pytest.mark.slow
 def test_recovers_home_effects_and_goals_shots_correlation(registry):
     from bayes_core.models.player_props_league import TRUE_PARAMETERS
 
@@ -251,7 +252,6 @@ def test_recovers_home_effects_and_goals_shots_correlation(registry):
 
 
 # -- CLI -------------------------------------------------------------------------------------------------
-@pytest.mark.slow
 def test_cli_train_with_windows_reports_non_convergence(tmp_path, small_league):
     """Too few draws to converge: the run is written with its windows and the single- vs multi-task
     comparison (``--compare true``), the CLI says it did not converge and exits 3."""

@@ -24,6 +24,8 @@ from bayes_core.jobs import Job, JobNotFoundError, JobRequest, get_runner, run_d
 from bayes_core.jobs.processes import hostname
 from tests.conftest import TINY
 
+pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
+
 MODEL = "hierarchical_negbinom"
 # Minutes of sampling on two chains (a whole 2-CPU Ray head): only ever cancelled.
 BLOCKER = dict(draws=100_000, tune=100_000, chains=2, seed=2)

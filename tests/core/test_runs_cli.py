@@ -116,6 +116,7 @@ def test_bad_labels_are_json_errors(capsys, runs):
         assert code == 2 and message in payload.get("error", "!"), (argv, payload)
 
 
+@pytest.mark.slow
 def test_export_reproduce_round_trip_then_delete(capsys, runs, tmp_path):
     """The same seed, sampler and package versions give identical draws in a new run."""
     nb, _ = runs

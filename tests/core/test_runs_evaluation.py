@@ -183,6 +183,7 @@ def test_nb_beats_poisson_decisively_on_overdispersed_data(nb_run, poisson_run):
     assert not result["loo_pit"][poisson_run.run_id]["uniform"] and result["loo_pit"][nb_run.run_id]["uniform"]
 
 
+@pytest.mark.slow
 def test_runs_on_different_data_are_compared_without_elpd(nb_model, nb_run, private_root):
     run = copy_run(nb_run, private_root)
     other = nb_model.train(nb_model.example_data(n_entities=12, seed=3), draws=60, tune=60, chains=2, seed=2)

@@ -22,6 +22,7 @@ def _returns(n=300, mean=0.0008, scale=0.01, seed=0):
     return mean + scale * np.random.default_rng(seed).standard_t(6, size=n)
 
 
+@pytest.mark.slow
 def test_comparison_likelihood_matches_plain_mvstudentt():
     model = StrategyComparisonModel()
     data = model.load_data()
@@ -30,6 +31,7 @@ def test_comparison_likelihood_matches_plain_mvstudentt():
     assert reduced.compile_logp()(point) == pytest.approx(plain.compile_logp()(point), rel=1e-10)
 
 
+@pytest.mark.slow
 def test_sharpe_recovers_example_parameters():
     model = BayesianSharpeModel()
     fit = model.fit(draws=500, tune=500, chains=2, seed=3)
@@ -39,6 +41,7 @@ def test_sharpe_recovers_example_parameters():
         assert abs(row["mean"] - truth) < 3 * row["sd"], name
 
 
+@pytest.mark.slow
 def test_bayesian_sharpe_api_numpy_and_pandas_agree_and_match_the_sample_sharpe():
     r = _returns(n=500)
     result = bayesian_sharpe(r, samples=800, **SMALL)
@@ -50,6 +53,7 @@ def test_bayesian_sharpe_api_numpy_and_pandas_agree_and_match_the_sample_sharpe(
     assert abs(result["mean"] - sample_sharpe) < 1.0 * result["std"]
 
 
+@pytest.mark.slow
 def test_risk_free_rate_and_annualisation_act_on_the_same_posterior():
     r = _returns(n=300, seed=4)
     base = bayesian_sharpe(r, samples=400, **SMALL)
@@ -64,6 +68,7 @@ def test_risk_free_rate_and_annualisation_act_on_the_same_posterior():
     np.testing.assert_allclose(post["sharpe"], implied, rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_class", [BayesianSharpeModel, StrategyComparisonModel])
 def test_the_sharpe_prior_is_weakly_informative_at_every_return_frequency(model_class):
     """The prior is on the annualised Sharpe ratio: about 95 % within ±3 for daily and monthly
@@ -81,6 +86,7 @@ def test_the_sharpe_prior_is_weakly_informative_at_every_return_frequency(model_
         assert 0.3 < ratio < 3, "prior predictive and observed returns share one (raw) scale"
 
 
+@pytest.mark.slow
 def test_compare_strategies_ranks_and_gives_consistent_pairwise_probabilities():
     data = StrategyComparisonModel().example_data()
     returns = {k: data.set_index("date")[k] for k in ("value", "carry", "momentum")}
@@ -150,6 +156,7 @@ def test_predict_before_training_is_a_clear_error(tmp_path, monkeypatch):
             model.predict({"credible_level": 0.9})
 
 
+@pytest.mark.slow
 def test_sharpe_registry_round_trip(registry):
     from bayes_core.artifacts import load_run
 
@@ -166,6 +173,7 @@ def test_sharpe_registry_round_trip(registry):
     assert {"sharpe_mean", "prob_sharpe_positive", "run_id"} <= set(back.columns)
 
 
+@pytest.mark.slow
 def test_predictions_agree_with_the_runs_summary_and_report(registry):
     """Every page shows the same Sharpe ratio: predictions use all the run's draws (2,200 here),
     not a thinned subset that would move the mean and the HDI away from the summary's."""
@@ -178,6 +186,7 @@ def test_predictions_agree_with_the_runs_summary_and_report(registry):
     assert row["prob_sharpe_positive"] == pytest.approx(report["prob_positive"])
 
 
+@pytest.mark.slow
 def test_comparison_registry_round_trip(registry):
     from bayes_core.artifacts import load_run
 

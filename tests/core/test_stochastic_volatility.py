@@ -78,6 +78,7 @@ def test_model_density_is_the_written_out_state_space_model(example):
     assert logp == pytest.approx(expected, abs=1e-4)  # special-function rounding differs by ~1e-6
 
 
+@pytest.mark.slow
 def test_recovers_example_parameters_and_volatility(fitted, example):
     summary = fitted.summary()
     assert set(summary.index) == {"mu", "phi", "sigma_eta"} and not summary["fallback"].any()
@@ -91,6 +92,7 @@ def test_recovers_example_parameters_and_volatility(fitted, example):
     assert np.corrcoef(path["mean"], truth)[0, 1] > 0.8
 
 
+@pytest.mark.slow
 def test_forecast_and_plot(fitted, example):
     forecast = fitted.volatility_forecast(horizon=30)
     assert len(forecast) == 30 and forecast.index[0] > example["date"].iloc[-1]
@@ -148,6 +150,7 @@ def test_ewma_fallback_when_sampling_fails_numpy_input(monkeypatch):
         model.train(pd.DataFrame({"return": _R}), **TINY)
 
 
+@pytest.mark.slow
 def test_registry_round_trip_train_predict_csv(registry, example, monkeypatch):
     # Tiny sampling cannot converge; this test is about the plumbing (recovery is tested above).
     monkeypatch.setattr(fallback, "convergence_failure", lambda diag: None)
@@ -161,6 +164,7 @@ def test_registry_round_trip_train_predict_csv(registry, example, monkeypatch):
     assert row["method"].startswith("stochastic volatility") and not row["fallback"] and row["run_id"] == run.run_id
 
 
+@pytest.mark.slow
 def test_bad_convergence_writes_a_flagged_run_with_ewma_predictions(registry, example, monkeypatch):
     monkeypatch.setattr(fallback, "convergence_failure", lambda diag: "forced: R-hat too high")
     model = registry.load_model_instance("stochastic_volatility")

@@ -24,6 +24,8 @@ from tests.conftest import TINY
 from tests.core.test_jobs import (LONG, MODEL, EchoTask, RecordingReporter, _echo_job, cli,  # noqa: F401
                                   echo_task, finished, runner, wait_for)
 
+pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
+
 CANCEL_LIMIT_S = 5.0
 
 
