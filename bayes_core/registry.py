@@ -147,7 +147,7 @@ class ModelRegistry:
             "version": meta.version,
             "status": meta.status,
             "is_trained": latest is not None,
-            "has_trace": latest is not None,
+            "has_trace": latest is not None and (artifacts.run_path(model_id, latest) / artifacts.TRACE_FILE).is_file(),
             "last_trained": last.get("created_at"),
             "last_run_id": latest,
             "last_status": last.get("status"),

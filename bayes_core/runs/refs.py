@@ -81,8 +81,10 @@ def resolve(model_id: str, ref: str | None = LATEST) -> str:
                                    f"MCMC). {known_refs(model_id)}")
         return found
     if store.RUN_ID_PATTERN.match(ref):
-        if not store.run_path(model_id, ref).is_dir():
-            raise RunNotFoundError(f"Model {model_id!r} has no run {ref}. {known_refs(model_id)}")
+        try:  # says "No run <id>" (what callers match), or what stands in the run's place
+            store.Run(model_id, ref)
+        except RunNotFoundError as exc:
+            raise RunNotFoundError(f"{exc} {known_refs(model_id)}") from None
         return ref
     version = VERSION_PATTERN.match(ref)
     if version:
@@ -98,7 +100,10 @@ def resolve(model_id: str, ref: str | None = LATEST) -> str:
                 raise RunNotFoundError(f"The alias {ref!r} of {model_id} points at run {run_id}, which no longer "
                                        f"exists; move it with `python -m bayes_core runs alias {model_id} RUN {ref}`.")
             return run_id
-    raise RunNotFoundError(f"{ref!r} names no run of {model_id!r}. {known_refs(model_id)}")
+        raise RunNotFoundError(f"{ref!r} names no run of {model_id!r}. {known_refs(model_id)}")
+    raise RunNotFoundError(f"{ref[:80]!r} is not a valid run id or run reference (a run id such as "
+                           f"20260101-120000-000000-a1b2c3, {LATEST}, {LATEST_CONVERGED}, a version such as v1.0.0, "
+                           f"or an alias). {known_refs(model_id)}")
 
 
 DEFAULT_ALIAS = "production"

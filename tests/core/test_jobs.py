@@ -113,7 +113,7 @@ def test_silent_worker_on_another_host_is_failed_after_the_heartbeat_limit(runne
     (dict(model_id=MODEL, settings={"thin": 2}), InvalidParametersError, "unknown training setting"),
     (dict(model_id=MODEL, settings={}, options={"non_centered": "maybe"}), InvalidParametersError, "non_centered"),
     (dict(model_id=MODEL, settings={}, data=uploaded_data(b"site,n\nA,1\n")), DataValidationError, "missing column"),
-    (dict(model_id=MODEL, settings={}, data=run_data("20200101-000000-000000-abcdef")), RunNotFoundError, "has no run"),
+    (dict(model_id=MODEL, settings={}, data=run_data("20200101-000000-000000-abcdef")), RunNotFoundError, "No run 20200101-000000-000000-abcdef"),
 ])
 def test_bad_submission_is_refused_and_never_queued(runner, kwargs, error, fragment):
     count = len(runner.list(limit=10_000))

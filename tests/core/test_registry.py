@@ -68,6 +68,18 @@ def test_status_of_a_trained_model(nb_run):
     assert status["last_trained"] == latest.metadata["created_at"]
 
 
+def test_a_run_without_its_trace_is_trained_but_has_no_trace(nb_run, tmp_path, monkeypatch):
+    from bayes_core import artifacts
+
+    monkeypatch.setenv("BAYES_ARTIFACTS_DIR", str(tmp_path))
+    copy = artifacts.run_path("hierarchical_negbinom", nb_run.run_id)
+    shutil.copytree(nb_run.path, copy)
+    (copy / artifacts.TRACE_FILE).unlink()
+    status = get_registry().get_model_status("hierarchical_negbinom")
+    assert status["is_trained"] and status["last_run_id"] == nb_run.run_id
+    assert status["has_trace"] is False and status["last_status"] == artifacts.UNREADABLE
+
+
 def test_refresh_sees_a_new_config(mixed_tree):
     reg = ModelRegistry(mixed_tree)
     shutil.copytree(mixed_tree / "nb_beta", mixed_tree / "nb_new")

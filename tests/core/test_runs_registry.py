@@ -81,7 +81,7 @@ def test_an_unknown_reference_lists_the_references_that_exist(two_runs):
         assert expected in message, expected
     with pytest.raises(RunNotFoundError, match="no run trained from version 9.9.9.*Known references"):
         refs.resolve(MODEL, "v9.9.9")
-    with pytest.raises(RunNotFoundError, match="has no run 20990101-000000-000000-abcdef"):
+    with pytest.raises(RunNotFoundError, match="No run 20990101-000000-000000-abcdef"):
         refs.resolve(MODEL, "20990101-000000-000000-abcdef")
 
 

@@ -72,7 +72,7 @@ def test_references_resolve_to_run_ids(nb_run):
     assert artifacts.load_run(nb_run.model_id, nb_run.run_id).run_id == nb_run.run_id
     latest = artifacts.list_run_ids(nb_run.model_id)[-1]
     assert artifacts.load_run(nb_run.model_id).run_id == latest == artifacts.load_run(nb_run.model_id, "latest").run_id
-    with pytest.raises(RunNotFoundError, match="'../x' names no run.*Known references: latest"):
+    with pytest.raises(RunNotFoundError, match="'../x' is not a valid run id or run reference.*Known references: latest"):
         artifacts.load_run(nb_run.model_id, "../x")
     with pytest.raises(NotTrainedError, match="no trained run yet"):
         artifacts.load_run("never_trained", "latest")
