@@ -14,6 +14,8 @@ A model subclass fills hooks and nothing more:
 - ``build_reports(fit)``     optional extra JSON reports saved with the run
 - evaluation hooks (``loglik.LikelihoodHooks``): ``pointwise_log_likelihood``, ``log_prior``,
   ``complete_posterior``, ``held_out_metrics``
+- SBC hooks (``checks.hooks.SBCHooks``): ``sbc_simulate``, ``sbc_parameters``, ``sbc_data_from``,
+  ``sbc_fit``, ``sbc_unavailable``
 - ``fallback_fit(data, settings, reason)`` with ``fallback_method``: a simpler estimate used when
                              sampling raises or fails badly (``keep_failed_trace`` keeps a badly
                              converged trace instead, flagged)
@@ -39,6 +41,7 @@ import pandas as pd
 
 import bayes_core.fallback as fallback_rules
 from bayes_core import diagnostics, draws, samplers
+from bayes_core.checks.hooks import SBCHooks
 from bayes_core.config import InferenceParameter, ModelMetadata, load_config_of
 from bayes_core.data import DataSchema, OptionRef, read_csv
 from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavailableError, InvalidParametersError,
@@ -90,7 +93,7 @@ class FitResult:
         return Fallback.from_dict(self.diagnostics.get("fallback"))
 
 
-class BaseBayesianModel(LikelihoodHooks):
+class BaseBayesianModel(LikelihoodHooks, SBCHooks):
     #: Free variables shown by default (hyper-parameters); vectors beyond these are collapsed in the UI.
     headline_vars: ClassVar[list[str]] = []
     #: Names of the true parameters of ``example_data`` (for recovery tests and the catalogue).

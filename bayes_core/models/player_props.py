@@ -225,6 +225,14 @@ class PlayerPropsModel(BaseBayesianModel):
             pm.Poisson("cards", mu=rate[:, 2], observed=train["cards"].to_numpy(), dims="obs")
         return model
 
+    def sbc_data_from(self, template: pd.DataFrame, simulated) -> pd.DataFrame:
+        """The simulated props into the training rows the model observes (``_fitted_rows``)."""
+        data = template.copy()
+        observed = (data["window"] == "train") & (data["minutes"] > 0)
+        for prop in PROPS:
+            data.loc[observed, prop] = np.asarray(simulated[prop])
+        return data
+
     # -- reports ----------------------------------------------------------------------------------
     def build_reports(self, fit: FitResult) -> dict[str, dict]:
         inputs = self._inputs(fit.data)

@@ -186,6 +186,7 @@ class StochasticVolatilityModel(BaseBayesianModel):
     gives the volatility path with credible bands and a forecast.
     """
     headline_vars = ["mu", "phi", "sigma_eta"]
+    sbc_observed_columns = {"returns": "return"}
     true_parameters = {"mu": -9.0, "phi": 0.95, "sigma_eta": 0.25}
 
     fallback_method = "EWMA"
