@@ -71,6 +71,7 @@ class PlayerPropsModel(BaseBayesianModel):
     """
     headline_vars = ["intercept", "home", "player_sd", "player_corr", "opponent_sd", "shots_phi", "beta"]
     true_parameters = TRUE_PARAMETERS
+    group_level_priors = ("player_z", "opponent_z")  # standardised effects, scaled by the Cholesky factor / sd
 
     # -- options and data -------------------------------------------------------------------------
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
