@@ -1,11 +1,12 @@
-"""``python -m bayes_core check sbc|list``: model checks from the command line.
+"""``python -m bayes_core check sbc|sensitivity|list``: model checks from the command line.
 
 ``add_parser(subparsers, common)`` mounts the ``check`` group on the main CLI. Each subcommand is
 one function in ``COMMANDS`` that adds its parser to the group (and sets ``func``, a handler taking
 ``(args, extra)`` and returning an exit code); a new check is one more such function. With
 ``--json`` every command prints exactly one JSON object: ``sbc`` →
 ``{"parameters": [{"name", "p_value", "verdict", "ranks_ok"}], "fits_failed", "n_sims", "check_id",
-"verdict", ...}``, ``list`` → ``{"model_id", "checks": [...]}``. ``sbc`` runs in this process (as
+"verdict", ...}``, ``sensitivity`` → ``{"run_id", "parameters": [{"name", "prior", "likelihood",
+"diagnosis"}], "verdict", ...}``, ``list`` → ``{"model_id", "checks": [...]}``. ``sbc`` runs in this process (as
 ``train`` does) and exits with code 3 when a parameter fails.
 """
 
@@ -74,6 +75,42 @@ def _print_progress(p) -> None:
     print(f"\r{p.phase:12} {p.message[:40]:40}", end="", file=sys.stderr, flush=True)
 
 
+# -- sensitivity -------------------------------------------------------------------------------------
+def add_sensitivity(sub, parents: list) -> None:
+    text = ("prior sensitivity of a run: does power-scaling the prior or the likelihood move each parameter's "
+            "posterior? (computed once from the run's draws, stored in the run)")
+    p = sub.add_parser("sensitivity", parents=parents, help=text, description=text)
+    p.add_argument("model_id")
+    p.add_argument("--run", default="latest", metavar="REF",
+                   help="a run id, latest, latest-converged, an alias or v<model version> (default latest)")
+    p.add_argument("--force", action="store_true", help="compute again even if stored")
+    p.set_defaults(func=cmd_sensitivity)
+
+
+def cmd_sensitivity(args: argparse.Namespace, extra: list[str]) -> int:
+    from bayes_core.checks import sensitivity
+    from bayes_core.registry import get_registry
+
+    no_extra_arguments(extra)
+    model_id = get_registry().get_model_metadata(args.model_id).model_id  # an unknown model is named
+    result = sensitivity.load(model_id, args.run, force=args.force)
+    payload = {"run_id": result["run_id"], "model_id": model_id, "threshold": result["threshold"],
+               "verdict": result["verdict"], "power_scaled_priors": result["power_scaled_priors"],
+               "draws_used": result["draws_used"], "pareto_k": result["pareto_k"], "caveat": result.get("caveat"),
+               "unreliable": result.get("unreliable"), "recomputed_because": result.get("recomputed_because"),
+               "parameters": [{k: p[k] for k in ("name", "prior", "likelihood", "diagnosis")}
+                              for p in result["parameters"]]}
+    lines = [f"prior sensitivity of run {result['run_id']} ({model_id}); priors power-scaled: "
+             f"{', '.join(result['power_scaled_priors'])}", f"{'PARAMETER':28} {'PRIOR':>8} {'LIKELIHOOD':>10}  DIAGNOSIS"]
+    for p in payload["parameters"]:
+        shown = [("–" if v is None else f"{v:.3f}") for v in (p["prior"], p["likelihood"])]
+        lines.append(f"{p['name']:28} {shown[0]:>8} {shown[1]:>10}  {p['diagnosis']}")
+    lines += [f"threshold {result['threshold']}: {result['verdict']}"] + [
+        f"note: {payload[k]}" for k in ("unreliable", "caveat", "recomputed_because") if payload[k]]
+    _emit(args, payload, "\n".join(lines))
+    return EXIT_OK
+
+
 # -- list --------------------------------------------------------------------------------------------
 def add_list(sub, parents: list) -> None:
     from bayes_core.checks.store import KINDS
@@ -102,12 +139,12 @@ def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 #: The ``check`` group's subcommands: each adds its parser to the group. A new check is one entry.
-COMMANDS: list[AddCommand] = [add_sbc, add_list]
+COMMANDS: list[AddCommand] = [add_sbc, add_sensitivity, add_list]
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parents = [common] if common is not None else []
-    group = subparsers.add_parser("check", parents=parents, help="model checks: SBC, listing stored checks",
+    group = subparsers.add_parser("check", parents=parents, help="model checks: SBC, prior sensitivity, listing stored checks",
                                   description="Checks of a model that need many fits, stored beside its runs.")
     sub = group.add_subparsers(dest="check_command", required=True)
     for add in COMMANDS:
