@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from bayes_core.errors import BayesCoreError, NotEvaluableError
-from bayes_core.runs import evaluation, store
+from bayes_core.runs import evaluation, integrity, store
 from bayes_core.runs.psis import good_k
 
 log = logging.getLogger("bayes_core.checks")
@@ -60,6 +60,8 @@ def stored(run: store.Run) -> tuple[dict[str, Any] | None, str | None]:
     """``(payload, problem)``: the stored result, or None with why it cannot be used (None: not there)."""
     path = run.path / SENSITIVITY_FILE
     try:
+        if path.stat().st_size > integrity.MAX_JSON_BYTES:  # a few KB when whole: never read a planted giant
+            return None, f"{SENSITIVITY_FILE} is larger than {integrity.MAX_JSON_BYTES:,} bytes"
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None, None
@@ -159,11 +161,7 @@ def power_scaling_table(posterior, names: list[str], log_prior: np.ndarray, log_
     })
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        logging.getLogger("arviz_stats.psense").disabled = True  # its "potential issues" hint: we say it
-        try:
-            frame = psense_summary(tree, var_names=names, threshold=THRESHOLD, alphas=ALPHAS, round_to=6)
-        finally:
-            logging.getLogger("arviz_stats.psense").disabled = False
+        frame = psense_summary(tree, var_names=names, threshold=THRESHOLD, alphas=ALPHAS, round_to=6)
     return [{"name": str(label), "prior": _number(row["prior"]), "likelihood": _number(row["likelihood"]),
              "diagnosis": _DIAGNOSES.get(row["diagnosis"], NONE)} for label, row in frame.iterrows()]
 

@@ -59,8 +59,6 @@ def test_a_model_that_cannot_be_checked_says_why_and_offers_no_button():
     from bayes_core.registry import get_registry
 
     def tab():
-        import streamlit as st  # noqa: F401
-
         from bayes_core.registry import get_registry
         from ui import sensitivity_view
 
