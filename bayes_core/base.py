@@ -14,6 +14,8 @@ A model subclass fills hooks and nothing more:
 - ``build_reports(fit)``     optional extra JSON reports saved with the run
 - evaluation hooks (``loglik.LikelihoodHooks``): ``pointwise_log_likelihood``, ``log_prior``,
   ``complete_posterior``, ``held_out_metrics``
+- SBC hooks (``checks.hooks.SBCHooks``): ``sbc_simulate``, ``sbc_parameters``, ``sbc_data_from``,
+  ``sbc_fit``, ``sbc_unavailable``
 - ``fallback_fit(data, settings, reason)`` with ``fallback_method``: a simpler estimate used when
                              sampling raises or fails badly (``keep_failed_trace`` keeps a badly
                              converged trace instead, flagged)
@@ -39,6 +41,7 @@ import pandas as pd
 
 import bayes_core.fallback as fallback_rules
 from bayes_core import diagnostics, draws, samplers
+from bayes_core.checks.hooks import SBCHooks
 from bayes_core.config import InferenceParameter, ModelMetadata, load_config_of
 from bayes_core.data import DataSchema, OptionRef, read_csv
 from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavailableError, InvalidParametersError,
@@ -54,6 +57,8 @@ log = logging.getLogger("bayes_core")
 
 PPC_MAX_VALUES = 5_000_000  # replicated values kept in a run's posterior predictive group
 FIT_PATHS = ("mcmc", "fallback", "closed_form", "approximate")
+#: The fit method recorded for the ``approximate`` settings method (``samplers._fit_advi``).
+APPROXIMATE_METHOD = "ADVI"
 #: The user's errors: never a reason to fall back (they propagate so the user can fix them).
 _USER_ERRORS = (DataValidationError, InvalidParametersError, DeviceUnavailableError)
 
@@ -88,7 +93,7 @@ class FitResult:
         return Fallback.from_dict(self.diagnostics.get("fallback"))
 
 
-class BaseBayesianModel(LikelihoodHooks):
+class BaseBayesianModel(LikelihoodHooks, SBCHooks):
     #: Free variables shown by default (hyper-parameters); vectors beyond these are collapsed in the UI.
     headline_vars: ClassVar[list[str]] = []
     #: Names of the true parameters of ``example_data`` (for recovery tests and the catalogue).
@@ -288,6 +293,8 @@ class BaseBayesianModel(LikelihoodHooks):
         t0 = time.perf_counter()
         self._add_posterior_predictive(idata, data, settings)
         info["timings"]["posterior_predictive_s"] = time.perf_counter() - t0
+        if settings.method == "approximate":
+            return self._fit_result(idata, info, data, settings, path="approximate", method=APPROXIMATE_METHOD)
         return self._fit_result(idata, info, data, settings, path="mcmc", method=info["sampler"])
 
     def _sample_or_fall_back(self, data: pd.DataFrame, settings: SamplerSettings,
@@ -353,6 +360,8 @@ class BaseBayesianModel(LikelihoodHooks):
         """Summary and diagnostics of a trace, kept as the model's current fit."""
         summary = diagnostics.summary_table(idata)
         diag = diagnostics.compute_diagnostics(idata, summary)
+        if path == "approximate":
+            diagnostics.mark_approximate(diag, info.get("approximation"))
         self._fit = FitResult(idata, summary, diag, info, data, settings, dict(self.options), dict(self.priors),
                               path=path, method=method)
         return self._fit
@@ -509,6 +518,11 @@ class BaseBayesianModel(LikelihoodHooks):
         provenance = {"run_id": run.run_id, "model_id": self.model_id,
                       "model_version": run.metadata.get("model_version", self.metadata.version),
                       "convergence_verdict": run.verdict}
+        # How the run's draws came (mcmc | approximate | fallback | closed_form), so an approximate
+        # run's predictions say so in every download; a model whose rows name their own method
+        # (the stochastic volatility model: its EWMA fallback) keeps that more specific column.
+        if "method" not in table.columns:
+            provenance["method"] = run.metadata.get("fit_path", "mcmc")
         # One concat, not four column inserts: a single prediction's table costs ~1 ms less.
         return pd.concat([table, pd.DataFrame(provenance, index=table.index)], axis=1)
 

@@ -1,4 +1,4 @@
-"""``python -m bayes_core list | train | predict | jobs ... | runs ...``
+"""``python -m bayes_core list | train | predict | jobs ... | runs ... | check ...``
 
 Every command takes ``--json`` and then prints exactly one JSON object on stdout; on failure
 ``{"error": "..."}`` with exit code 2 — argument errors included. A model's ``model_options``
@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bayes_core.runs.cli import add_parser as add_runs_parser  # the runs commands live with the run registry
 
     add_runs_parser(sub, common)
+    from bayes_core.checks.cli import add_parser as add_check_parser  # the check commands live with the checks
+
+    add_check_parser(sub, common)
     return parser
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bayes_core.errors import BayesCoreError, DataValidationError
-from bayes_core.settings import SAMPLERS
+from bayes_core.settings import METHODS, SAMPLERS
 
 
 
@@ -71,6 +71,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-accept", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--sampler", choices=SAMPLERS)
+    p.add_argument("--method", choices=METHODS, help="mcmc (NUTS, default) or approximate (ADVI: a quick look in "
+                                                     "seconds; the run is marked approximate)")
     device = p.add_mutually_exclusive_group()
     device.add_argument("--gpu", dest="device", action="store_const", const="gpu")
     device.add_argument("--cpu", dest="device", action="store_const", const="cpu")
@@ -88,7 +90,8 @@ def training_flags() -> set[str]:
 def training_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in dict(draws=args.draws, tune=args.tune, chains=args.chains,
                                   target_accept=args.target_accept, seed=args.seed,
-                                  sampler=args.sampler, device=args.device).items() if v is not None}
+                                  sampler=args.sampler, device=args.device, method=args.method).items()
+            if v is not None}
 
 
 def option_flag(name: str) -> str:

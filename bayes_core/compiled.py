@@ -13,6 +13,13 @@ never reused across a structural change.
 
 The cache is off unless a process turns it on (``enable``): a one-off process behaves as before,
 compiling once. The warm worker turns it on; a Ray actor holding compiled models can do the same.
+
+A caller that fits one model to many data sets of one structure (simulation-based calibration) keeps
+its own cache for the block (``scoped``) with ``data_shapes=False``: the data containers' lengths
+are then left out of the key (a reduced likelihood's number of distinct counts changes from one
+simulated data set to the next). That is exact for nutpie's numba backend, where a container's
+length is an argument of the compiled function; a container with a static shape has it in its type,
+which stays in the key.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any, Hashable, Iterator
 
 import numpy as np
 
@@ -50,8 +58,9 @@ class Prepared:
 class CompiledModels:
     """An LRU of compiled nutpie models keyed by graph fingerprint; counts hits and compiles."""
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES):
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, data_shapes: bool = True):
         self.max_entries = max(1, int(max_entries))
+        self.data_shapes = data_shapes  # False: data containers' lengths are bound, not part of the key
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()  # one job at a time binds the shared values of an entry
         self.hits = 0
@@ -66,7 +75,7 @@ class CompiledModels:
 
     def nutpie_model(self, model, context: Hashable = ()) -> Prepared:
         """The compiled model for ``model`` with its current data; compiled only on a miss."""
-        key = cache_key(model, context)
+        key = cache_key(model, context, data_shapes=self.data_shapes)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -113,6 +122,17 @@ def active() -> CompiledModels | None:
     return _cache
 
 
+@contextmanager
+def scoped(cache: CompiledModels) -> Iterator[CompiledModels]:
+    """Compile through ``cache`` inside the block (e.g. one SBC's fits), then restore the process's."""
+    global _cache
+    previous, _cache = _cache, cache
+    try:
+        yield cache
+    finally:
+        _cache = previous
+
+
 def nutpie_model(model, context: Hashable = ()) -> Prepared:
     """Compile ``model`` for nutpie, through the cache when this process keeps one."""
     if _cache is not None:
@@ -151,14 +171,14 @@ def bind(entry: _Entry, model):
 
 
 # -- the key ---------------------------------------------------------------------------------------------
-def cache_key(model, context: Hashable = ()) -> str:
+def cache_key(model, context: Hashable = (), data_shapes: bool = True) -> str:
     """A hash of what determines the compiled graph (see the module docstring) and ``context``."""
     digest = hashlib.sha256(repr(context).encode())
-    digest.update(fingerprint(model).encode())
+    digest.update(fingerprint(model, data_shapes).encode())
     return digest.hexdigest()
 
 
-def fingerprint(model) -> str:
+def fingerprint(model, data_shapes: bool = True) -> str:
     """The structure of a PyMC model's graph as text: operations, constants with their values, data
     containers by name, type and shape (values left out: they are bound, not compiled), named
     outputs, transforms, dims and coordinate lengths."""
@@ -171,7 +191,7 @@ def fingerprint(model) -> str:
     def ref(var) -> str:
         if var not in names:  # a root of the graph: described once, then referred to by number
             names[var] = f"v{len(names)}"
-            lines.append(f"{names[var]} = {_describe_root(var)}")
+            lines.append(f"{names[var]} = {_describe_root(var, data_shapes)}")
         return names[var]
 
     for node in toposort(outputs):
@@ -198,7 +218,7 @@ def _describe_op(op) -> str:
     return f"{type(op).__module__}.{type(op).__qualname__}<{op}>"
 
 
-def _describe_root(var) -> str:
+def _describe_root(var, data_shapes: bool = True) -> str:
     from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.basic import Constant
 
@@ -207,7 +227,7 @@ def _describe_root(var) -> str:
         shape = getattr(value, "shape", None)
         if shape is None:  # a random generator: its state is not part of the structure
             return f"shared {var.name} {var.type}"
-        return f"data {var.name} {var.type} shape={tuple(shape)}"
+        return f"data {var.name} {var.type}" + (f" shape={tuple(shape)}" if data_shapes else "")
     if isinstance(var, Constant):
         data = np.asarray(var.data)
         content = repr(var.data).encode() if data.dtype == object else data.tobytes()

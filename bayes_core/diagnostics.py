@@ -3,6 +3,10 @@
 Thresholds follow Vehtari et al. (2021) and the Stan/ArviZ guidance:
 R-hat < 1.01 good, ≤ 1.05 warning, > 1.05 problem; ESS > 400 good, 100–400 warning, < 100 problem;
 divergences 0 good, 1–10 warning, > 10 problem; E-BFMI ≥ 0.3 good, 0.2–0.3 warning, < 0.2 problem.
+
+A run from the ``approximate`` method (ADVI) has the verdict ``approximate`` instead: its draws are
+independent draws from the approximation, so R-hat and ESS say nothing about whether it fits the
+posterior (``mark_approximate``).
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-GOOD, WARNING, PROBLEM = "good", "warning", "problem"
-_ORDER = {GOOD: 0, WARNING: 1, PROBLEM: 2}
+GOOD, WARNING, PROBLEM, APPROXIMATE = "good", "warning", "problem", "approximate"
+_ORDER = {GOOD: 0, WARNING: 1, APPROXIMATE: 2, PROBLEM: 3}
 CI_PROB = 0.94
 WORST_SHOWN = 5  # flagged elements named in diagnostics.json and the verdict banner
 
@@ -162,6 +166,28 @@ def compute_diagnostics(idata, summary: pd.DataFrame | None = None) -> dict[str,
     }
 
 
+def mark_approximate(diag: dict[str, Any], approximation: dict[str, Any] | None) -> dict[str, Any]:
+    """Diagnostics of an approximate fit: verdict ``approximate`` everywhere, never converged, no
+    flagged elements (R-hat and ESS of independent draws are good by construction, which would
+    pretend the fit is). The metrics stay for the record; ``approximation`` says what was fitted."""
+    diag.update(verdict=APPROXIMATE, converged=False, verdicts={"method": APPROXIMATE}, worst_elements=[],
+                approximation=dict(approximation or {}))
+    for info in diag.get("per_variable", {}).values():
+        info["verdict"] = APPROXIMATE
+    return diag
+
+
+def approximate_sentence(diag: dict[str, Any]) -> str:
+    """What an approximate run is, and what to do before trusting it."""
+    info = diag.get("approximation") or {}
+    how = info.get("method", "ADVI")
+    iterations = f", {info['iterations']:,} iterations" if info.get("iterations") else ""
+    levelled = "" if info.get("loss_levelled_off", True) else " Its loss had not levelled off when it stopped."
+    return (f"Approximate fit ({how}{iterations}): a quick look, not MCMC. R-hat and ESS do not apply to its draws; "
+            f"variational draws are typically too narrow and ignore correlations between parameters.{levelled} "
+            "Train with method 'mcmc' before relying on its intervals or predictions.")
+
+
 def worst_sentence(elements: list[dict[str, Any]]) -> str:
     """``Worst: theta[E017] (R-hat 1.037), theta[E003] (ESS tail 210).`` ("" when none)."""
     if not elements:
@@ -172,6 +198,8 @@ def worst_sentence(elements: list[dict[str, Any]]) -> str:
 def verdict_sentence(diag: dict[str, Any]) -> str:
     """One line a person can act on."""
     v = diag.get("verdict", "unknown")
+    if v == APPROXIMATE:
+        return approximate_sentence(diag)
     parts = [f"R-hat max {diag.get('r_hat_max') or float('nan'):.3f}",
              f"ESS bulk min {diag.get('ess_bulk_min') or float('nan'):.0f}",
              f"ESS tail min {diag.get('ess_tail_min') or float('nan'):.0f}",

@@ -161,6 +161,13 @@ class LikelihoodHooks:
     #: True when ``pointwise_log_likelihood`` groups observations into weighted cells and bounds its
     #: own memory (evaluation then keeps every draw instead of thinning to a memory budget).
     reduced_log_likelihood: ClassVar[bool] = False
+    #: Free variables that are group-level effects in non-centred form (standard normal z's scaled by
+    #: a free standard deviation): their prior is fixed but they are no prior the analyst sets, so a
+    #: prior-sensitivity check does not power-scale them (``power_scaled_priors``).
+    group_level_priors: ClassVar[tuple[str, ...]] = ()
+    #: Why power-scaling sensitivity cannot be read for this model (None: it can); the check refuses
+    #: with this reason (``bayes_core.checks.sensitivity``).
+    sensitivity_unavailable: ClassVar[str | None] = None
 
     def complete_posterior(self, posterior):
         """The posterior ``xarray.Dataset`` with every free variable the model's log density needs.
@@ -176,10 +183,19 @@ class LikelihoodHooks:
         return plain_log_likelihood(self.build_predictive_model(data),
                                     self.complete_posterior(posterior_dataset(posterior)))
 
-    def log_prior(self, posterior, data) -> np.ndarray:
-        """The joint log prior density of each draw, (chain, draw) (free variables, constrained scale)."""
+    def log_prior(self, posterior, data, var_names: list[str] | None = None) -> np.ndarray:
+        """The joint log prior density of each draw, (chain, draw) (free variables, constrained scale);
+        ``var_names``: only the prior terms of these free variables."""
         data = self._loaded(data)
-        return log_prior(self.build_model(data), self.complete_posterior(posterior_dataset(posterior)))
+        return log_prior(self.build_model(data), self.complete_posterior(posterior_dataset(posterior)), var_names)
+
+    def power_scaled_priors(self, data) -> list[str]:
+        """The free variables whose priors a prior-sensitivity check power-scales: those the analyst
+        sets (``set_priors``), as priorsense does. A group-level term — θ_i ~ Gamma(μα, α), or its
+        standardised form in ``group_level_priors`` — is the model's structure, informed by the data
+        through its hyper-parameters; power-scaling it would measure something else."""
+        return [name for name in set_priors(self.build_model(self._loaded(data)))
+                if name not in self.group_level_priors]
 
     def held_out_metrics(self, run) -> dict[str, Any] | None:
         """The model's own scores on data it was not trained on (a validation split), for the run's
@@ -187,16 +203,30 @@ class LikelihoodHooks:
         return None
 
 
-def log_prior(model, posterior: Any) -> np.ndarray:
+def log_prior(model, posterior: Any, var_names: list[str] | None = None) -> np.ndarray:
     """The joint log prior density of each draw, (chain, draw): PyMC's ``compute_log_prior`` of the
-    free variables (on their constrained scale, no Jacobian), summed per draw."""
+    free variables (on their constrained scale, no Jacobian), summed per draw; ``var_names``: only
+    these free variables' terms."""
     import pymc as pm
 
     dataset = posterior_dataset(posterior)
     _check_free_variables(model, dataset)
     chains, draws = dataset.sizes["chain"], dataset.sizes["draw"]
-    result = pm.compute_log_prior({"posterior": dataset}, model=model, extend_inferencedata=False, progressbar=False)
+    result = pm.compute_log_prior({"posterior": dataset}, model=model, var_names=var_names,
+                                  extend_inferencedata=False, progressbar=False)
     total = np.zeros((chains, draws))
     for name in result.data_vars:
         total += np.asarray(result[name].values, dtype=float).reshape(chains, draws, -1).sum(axis=2)
     return total
+
+
+def set_priors(model) -> list[str]:
+    """Names of the free variables whose prior is not hierarchical: it depends on no free variable of
+    smaller size (θ_i ~ Gamma(μα, α) depends on the scalars μ and α: hierarchical, left out; a
+    window's slope whose prior scale is the same window's σ² is a conditional prior, kept)."""
+    from pytensor.graph.traversal import ancestors
+
+    point = model.initial_point()
+    size = {rv: int(np.size(point[model.rvs_to_values[rv].name])) for rv in model.free_RVs}
+    return [rv.name for rv in model.free_RVs
+            if not any(node in size and node is not rv and size[node] < size[rv] for node in ancestors(rv.owner.inputs))]

@@ -3,6 +3,12 @@
 ``auto`` uses nutpie (PyMC's default NUTS) on the CPU, or NumPyro when a GPU is visible to JAX and
 the device setting allows it; ``numpyro`` runs NUTS through JAX (GPU when visible and allowed);
 ``pymc`` is PyMC's own NUTS. The sampler and device actually used are returned with the trace.
+
+The ``approximate`` method is no sampler but a quick look: PyMC's ADVI (mean-field Gaussian on the
+unconstrained space, Adam, stopped when the ELBO stops improving), then ``chains × draws``
+independent draws from the approximation. It runs on the CPU in seconds; its draws are typically
+too narrow and ignore posterior correlations, so a run made this way is marked ``approximate``
+everywhere and never counts as converged.
 """
 
 from __future__ import annotations
@@ -38,6 +44,14 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+#: The name an approximate fit records as its sampler.
+ADVI = "advi"
+#: ADVI's iteration budget and stopping rule: the mean loss (negative ELBO) of the last
+#: ``ADVI_WINDOW`` iterations improves on the window before by less than ``ADVI_TOLERANCE`` (relative).
+ADVI_MAX_ITERATIONS = 20_000
+ADVI_WINDOW = 250
+ADVI_TOLERANCE = 1e-3
+ADVI_LEARNING_RATE = 0.05
 #: How often a running sampler's draws are reported (and a cancel is noticed), in seconds.
 POLL_S = 0.5
 
@@ -83,8 +97,11 @@ def resolve(settings: SamplerSettings, gpu: bool | None = None) -> tuple[str, st
 
     ``gpu``: can the job have a GPU where it runs (a cluster runner knows its nodes); default: does
     JAX see one here."""
-    if settings.method != "mcmc":
-        raise SamplerError(f"method {settings.method!r} is not available yet; choose method 'mcmc' (NUTS).")
+    if settings.method == "approximate":
+        if settings.device == "gpu":
+            raise SamplerError("The approximate method (ADVI) runs on the CPU only; choose device 'cpu' or 'auto', "
+                               "or method 'mcmc' for NUTS on the GPU.")
+        return ADVI, "cpu"
     sampler, device = settings.sampler, settings.device
     have_gpu = gpu_available if gpu is None else (lambda: gpu)
     if device == "gpu":
@@ -117,8 +134,11 @@ def sample(model, settings: SamplerSettings, progress: ProgressCallback | None =
     progress = progress or _noop
     sampler, device = resolve(settings)
     t0 = time.perf_counter()
+    extra: dict = {}
     try:
-        if sampler == "nutpie":
+        if sampler == ADVI:
+            idata, timings, extra["approximation"] = _fit_advi(model, settings, progress)
+        elif sampler == "nutpie":
             idata, timings = _sample_nutpie(model, settings, progress, device, cache_key)
         else:
             runner = {"pymc": _sample_pymc, "numpyro": _sample_numpyro}[sampler]
@@ -128,7 +148,7 @@ def sample(model, settings: SamplerSettings, progress: ProgressCallback | None =
     except Exception as exc:
         raise SamplerError(f"Sampling with {sampler} failed: {type(exc).__name__}: {exc}") from exc
     timings["total_s"] = time.perf_counter() - t0
-    return idata, {"sampler": sampler, "device": device, "timings": timings}
+    return idata, {"sampler": sampler, "device": device, "timings": timings, **extra}
 
 
 def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device: str, cache_key: tuple = ()):
@@ -249,6 +269,60 @@ def _sample_numpyro(model, s: SamplerSettings, progress: ProgressCallback, devic
         stop.set()
         thread.join()
     return idata, {"sampling_s": time.perf_counter() - t0}
+
+
+class _ElboStop:
+    """ADVI callback: reports progress (so a cancel stops the fit) and ends the fit once the loss
+    has levelled off (``ADVI_WINDOW``, ``ADVI_TOLERANCE``) by raising ``StopIteration``, which
+    ``pm.fit`` takes as "stop here"."""
+
+    def __init__(self, progress: ProgressCallback, total: int):
+        self.progress, self.total, self.converged, self.last = progress, total, False, 0.0
+
+    def __call__(self, _approx, losses, i: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= POLL_S:
+            self.last = now
+            self.progress(Progress("fitting", i, self.total, message=f"ADVI, loss {losses[-1]:,.1f}"))
+        if i % ADVI_WINDOW or i < 4 * ADVI_WINDOW:
+            return
+        recent, before = losses[-ADVI_WINDOW:].mean(), losses[-2 * ADVI_WINDOW:-ADVI_WINDOW].mean()
+        if abs(before - recent) <= ADVI_TOLERANCE * max(abs(before), 1.0):
+            self.converged = True
+            raise StopIteration
+
+
+def _fit_advi(model, s: SamplerSettings, progress: ProgressCallback):
+    """Mean-field ADVI, then ``chains × draws`` independent draws from the approximation, split into
+    ``chains`` pseudo-chains so that every reader of a trace finds the shape it expects (their R-hat
+    and ESS describe the approximation's own draws, not how well it fits: the verdict says
+    'approximate'). Returns the trace, timings and what the approximation was (iterations, loss)."""
+    import numpy as np
+    import pymc as pm
+
+    progress(Progress("compiling", 0, ADVI_MAX_ITERATIONS, message="ADVI"))
+    stop = _ElboStop(progress, ADVI_MAX_ITERATIONS)
+    t0 = time.perf_counter()
+    with model:
+        approx = pm.fit(n=ADVI_MAX_ITERATIONS, method="advi", random_seed=s.seed, progressbar=False,
+                        callbacks=[stop], obj_optimizer=pm.adam(learning_rate=ADVI_LEARNING_RATE))
+    t_fit = time.perf_counter() - t0
+    losses = np.asarray(approx.hist, dtype=float)
+    if losses.size == 0 or not np.isfinite(losses[-ADVI_WINDOW:]).any():
+        raise SamplerError("ADVI diverged (its loss is not finite); try method 'mcmc', or check the priors.")
+    progress(Progress("sampling", message="draws from the approximation"))
+    t1 = time.perf_counter()
+    idata = approx.sample(s.chains * s.draws, random_seed=s.seed)
+    posterior = idata["posterior"].to_dataset()
+    # one chain of chains × draws independent draws → (chains, draws): the draws are exchangeable
+    split = posterior.isel(chain=0, drop=True).coarsen(draw=s.draws).construct(draw=("chain", "draw"))
+    idata["posterior"] = split.assign_coords(chain=np.arange(s.chains), draw=np.arange(s.draws))
+    if "sample_stats" in idata.children:
+        del idata["sample_stats"]  # nothing NUTS would record; an empty group would only mislead
+    tail = losses[-ADVI_WINDOW:]
+    return idata, {"sampling_s": time.perf_counter() - t1, "fit_s": t_fit}, {
+        "method": "ADVI (mean-field)", "iterations": int(losses.size), "max_iterations": ADVI_MAX_ITERATIONS,
+        "loss_levelled_off": stop.converged, "final_loss": float(np.nanmean(tail))}
 
 
 def value_counts(model) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Diagnostics of a trained run: verdict, coloured summary, trace/rank/energy/pair/forest plots, DAG."""
+"""Diagnostics of a trained run: verdict, coloured summary, trace/rank/energy/pair/forest plots, DAG,
+prior sensitivity."""
 
 import streamlit as st
 
@@ -7,6 +8,7 @@ from bayes_core.csvio import to_csv_bytes
 from bayes_core import diagnostics as dg
 from ui import charts, nav, resources, state
 from ui import diagnostics_view as dv
+from ui import sensitivity_view
 
 nav.frame()
 st.title("Convergence diagnostics")
@@ -21,8 +23,8 @@ dv.verdict_banner(diag, flagged)
 dv.metrics_row(diag)
 vectors = [n for n, dims in post["dims"].items() if dims]
 
-tab_summary, tab_trace, tab_pair, tab_vectors, tab_dag, tab_run = st.tabs(
-    ["Summary", "Trace & rank", "Pair & energy", "Vector parameters", "Model graph", "Run details"])
+tab_summary, tab_trace, tab_pair, tab_vectors, tab_dag, tab_run, tab_sensitivity = st.tabs(
+    ["Summary", "Trace & rank", "Pair & energy", "Vector parameters", "Model graph", "Run details", "Prior sensitivity"])
 with tab_summary:
     all_vars = list(post["arrays"])
     default = [v for v in model.headline_vars if v in all_vars] or [v for v in all_vars if v not in vectors]
@@ -62,3 +64,5 @@ with tab_dag:
     dv.dag_section(run, diag.get("per_variable", {}))
 with tab_run:
     dv.run_details(run.metadata)
+with tab_sensitivity:
+    sensitivity_view.section(run, model)

@@ -79,6 +79,23 @@ def poisson_run(registry, nb_run):
 
 
 @pytest.fixture(scope="session")
+def approximate_root(tmp_path_factory, nb_run) -> tuple[Path, str, str]:
+    """``(root, approximate run id, nb_run id)``: a private artifacts root with a copy of nb_run and,
+    newer, an approximate (ADVI) run of the NB model on the same data — never in the session's root,
+    where it would become the model's latest run for every other test."""
+    import shutil
+
+    from bayes_core.registry import get_registry
+
+    root = tmp_path_factory.mktemp("approximate")
+    shutil.copytree(nb_run.path, root / nb_run.model_id / "runs" / nb_run.run_id)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BAYES_ARTIFACTS_DIR", str(root))
+        run = get_registry().load_model_instance(nb_run.model_id).train(**TINY, method="approximate")
+    return root, run.run_id, nb_run.run_id
+
+
+@pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory):
     """A Ray cluster for the Ray runner's tests: ``BAYES_TEST_RAY_ADDRESS`` when set (CI starts one with
     ``make ray-up``; its token is found as the app finds it), else ONE local head for the whole session

@@ -25,6 +25,7 @@ _DETAILS_SHOWN = "catalogue_details_shown"  # the model whose details this sessi
 VERDICT_BADGES = {"good": ("Converged", "green", ":material/check_circle:"),
                   "warning": ("Warnings", "orange", ":material/warning:"),
                   "problem": ("Problems", "red", ":material/error:"),
+                  "approximate": ("Approximate fit (ADVI)", "violet", ":material/speed:"),
                   "unreadable": ("Unreadable", "red", ":material/broken_image:")}
 
 

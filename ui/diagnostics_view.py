@@ -23,6 +23,10 @@ def verdict_banner(diag: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
     """The run's verdict, naming the worst elements (``flagged``, from the summary, so runs written
     before diagnostics.json named them get the same banner) and where to find them."""
     verdict = diag.get("verdict")
+    if verdict == dg.APPROXIMATE:  # R-hat and ESS of independent variational draws would only mislead
+        st.warning(dg.approximate_sentence(diag) + " Predictions from this run are marked as approximate.",
+                   icon=":material/speed:")
+        return
     sentence = dg.verdict_sentence({**diag, "worst_elements": []})
     if verdict not in (dg.GOOD, dg.WARNING):
         sentence += " Predictions from this run are marked as not converged."

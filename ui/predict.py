@@ -10,12 +10,18 @@ from bayes_core.artifacts import Run
 from bayes_core.base import BaseBayesianModel
 from bayes_core.csvio import to_csv_bytes
 from bayes_core.data import read_csv
-from bayes_core.diagnostics import PROBLEM
+from bayes_core.base import FIT_PATHS
+from bayes_core.diagnostics import APPROXIMATE, PROBLEM
 from bayes_core.errors import BayesCoreError, DataValidationError
 from ui import forms, uploads
 from ui.text import MESSAGE_CHARS, safe_text
 
 NOT_CONVERGED = "run did not converge: treat these predictions with caution"
+APPROXIMATE_WARNING = "approximate fit (ADVI), not MCMC: treat these predictions with caution"
+#: Verdicts whose predictions are gated: shown with a warning, every CSV row marked, download acknowledged.
+GATED = {PROBLEM: NOT_CONVERGED, APPROXIMATE: APPROXIMATE_WARNING}
+ACKNOWLEDGE = {PROBLEM: "I understand these predictions come from a run that did not converge.",
+               APPROXIMATE: "I understand these predictions come from an approximate fit, not MCMC."}
 STATIC_ROWS = 30  # results up to this many rows are a static table that wraps; more scroll in a grid
 PROVENANCE = ("run_id", "model_id", "model_version", "convergence_verdict")
 
@@ -33,6 +39,8 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     the CSV) and empty warnings left out; a single prediction turned into ``output | value`` rows,
     so a wide result reads top to bottom instead of running off the right edge."""
     shown = table.drop(columns=[c for c in PROVENANCE if c in table.columns])
+    if "method" in shown.columns and shown["method"].isin(FIT_PATHS).all():  # provenance, not the model's own
+        shown = shown.drop(columns="method")
     if "warning" in shown.columns and not shown["warning"].astype(str).str.strip().any():
         shown = shown.drop(columns="warning")
     if len(shown) == 1:
@@ -42,10 +50,11 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def predictions_csv(table: pd.DataFrame, verdict: str) -> bytes:
-    """Inputs, outputs and provenance (run id, model version, verdict); not-converged runs marked."""
+    """Inputs, outputs and provenance (run id, model version, verdict, method); rows of a run that did
+    not converge or is approximate marked."""
     table = table.copy()
-    if verdict == PROBLEM:
-        table["convergence_warning"] = NOT_CONVERGED
+    if verdict in GATED:
+        table["convergence_warning"] = GATED[verdict]
     return to_csv_bytes(table)
 
 
@@ -54,14 +63,18 @@ def convergence_gate(run: Run) -> None:
         st.warning("This run did **not** converge (see Diagnostics). Predictions are shown, but they may be "
                    "wrong; the CSV marks every row, and you must acknowledge this before downloading.",
                    icon=":material/warning:")
+    elif run.verdict == APPROXIMATE:
+        st.warning("This run is an **approximate fit** (ADVI), a quick look before MCMC: its intervals are "
+                   "typically too narrow. Predictions are shown, but the CSV marks every row, and you must "
+                   "acknowledge this before downloading. Train with method 'mcmc' for predictions to rely on.",
+                   icon=":material/warning:")
 
 
 def download(table: pd.DataFrame, run: Run, file_name: str, key: str) -> None:
-    """The CSV download; behind an acknowledgement when the run's verdict is "problem"."""
+    """The CSV download; behind an acknowledgement when the run did not converge or is approximate."""
     allowed = True
-    if run.verdict == PROBLEM:
-        allowed = st.checkbox("I understand these predictions come from a run that did not converge.",
-                              key=f"{key}_ack")
+    if run.verdict in GATED:
+        allowed = st.checkbox(ACKNOWLEDGE[run.verdict], key=f"{key}_ack")
     st.download_button("Download predictions (CSV)", predictions_csv(table, run.verdict), file_name, "text/csv",
                        key=f"{key}_download", disabled=not allowed, icon=":material/download:", on_click="ignore")
 
@@ -105,7 +118,7 @@ def show_results(table: pd.DataFrame, run: Run, file_name: str, key: str) -> Non
         st.dataframe(shown, hide_index=True, width="stretch", column_config=numbers)
         st.caption(f"{len(shown.columns)} columns: scroll sideways for all of them.")
     st.caption(f"Run `{run.run_id}` · model version {safe_text(run.metadata.get('model_version', '?'))} · "
-               f"convergence: {run.verdict}. The CSV has every column, provenance included.")
+               f"convergence: {run.verdict} · method: {safe_text(run.metadata.get('fit_path', 'mcmc'))}. The CSV has every column, provenance included.")
     download(table, run, file_name, key)
 
 

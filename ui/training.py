@@ -17,7 +17,7 @@ from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.registry import ModelRegistry
-from bayes_core.settings import DEVICES, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
+from bayes_core.settings import DEVICES, METHODS, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
 from ui import model_options, nav, state, uploads
 from ui.text import MESSAGE_CHARS, safe_code, safe_text
 
@@ -78,6 +78,11 @@ def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
                                        help="auto: nutpie on CPU, NumPyro when a GPU is visible.")
     settings["device"] = c1.selectbox("Device", DEVICES, index=DEVICES.index(t.device), key=key + "device",
                                       help="gpu needs the CUDA build of JAX (see the README).")
+    settings["method"] = c2.selectbox(
+        "Method", METHODS, index=METHODS.index(t.method), key=key + "method",
+        help="mcmc: NUTS, the posterior to rely on. approximate: ADVI in seconds for a first look (draws × chains "
+             "draws from the approximation; warm-up, target acceptance and sampler unused); its run is marked "
+             "approximate, gated on Predictions and left out of LOO comparisons.")
     return settings
 
 

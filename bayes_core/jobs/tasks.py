@@ -152,6 +152,77 @@ class TrainTask:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class SBCTask:
+    """Simulation-based calibration of a model (``bayes_core.checks.sbc``): N fits, reported as
+    "fit k of N", cancelled between or inside fits; the result is saved as a check
+    (``checks.store``) under the job's output id. ``params``: ``{"sims": N}``."""
+
+    name = "sbc"
+
+    def prepare(self, request: JobRequest, *, gpu: bool | None = None) -> Prepared:
+        from bayes_core import samplers
+        from bayes_core.checks import sbc
+        from bayes_core.registry import get_registry
+
+        registry = get_registry()
+        meta = registry.get_model_metadata(request.model_id)
+        errors: dict[str, str] = {}
+        priors = _check_priors(meta.priors, request.priors, errors)
+        unknown = sorted(set(request.params) - {"sims"})
+        if unknown:
+            errors.update({f"param {n}": "unknown SBC parameter (known: sims)" for n in unknown})
+        model = registry.load_model_instance(request.model_id, priors=priors)
+        sbc.require_available(model)
+        try:
+            checked = sbc.sbc_settings(model, sims=request.params.get("sims"), **dict(request.settings))
+        except InvalidParametersError as exc:
+            errors.update(exc.errors)
+        if errors:
+            raise InvalidParametersError(errors)
+        settings = {k: checked[k] for k in ("draws", "tune", "chains", "seed")}
+        _, device = samplers.resolve(model.training_settings(**settings), gpu=gpu)
+        if request.data["kind"] == "upload":
+            model.load_data(request.data["content"])
+        elif request.data["kind"] == "run":
+            model.load_data(run_data_file(request.model_id, request.data["run_id"]))
+        return Prepared(settings=settings, options={}, priors=priors, params={"sims": checked["sims"]},
+                        draws_total=checked["sims"], device=device)
+
+    def new_output_id(self) -> str:
+        from bayes_core.checks import store
+
+        return store.new_check_id()
+
+    def run(self, ctx: TaskContext) -> TaskResult:
+        from bayes_core.checks import sbc, store
+        from bayes_core.registry import get_registry
+
+        job = ctx.job
+        model = get_registry().load_model_instance(job.model_id, priors=job.priors or None)
+        result = sbc.run_sbc(model, ctx.data_source, sims=job.params["sims"], progress=ctx.progress, **job.settings)
+        saved = store.write_check(job.model_id, sbc.KIND, result, ctx.output_id)
+        return TaskResult(message=f"check {saved['check_id']}: {saved['verdict']}, {saved['fits_failed']} of "
+                                  f"{saved['n_sims']} fits failed",
+                          progress={"check_id": saved["check_id"], "draws_done": saved["n_sims"]})
+
+    def completed(self, model_id: str, output_id: str | None) -> TaskResult | None:
+        from bayes_core.checks import store
+
+        if not output_id:
+            return None
+        try:
+            saved = store.load_check(model_id, "sbc", output_id)
+        except BayesCoreError:
+            return None
+        return TaskResult(message=f"check {saved['check_id']} finished before it could be stopped",
+                          progress={"check_id": saved["check_id"]})
+
+    def discard(self, model_id: str, output_id: str | None) -> None:
+        from bayes_core.checks import store
+
+        store.discard_staging(model_id, "sbc", output_id)
+
+
 def _check_priors(known: dict[str, float], overrides, errors: dict[str, str]) -> dict[str, float]:
     clean = {}
     for name, value in dict(overrides or {}).items():
@@ -170,8 +241,8 @@ def _check_priors(known: dict[str, float], overrides, errors: dict[str, str]) ->
     return clean
 
 
-# The task table: ``JobRequest.task`` → what runs. SBC (issue #15) adds one line here.
-TASKS: dict[str, Task] = {TrainTask.name: TrainTask()}
+# The task table: ``JobRequest.task`` → what runs.
+TASKS: dict[str, Task] = {TrainTask.name: TrainTask(), SBCTask.name: SBCTask()}
 
 
 def get_task(name: str) -> Task:

@@ -78,6 +78,7 @@ class HierarchicalNegBinomModel(BaseBayesianModel):
     an entity not seen in training gets a rate drawn from the population.
     """
     headline_vars = ["mu", "alpha", "phi"]
+    sbc_observed_columns = {"y": "count"}
     true_parameters = {"mu": 4.0, "alpha": 2.0, "phi": 3.0}
 
     def data_schema(self) -> DataSchema:

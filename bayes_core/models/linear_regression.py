@@ -139,6 +139,9 @@ class BayesianLinearRegression(BaseBayesianModel):
                            min_rows=len(features) + 2, x_name="features", y_name=f"target '{self.target}'")
         return pd.DataFrame({**{f: X[:, j] for j, f in enumerate(features)}, self.target: y})
 
+    def sbc_column(self, observed: str) -> str:
+        return self.target  # the observed `y` is the target column, whatever its name
+
     def _xy(self, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
         features = [c for c in data.columns if c != self.target]
         return data[features].to_numpy(float), data[self.target].to_numpy(float), features

@@ -93,6 +93,14 @@ class BayesianPairsTrading(BaseBayesianModel):
     `slope_scale` and `sigma_shape`.
     """
     headline_vars = ["hedge_ratio"]
+    sbc_unavailable = ("its windows are separate regressions on overlapping rows, not one generative model of the "
+                       "series: no data set can be simulated from one prior draw (each day would get one value per "
+                       "window it lies in). Its exact NIG posterior is the check of its sampler (the run's report).")
+    sensitivity_unavailable = (
+        "its windows are hundreds of separate regressions in one trace: power-scaling their joint prior or "
+        "likelihood reweights every window's draws by all the others', so each hedge ratio would look sensitive "
+        "from Monte Carlo noise alone. To see how much the prior matters, train it with other slope_scale or "
+        "sigma_shape priors and compare the runs' hedge ratios (`runs compare`).")
     true_parameters = {"hedge_ratio_1": 1.5, "hedge_ratio_2": 1.1, "hedge_ratio_3": 0.8, "intercept": 5.0,
                        "noise_sd": 0.5}
 

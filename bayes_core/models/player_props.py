@@ -71,6 +71,7 @@ class PlayerPropsModel(BaseBayesianModel):
     """
     headline_vars = ["intercept", "home", "player_sd", "player_corr", "opponent_sd", "shots_phi", "beta"]
     true_parameters = TRUE_PARAMETERS
+    group_level_priors = ("player_z", "opponent_z")  # standardised effects, scaled by the Cholesky factor / sd
 
     # -- options and data -------------------------------------------------------------------------
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,6 +225,14 @@ class PlayerPropsModel(BaseBayesianModel):
             pm.NegativeBinomial("shots", mu=rate[:, 1], alpha=shots_phi, observed=train["shots"].to_numpy(), dims="obs")
             pm.Poisson("cards", mu=rate[:, 2], observed=train["cards"].to_numpy(), dims="obs")
         return model
+
+    def sbc_data_from(self, template: pd.DataFrame, simulated) -> pd.DataFrame:
+        """The simulated props into the training rows the model observes (``_fitted_rows``)."""
+        data = template.copy()
+        observed = (data["window"] == "train") & (data["minutes"] > 0)
+        for prop in PROPS:
+            data.loc[observed, prop] = np.asarray(simulated[prop])
+        return data
 
     # -- reports ----------------------------------------------------------------------------------
     def build_reports(self, fit: FitResult) -> dict[str, dict]:

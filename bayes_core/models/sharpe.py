@@ -129,6 +129,7 @@ class BayesianSharpeModel(_SharpeBase):
     days from dominating the estimate.
     """
     headline_vars = ["sharpe", "annual_return", "annual_volatility", "nu"]
+    sbc_observed_columns = {"returns": "return"}
     # Example data: daily Student-t returns, annual mean 12 %, scale 1 %, ν = 5.
     true_parameters = {"mu": 0.12 / 252, "scale": 0.01, "nu": 5.0,
                        "sharpe": (0.12 / 252) / (0.01 * math.sqrt(5 / 3)) * math.sqrt(252)}
@@ -237,6 +238,10 @@ class StrategyComparisonModel(_SharpeBase):
 
     def strategies(self, data: pd.DataFrame) -> list[str]:
         return [c for c in data.columns if c not in _RESERVED]
+
+    def sbc_data_from(self, template: pd.DataFrame, simulated) -> pd.DataFrame:
+        """The simulated (obs, strategy) returns into the strategies' columns."""
+        return template.assign(**dict(zip(self.strategies(template), np.asarray(simulated["returns"]).T)))
 
     def prepare_data(self, data: pd.DataFrame) -> pd.DataFrame:
         data = self._sorted_by_date(data)

@@ -186,7 +186,9 @@ class StochasticVolatilityModel(BaseBayesianModel):
     gives the volatility path with credible bands and a forecast.
     """
     headline_vars = ["mu", "phi", "sigma_eta"]
+    sbc_observed_columns = {"returns": "return"}
     true_parameters = {"mu": -9.0, "phi": 0.95, "sigma_eta": 0.25}
+    group_level_priors = ("z",)  # the latent path's standardised innovations (scaled by sigma_eta)
 
     fallback_method = "EWMA"
     keep_failed_trace = True  # a badly converged run is written, flagged; its predictions are the EWMA ones

@@ -150,10 +150,10 @@ def _max_draws() -> int:
     return value
 
 
-def _posterior_for_loo(run: store.Run, model, data) -> tuple[Any, int]:
-    """The posterior to evaluate and the draws it had: thinned evenly over draws (every chain kept)
-    to at most ``BAYES_EVAL_MAX_DRAWS`` draws in all, and — for a plain per-observation
-    log-likelihood — so that the values fit the memory budget."""
+def posterior_within_budget(run: store.Run, model, data) -> tuple[Any, int]:
+    """The posterior to evaluate (LOO here, prior sensitivity in ``checks``) and the draws it had:
+    thinned evenly over draws (every chain kept) to at most ``BAYES_EVAL_MAX_DRAWS`` draws in all,
+    and — for a plain per-observation log-likelihood — so that the values fit the memory budget."""
     posterior = run.idata["posterior"].to_dataset()
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     keep = max(1, _max_draws() // chains)
@@ -169,7 +169,7 @@ def _posterior_for_loo(run: store.Run, model, data) -> tuple[Any, int]:
 
 def _loo(run, model, data, timings) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray | None]:
     t0 = time.perf_counter()
-    posterior, draws_total = _posterior_for_loo(run, model, data)
+    posterior, draws_total = posterior_within_budget(run, model, data)
     pll = model.pointwise_log_likelihood(posterior, data)
     r_eff = relative_eff(model.complete_posterior(posterior))
     timings["prepare_s"] = time.perf_counter() - t0
@@ -338,15 +338,16 @@ def _write(run: store.Run, payload: dict[str, Any], arrays: dict[str, np.ndarray
     written to a temporary file and renamed into place. A read-only run keeps none (logged)."""
     try:
         if arrays is not None:
-            _replace(run.path / POINTWISE_FILE, lambda fh: np.savez_compressed(fh, **arrays), binary=True)
-        _replace(run.path / EVALUATION_FILE,
+            replace_file(run.path / POINTWISE_FILE, lambda fh: np.savez_compressed(fh, **arrays), binary=True)
+        replace_file(run.path / EVALUATION_FILE,
                  lambda fh: fh.write(json.dumps(payload, indent=2, default=store._json_default, allow_nan=True)))
     except OSError as exc:
         log.warning("run %s: the evaluation could not be stored (%s); it is computed again on next request",
                     run.run_id, exc.strerror or exc)
 
 
-def _replace(path: Path, write, binary: bool = False) -> None:
+def replace_file(path: Path, write, binary: bool = False) -> None:
+    """Write ``path`` through ``write(fh)`` into a temporary file renamed into place (atomic)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as fh:

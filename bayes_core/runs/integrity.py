@@ -26,7 +26,7 @@ MAX_JSON_BYTES = 16 * 2**20      # metadata, diagnostics, reports: a few KB when
 MAX_SUMMARY_BYTES = 64 * 2**20   # one row per scalar element
 MAX_DOT_BYTES = 2**20            # the model graph's DOT source
 
-VERDICTS = ("good", "warning", "problem")
+VERDICTS = ("good", "warning", "problem", "approximate")
 SUMMARY_COLUMNS = ("mean", "r_hat", "ess_bulk", "ess_tail")
 INTERVAL_PREFIXES = ("hdi", "eti")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"

@@ -78,6 +78,18 @@ def test_model_lifecycle(model_id, tmp_path):
     if path != "mcmc":
         assert path in evaluated["loo"]["caveat"]  # draws that are not MCMC are said to be so
 
+    # Every model's run has its prior sensitivity (power-scaling), or the model refuses with why.
+    from bayes_core.checks import sensitivity
+    from bayes_core.errors import NotEvaluableError
+
+    if model.sensitivity_unavailable:
+        with pytest.raises(NotEvaluableError, match=f"{model_id} cannot be checked this way"):
+            sensitivity.sensitivity(loaded)
+    else:
+        checked = sensitivity.sensitivity(loaded)
+        assert checked["parameters"] and checked["power_scaled_priors"] and sensitivity.stored(loaded)[0] == checked
+        assert all(p["diagnosis"] in sensitivity.MEANING for p in checked["parameters"])
+
     table = model.predict(default_request(model, loaded), loaded)
     assert len(table) == 1 and table["run_id"].iloc[0] == run.run_id
     path = tmp_path / "predictions.csv"

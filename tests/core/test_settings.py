@@ -65,9 +65,10 @@ def test_the_names_are_one_list_and_settings_are_frozen():
         settings.draws = 20  # type: ignore[misc]
 
 
-def test_the_approximate_method_is_refused_clearly_for_now():
-    with pytest.raises(SamplerError, match="method 'approximate' is not available yet"):
-        samplers.resolve(SamplerSettings.parse({"method": "approximate"}))
+def test_the_approximate_method_is_advi_on_the_cpu_and_refuses_the_gpu_clearly():
+    assert samplers.resolve(SamplerSettings.parse({"method": "approximate"}), gpu=True) == ("advi", "cpu")
+    with pytest.raises(SamplerError, match="approximate method .ADVI. runs on the CPU only"):
+        samplers.resolve(SamplerSettings.parse({"method": "approximate", "device": "gpu"}))
 
 
 def test_config_accepts_the_new_names_and_the_old_ones_as_aliases():
