@@ -34,6 +34,7 @@ BENCHES = {
     "app": "bench.bench_app",
     "warm_start": "bench.bench_warm",
     "evaluation": "bench.bench_evaluation",
+    "sbc": "bench.bench_sbc",
 }
 SMOKE = ("nb_training", "prediction", "app", "evaluation")
 
