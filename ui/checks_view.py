@@ -174,7 +174,7 @@ def show_check(model_id: str, check_id: str) -> None:
     parameters = result["parameters"]
     st.dataframe([{"name": p["name"], "p_value": p["p_value"], "verdict": p["verdict"], "ranks_ok": p["ranks_ok"]}
                   for p in parameters], hide_index=True, width="stretch",
-                 column_config={"p_value": st.column_config.NumberColumn("p-value", format="%.3f"),
+                 column_config={"p_value": st.column_config.NumberColumn("p-value", format="%.3g"),
                                 "ranks_ok": st.column_config.CheckboxColumn("inside 95% band")})
     st.caption(HOW_TO_READ)
     plotted = [p for p in parameters if p.get("ecdf")]
@@ -197,7 +197,7 @@ def ecdf_figure(parameter: dict[str, Any]) -> go.Figure:
         go.Scatter(x=e["x"], y=e["difference"], mode="lines", line={"shape": "hv", "color": "#1f77b4"},
                    name="ECDF − uniform"),
     ])
-    p_value = "–" if parameter["p_value"] is None else f"{parameter['p_value']:.3f}"
+    p_value = "–" if parameter["p_value"] is None else f"{parameter['p_value']:.3g}"
     fig.update_layout(title=f"{parameter['name']}: {parameter['verdict']} (p = {p_value})", height=280,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False,
                       xaxis_title="fractional rank", yaxis_title="ECDF difference")
