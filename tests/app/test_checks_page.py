@@ -1,6 +1,6 @@
 """The Checks page: a stored SBC check renders (table, ECDF plots with their band, fits failed), a
 deep link opens it, a bad deep link is an error, a model SBC cannot check says why with no Start
-button, and Start submits a background SBC job that can be cancelled."""
+button, and Start submits a background SBC job that can be cancelled (followed here, not listed as training)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,10 @@ def test_start_submits_a_background_sbc_job_and_cancel_stops_it(app):
     assert any("SBC job" in s for s in texts(at, "success"))
     job = next(j for j in get_runner().list(NB) if j.task == sbc.KIND)
     assert job.params == {"sims": 2} and job.settings["draws"] == 20
+    assert job.job_id in " ".join(texts(at, "markdown"))  # followed here ...
+    training = open_page(app, "pages/training.py", model=NB)
+    assert job.job_id not in " ".join(texts(training, "markdown"))  # ... not as a training job
+    at = open_page(app, PAGE, model=NB)
     cancel = f"sbc_cancel_{job.job_id}"
     if cancel in [b.key for b in at.button]:  # still queued or running: Cancel stops it
         at.button(key=cancel).click().run()
