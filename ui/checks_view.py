@@ -63,7 +63,7 @@ def settings_inputs(model_id: str) -> dict[str, int]:
         return col.number_input(label, min_value=bounds[0], max_value=bounds[1], value=sbc.DEFAULTS[name], step=1,
                                 key=key + name, help=help)
 
-    return {"sims": whole(cols[0], "Simulations", "sims", sbc.SIMS_BOUNDS, "Data sets simulated and fitted, one fit each."),
+    return {"sims": whole(cols[0], "Simulations", "sims", sbc.SIMS_BOUNDS, "Data sets simulated and fitted, one each."),
             "draws": whole(cols[1], "Draws per chain", "draws", WHOLE_BOUNDS["draws"]),
             "tune": whole(cols[2], "Warm-up per chain", "tune", WHOLE_BOUNDS["tune"]),
             "chains": whole(cols[3], "Chains", "chains", WHOLE_BOUNDS["chains"]),
@@ -134,7 +134,8 @@ def pick_check(model_id: str) -> str | None:
     readable = [r["check_id"] for r in rows if r["status"] == store.READABLE]
     for row in rows:
         if row["status"] == store.UNREADABLE:
-            st.warning(f"Check `{safe_code(row['check_id'])}` is unreadable: {safe_text(row['problem'], MESSAGE_CHARS)}")
+            st.warning(f"Check `{safe_code(row['check_id'])}` is unreadable: "
+                       f"{safe_text(row['problem'], MESSAGE_CHARS)}")
     if requested is not None and requested not in readable:
         st.error(f"There is no readable SBC check “{safe_text(requested)}” of {safe_text(model_id)}; "
                  "pick one of the stored checks below.")

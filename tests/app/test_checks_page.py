@@ -1,6 +1,7 @@
 """The Checks page: a stored SBC check renders (table, ECDF plots with their band, fits failed), a
-deep link opens it, a bad deep link is an error, a model SBC cannot check says why with no Start
-button, and Start submits a background SBC job that can be cancelled (followed here, not listed as training)."""
+deep link opens it, a bad deep link is an error, an unreadable check is listed with why, a model SBC
+cannot check says why with no Start button, and Start submits a background SBC job that can be
+cancelled (followed here, not listed as training)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,20 @@ def test_start_submits_a_background_sbc_job_and_cancel_stops_it(app):
     if cancel in [b.key for b in at.button]:  # still queued or running: Cancel stops it
         at.button(key=cancel).click().run()
         assert get_runner().status(job.job_id).state in ("cancelled", "succeeded")
+
+
+@pytest.mark.slow
+def test_an_unreadable_check_is_listed_with_why_and_its_neighbours_still_open(app, stored_check):
+    import shutil
+
+    damaged = store.check_path(NB, sbc.KIND, "20000101-000000-000000-0c0c0c")
+    damaged.mkdir(parents=True)
+    (damaged / store.RESULT_FILE).write_text("{not json")
+    try:
+        at = open_page(app, PAGE, model=NB, check=stored_check["check_id"])
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(damaged.name in w and "unreadable" in w and "rm -r" in w for w in texts(at, "warning"))
+        assert at.selectbox(key=f"sbc_check_{NB}").value == stored_check["check_id"]
+        assert damaged.name not in at.selectbox(key=f"sbc_check_{NB}").options
+    finally:
+        shutil.rmtree(damaged)
