@@ -35,6 +35,7 @@ BENCHES = {
     "warm_start": "bench.bench_warm",
     "evaluation": "bench.bench_evaluation",
     "browser": "bench.bench_browser",
+    "sbc": "bench.bench_sbc",
 }
 SMOKE = ("nb_training", "prediction", "app", "evaluation")
 

@@ -43,7 +43,8 @@ def page_links(model_id: str, run_id: str | None = None, exclude: str | None = N
 # The app's navigation, by section: (path, title, icon). The catalogue is the default page.
 SECTIONS = {
     "Models": [(CATALOGUE, "Catalogue", ":material/view_module:")],
-    "Before training": [(PRIOR_PREDICTIVE, "Prior predictive", ":material/query_stats:")],
+    "Before training": [(PRIOR_PREDICTIVE, "Prior predictive", ":material/query_stats:"),
+                        ("pages/checks.py", "Checks", ":material/fact_check:")],
     "Train": [(TRAINING, "Training", ":material/model_training:")],
     "After training": [(DIAGNOSTICS, "Diagnostics", ":material/monitor_heart:"),
                        (PREDICTIONS, "Predictions", ":material/online_prediction:")],

@@ -265,7 +265,9 @@ def render_job(job: Job) -> None:
 def jobs_panel(model_id: str) -> None:
     show_all = st.toggle("Show jobs of all models", key="jobs_all_models")
     try:  # a damaged store or a bad job setting is shown here; the rest of the page keeps serving
-        jobs = get_runner().list(None if show_all else model_id, limit=MAX_JOBS_SHOWN)
+        # Checks run as jobs too; they are followed on the Checks page, not as training.
+        jobs = [j for j in get_runner().list(None if show_all else model_id, limit=4 * MAX_JOBS_SHOWN)
+                if j.task == "train"][:MAX_JOBS_SHOWN]
         if not jobs:
             st.info("No training jobs yet." if show_all else "No training jobs for this model yet.")
             return

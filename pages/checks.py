@@ -1,0 +1,37 @@
+"""Checks: simulation-based calibration of a model — start it as a background job, follow it, read
+stored checks. Deep link: ``?model=<id>&check=<check id>``."""
+
+import streamlit as st
+
+from bayes_core.errors import BayesCoreError
+from bayes_core.registry import get_registry
+from ui import checks_view, nav
+from ui.text import MESSAGE_CHARS, safe_text
+
+nav.frame()
+st.title("Model checks")
+st.caption("Simulation-based calibration: do the model's fits recover parameters drawn from its own prior? "
+           "Each check fits many simulated data sets in the background; its result is stored beside the runs.")
+
+registry = get_registry()
+model_id = checks_view.pick_model(registry)
+if model_id is None:
+    st.stop()
+try:
+    model = registry.load_model_instance(model_id)
+except BayesCoreError as exc:
+    st.error(f"Model {model_id} cannot be loaded: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
+    st.stop()
+
+if model.sbc_unavailable:
+    st.warning(f"SBC cannot check {safe_text(model.metadata.name)}: {safe_text(model.sbc_unavailable, MESSAGE_CHARS)}")
+    st.stop()
+
+st.subheader("Start a check")
+checks_view.start_form(model)
+checks_view.jobs_panel(model_id)
+
+st.subheader("Stored checks")
+check_id = checks_view.pick_check(model_id)
+if check_id is not None:
+    checks_view.show_check(model_id, check_id)
