@@ -13,7 +13,7 @@ import pytest
 
 from tests.app.conftest import BROKEN, DEPRECATED, NB, ROOT
 
-PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/diagnostics.py", "pages/predictions.py"]
+PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/diagnostics.py", "pages/predictions.py", "pages/runs.py"]
 FORM = f"predict_{NB}"
 
 

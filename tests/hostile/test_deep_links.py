@@ -9,7 +9,7 @@ import pytest
 
 from tests.hostile.conftest import NB
 
-PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/training.py", "pages/diagnostics.py",
+PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/training.py", "pages/diagnostics.py", "pages/runs.py",
          "pages/predictions.py"]
 TEXT_ELEMENTS = ("title", "header", "subheader", "markdown", "caption", "warning", "error", "info", "success")
 LINK = "[log in again](https://evil.example/login)"
