@@ -26,7 +26,7 @@ history_tab, compare_tab = st.tabs(["History", "Compare runs"],
 with history_tab:
     runs_table.render(rows, labels_error, key=f"runs_{model_id}")
     st.subheader("Selected run")
-    run_id = state.select_run(model_id)
+    run_id = state.select_run(model_id, runs_page_hint=False)
     nav.page_links(model_id, run_id, exclude=nav.RUNS)
     row = next((r for r in rows if r["run_id"] == run_id), None)
     if row is None:  # trained while this page was drawn

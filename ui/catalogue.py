@@ -92,7 +92,7 @@ def render_card(entry: dict[str, Any]) -> None:
             st.session_state["selected_model"] = meta.model_id
             st.session_state[_DETAILS_SHOWN] = meta.model_id  # opened here: a rerun must not reopen it
             show_details(meta)
-        nav.page_links(meta.model_id, entry["last_run_id"], per_row=2)
+        nav.page_links(meta.model_id, per_row=2)  # no run: each page opens the default (production first)
 
 
 def production_line(model_id: str) -> str | None:

@@ -81,12 +81,21 @@ def _settings_table(result: dict[str, Any]) -> pd.DataFrame:
 
 
 def _elpd_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Best run first; what an analyst decides on (decision, Δelpd ± dse, weight) before the totals."""
     names = {r["run_id"]: r["label"] for r in result["runs"]}
+
+    def number(value: float | None) -> str:
+        return "" if value is None else f"{value:.2f}"
+
     return pd.DataFrame([{
-        "run": names[row["run_id"]], "rank": row["rank"], "elpd_loo": row["elpd_loo"], "se": row["se"],
-        "p_loo": row["p_loo"], "elpd_diff": row["elpd_diff"], "dse": row["dse"], "weight": row["weight"],
-        "k̂ max": row["pareto_k_max"], "k̂ > threshold": row["pareto_k"]["bad"] + row["pareto_k"]["very_bad"],
-        "decision": row["decision"].replace("_", " ")} for row in result["elpd"]])
+        "run": safe_text(names[row["run_id"]], 200), "decision": row["decision"].replace("_", " "),
+        "elpd_diff": number(row["elpd_diff"]), "dse": number(row["dse"]), "weight": number(row["weight"]),
+        "elpd_loo": number(row["elpd_loo"]), "se": number(row["se"]), "p_loo": number(row["p_loo"]),
+        "k̂ max": number(row["pareto_k_max"]), "k̂ > threshold": row["pareto_k"]["bad"] + row["pareto_k"]["very_bad"]}
+        for row in result["elpd"]])
+
+
+DIAGNOSTIC_FORMATS = {"r_hat_max": "%.3f", "ess_bulk_min": "%.0f", "ess_tail_min": "%.0f", "bfmi_min": "%.2f"}
 
 
 def _loo_pit(result: dict[str, Any]) -> None:
@@ -99,10 +108,11 @@ def _loo_pit(result: dict[str, Any]) -> None:
         pit = result["loo_pit"].get(run["run_id"])
         with column:
             if not pit:
-                st.info(f"{run['label']}: no LOO-PIT stored for this run.", icon=":material/info:")
+                st.info(f"{safe_text(run['label'], 200)}: no LOO-PIT stored for this run.", icon=":material/info:")
                 continue
+            st.markdown(f"**{safe_text(run['label'], 200)}**")
             for name, variable in pit["variables"].items():
-                st.plotly_chart(compare_charts.loo_pit_histogram(variable, f"{run['label']} · {name}"),
+                st.plotly_chart(compare_charts.loo_pit_histogram(variable, f"observed variable {name}"),
                                 width="stretch", key=f"pit_{run['run_id']}_{name}")
             st.caption(f"KS p = {pit['p_value']:.2g}: " + ("consistent with uniform." if pit["uniform"]
                                                            else "**not** uniform: the model is miscalibrated."))
@@ -121,9 +131,7 @@ def render(model_id: str, rows: list[dict[str, Any]]) -> None:
         return
     st.subheader("Predictive accuracy (PSIS-LOO)")
     if result["elpd"]:
-        st.dataframe(_elpd_table(result), hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.2f") for c in
-                                    ("elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight", "k̂ max")})
+        st.table(_elpd_table(result), hide_index=True)  # a static table wraps the long run labels
         st.markdown(f":material/gavel: {safe_text(result['elpd_verdict'], MESSAGE_CHARS)}")
         st.caption("elpd_diff: how much worse than the best run (0 for the best), dse its standard error; weight: "
                    "stacking weight. Differences under 4 are negligible; k̂ above the threshold makes a run's elpd "
@@ -141,7 +149,9 @@ def render(model_id: str, rows: list[dict[str, Any]]) -> None:
                                    "value": [str(v) for v in result["settings_diff"]["same"].values()]}),
                      hide_index=True, width="stretch")
     st.subheader("Convergence diagnostics")
-    st.dataframe(pd.DataFrame(result["diagnostics"]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(result["diagnostics"]), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format=f) for c, f in DIAGNOSTIC_FORMATS.items()})
+    st.caption("Converged: R-hat < 1.01 and ESS > 400 (good), ≤ 1.05 and ≥ 100 (warning); no divergences.")
     st.subheader("Shared parameters")
     params = result["parameters"]
     if params:

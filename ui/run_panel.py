@@ -87,7 +87,7 @@ def labels_form(model_id: str, run_id: str, row: dict[str, Any]) -> None:
     with st.form(f"labels_{run_id}"):
         st.markdown("**Labels**")
         left, right = st.columns(2)
-        alias = left.text_input("Set an alias", placeholder="production", key=f"alias_{run_id}",
+        alias = left.text_input("Set an alias", placeholder="e.g. production or candidate", key=f"alias_{run_id}",
                                 help="One run per alias per model: setting an alias that another run holds moves it "
                                      "here (the move is recorded). Pages open the 'production' run by default.")
         removed = right.multiselect("Remove aliases", row.get("aliases") or [], placeholder="none",

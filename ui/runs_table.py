@@ -1,5 +1,6 @@
 """The Runs page's history: a model's runs as a table (``bayes_core.runs.history.list_rows``) with
-verdict chips, aliases, tags, note, sampler/device, duration, data hash and evaluation headline,
+verdict chips, the options that tell variants apart, aliases, tags, note, sampler/device, draws,
+duration, data hash and evaluation headline,
 filtered by verdict and by alias/tag/note text.
 
 Cells are Markdown in ``st.table`` (it wraps long notes instead of cutting them); every value an
@@ -66,26 +67,38 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The rows as Markdown cells, one line per run."""
+def varying_options(rows: list[dict[str, Any]]) -> list[str]:
+    """Option keys whose value is not the same in every run: what tells the model variants apart."""
+    keys = list(dict.fromkeys(k for row in rows for k in (row.get("options") or {})))
+    return [k for k in keys if len({repr((row.get("options") or {}).get(k)) for row in rows}) > 1]
+
+
+def table(rows: list[dict[str, Any]], option_keys: list[str]) -> pd.DataFrame:
+    """The rows as Markdown cells, one line per run; ``option_keys``: the options shown."""
     out = []
     for row in rows:
         created = (row.get("created_at") or "")[:16].replace("T", " ")
         tags = ", ".join(f"{k}={v}" for k, v in (row.get("tags") or {}).items())
-        where = " / ".join(str(v) for v in (row.get("sampler"), row.get("device")) if v)
-        settings = f"{row['draws']}×{row['chains']}" if row.get("draws") and row.get("chains") else ""
-        out.append({
+        options = ", ".join(f"{k}={(row.get('options') or {}).get(k)}" for k in option_keys)
+        sampling = [" / ".join(str(v) for v in (row.get("sampler"), row.get("device")) if v)]
+        if row.get("draws") and row.get("chains"):
+            sampling.append(f"{row['draws']}×{row['chains']} draws")
+        sampling.append(_duration(row.get("duration_s")))
+        cells = {
             "verdict": verdict_chip(row.get("verdict")),
-            "run": f"`{row['run_id']}`" + (f"  \n{created} UTC" if created else ""),
+            "run": (f"{created} UTC  \n" if created else "") + f"`{row['run_id']}`",
+            "options": safe_text(options, 200),
             "aliases": " ".join(f":blue-badge[{safe_text(a)}]" for a in row.get("aliases") or []),
             "tags": safe_text(tags, 200),
             "note": safe_text(row.get("note") or "", 300),
-            "sampler / device": safe_text(where) + (f"  \n{settings} draws" if settings else ""),
-            "duration": _duration(row.get("duration_s")),
+            "sampling": safe_text(" · ".join(p for p in sampling if p), 120),
             "data hash": f"`{str(row['data_hash'])[:10]}`" if row.get("data_hash") else "",
             "evaluation": (safe_text(row["evaluation"], 300) if row.get("evaluation")
                            else safe_text(row["problem"], 200) if row.get("problem") else ":gray[not evaluated yet]"),
-        })
+        }
+        if not option_keys:
+            del cells["options"]
+        out.append(cells)
     return pd.DataFrame(out)
 
 
@@ -94,9 +107,10 @@ def render(rows: list[dict[str, Any]], labels_error: str | None, key: str) -> No
         st.warning(safe_text(labels_error, MESSAGE_CHARS), icon=":material/sell:")
     shown = filters(rows, key)
     st.caption(f"{len(shown)} of {len(rows)} runs, newest first. Verdict: convergence diagnostics (good / warning / "
-               "problem). Evaluation: PSIS-LOO elpd ± se (higher predicts better; compare only runs on the same "
-               "data), Pareto k̂ (how reliable LOO is) and LOO-PIT calibration.")
+               "problem). Options: those that differ between the model's runs (its variants). Evaluation: PSIS-LOO elpd ± se (higher "
+               "predicts better; comparable only between runs on the same data hash), Pareto k̂ (how reliable "
+               "LOO is) and LOO-PIT calibration. To put runs side by side, open **Compare runs** above.")
     if shown:
-        st.table(table(shown), hide_index=True)
+        st.table(table(shown, varying_options(rows)), hide_index=True)
     else:
         st.info("No run matches the filters.")

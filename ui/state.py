@@ -128,7 +128,7 @@ def default_run(model_id: str, run_ids: list[str]) -> tuple[str, str]:
     return (run_id, why) if run_id in run_ids else (run_ids[0], "the newest run")
 
 
-def select_run(model_id: str, label: str = "Run") -> str | None:
+def select_run(model_id: str, label: str = "Run", runs_page_hint: bool = True) -> str | None:
     """The run picker of every page: options "date · id · verdict · aliases", newest first; the run
     ``?run=<ref>`` names, else the one picked earlier, else ``refs.default_run``; a caption says which
     run is shown and why. None when the model has no run."""
@@ -152,7 +152,8 @@ def select_run(model_id: str, label: str = "Run") -> str | None:
     else:
         why = "picked here (by default the page shows the 'production' run, else the newest converged one)"
     verdict = by_id[chosen]["verdict"] or "unreadable"
-    st.caption(f"Run `{chosen}` ({verdict}): {why}. All runs, their aliases and comparisons: the **Runs** page.")
+    st.caption(f"Run `{chosen}` ({verdict}): {why}."
+               + (" All runs, their aliases and comparisons: the **Runs** page." if runs_page_hint else ""))
     if ref is not None and chosen == linked:
         pass  # the link's reference (an alias, latest, ...) stays in the URL while it names the run shown
     elif chosen == default:  # no run in the URL: the link keeps meaning "the default run" (production...)
