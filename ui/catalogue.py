@@ -17,6 +17,7 @@ from bayes_core import artifacts
 from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError
 from bayes_core.registry import ConfigProblem, resolve_model_class
+from bayes_core.runs import evaluation, labels, refs
 from ui import nav
 from ui.text import safe_bullets, safe_text
 
@@ -84,12 +85,30 @@ def render_card(entry: dict[str, Any]) -> None:
             else:
                 when = (entry["last_trained"] or "")[:16].replace("T", " ")
                 st.markdown(f":{colour}-badge[{icon} {label}] Last run {when} UTC · `{entry['last_run_id']}`")
+        production = production_line(meta.model_id)
+        if production:
+            st.caption(production)
         if st.button("Details", key=f"details_{meta.model_id}", icon=":material/info:"):
             st.query_params["model"] = meta.model_id
             st.session_state["selected_model"] = meta.model_id
             st.session_state[_DETAILS_SHOWN] = meta.model_id  # opened here: a rerun must not reopen it
             show_details(meta)
-        nav.page_links(meta.model_id, entry["last_run_id"], per_row=2)
+        nav.page_links(meta.model_id, per_row=2)  # no run: each page opens the default (production first)
+
+
+def production_line(model_id: str) -> str | None:
+    """One small line: the run aliased 'production' and its stored evaluation headline (never computed
+    here: the catalogue stays fast); None when no run holds the alias."""
+    found, _damage = labels.read_or_error(model_id)
+    run_id = found.aliases.get(refs.DEFAULT_ALIAS)
+    if not run_id:
+        return None
+    try:
+        stored = evaluation.stored(artifacts.Run(model_id, run_id))
+    except BayesCoreError as exc:
+        return f":material/verified: Production `{run_id}` · :red[cannot be read: {safe_text(exc, 200)}]"
+    headline = safe_text(stored["headline"], 200) if stored else "not evaluated yet"
+    return f":material/verified: Production `{run_id}` · {headline}"
 
 
 def details_requested_by_url(model_ids: Iterable[str]) -> str | None:

@@ -10,11 +10,13 @@ PRIOR_PREDICTIVE = "pages/prior_predictive.py"
 TRAINING = "pages/training.py"
 DIAGNOSTICS = "pages/diagnostics.py"
 PREDICTIONS = "pages/predictions.py"
+RUNS = "pages/runs.py"
 
 # (path, label, icon) in the order an analyst works through a model.
 MODEL_PAGES = [
     (PRIOR_PREDICTIVE, "Prior predictive", ":material/query_stats:"),
     (TRAINING, "Train", ":material/model_training:"),
+    (RUNS, "Runs", ":material/history:"),
     (DIAGNOSTICS, "Diagnostics", ":material/monitor_heart:"),
     (PREDICTIONS, "Predictions", ":material/online_prediction:"),
 ]
@@ -45,7 +47,8 @@ SECTIONS = {
     "Models": [(CATALOGUE, "Catalogue", ":material/view_module:")],
     "Before training": [(PRIOR_PREDICTIVE, "Prior predictive", ":material/query_stats:"),
                         ("pages/checks.py", "Checks", ":material/fact_check:")],
-    "Train": [(TRAINING, "Training", ":material/model_training:")],
+    "Train": [(TRAINING, "Training", ":material/model_training:"),
+              (RUNS, "Runs", ":material/history:")],
     "After training": [(DIAGNOSTICS, "Diagnostics", ":material/monitor_heart:"),
                        (PREDICTIONS, "Predictions", ":material/online_prediction:")],
 }

@@ -7,12 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from bayes_core.artifacts import Run
-from bayes_core.base import BaseBayesianModel
+from bayes_core.base import FIT_PATHS, BaseBayesianModel
 from bayes_core.csvio import to_csv_bytes
 from bayes_core.data import read_csv
-from bayes_core.base import FIT_PATHS
-from bayes_core.diagnostics import APPROXIMATE, PROBLEM
+from bayes_core.diagnostics import APPROXIMATE, PROBLEM, WARNING
 from bayes_core.errors import BayesCoreError, DataValidationError
+from bayes_core.runs import refs
 from ui import forms, uploads
 from ui.text import MESSAGE_CHARS, safe_text
 
@@ -59,6 +59,8 @@ def predictions_csv(table: pd.DataFrame, verdict: str) -> bytes:
 
 
 def convergence_gate(run: Run) -> None:
+    """A visible note above the predictions of a run that is not plainly converged MCMC: verdict
+    "problem" (the download is gated), verdict "warning", or draws that are not the MCMC posterior."""
     if run.verdict == PROBLEM:
         st.warning("This run did **not** converge (see Diagnostics). Predictions are shown, but they may be "
                    "wrong; the CSV marks every row, and you must acknowledge this before downloading.",
@@ -68,6 +70,16 @@ def convergence_gate(run: Run) -> None:
                    "typically too narrow. Predictions are shown, but the CSV marks every row, and you must "
                    "acknowledge this before downloading. Train with method 'mcmc' for predictions to rely on.",
                    icon=":material/warning:")
+    elif run.verdict == WARNING:
+        st.warning("This run's convergence diagnostics have **warnings** (R-hat or ESS near their limits, or a few "
+                   "divergences; see Diagnostics). Its predictions are usable, but tail probabilities are less "
+                   "certain than they look; train longer for decisions that rest on them. The CSV records "
+                   "`convergence_verdict=warning`.", icon=":material/warning:")
+    path = run.metadata.get("fit_path", "mcmc")
+    if run.verdict != APPROXIMATE and path not in refs.CONVERGED_PATHS:
+        st.warning(f"These predictions come from the **{safe_text(path)}** path "
+                   f"({safe_text(run.metadata.get('fit_method') or 'unknown method')}), not from MCMC draws of the "
+                   "posterior: treat their uncertainty as approximate.", icon=":material/warning:")
 
 
 def download(table: pd.DataFrame, run: Run, file_name: str, key: str) -> None:

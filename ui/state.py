@@ -1,7 +1,8 @@
-"""Which model and run a page shows: carried in the URL (``?model=<id>&run=<run_id>``).
+"""Which model and run a page shows: carried in the URL (``?model=<id>&run=<ref>``).
 
-A URL value is only ever compared with the registry and the model's existing run ids; one that
-matches nothing is dropped with a visible notice and never reaches a path. The selection is also
+A model in the URL is only ever compared with the registry; a run is a listed run id or a reference
+resolved by ``bayes_core.runs.refs`` (which validates it before any path); one that matches nothing
+is dropped with a visible notice (naming the references that exist) and never reaches a path. The selection is also
 kept in session state, so moving through the sidebar (which drops the query string) keeps it.
 """
 
@@ -11,6 +12,7 @@ import streamlit as st
 
 from bayes_core import artifacts
 from bayes_core.errors import BayesCoreError
+from bayes_core.runs import labels, refs
 from bayes_core.registry import ModelRegistry, get_registry
 from ui.text import MESSAGE_CHARS, safe_text
 
@@ -68,28 +70,43 @@ def select_model(label: str = "Model", include_deprecated: bool = False) -> str 
     return chosen
 
 
-def url_run(model_id: str, run_ids: list[str] | None = None) -> str | None:
-    """The URL's run if it is an existing run of ``model_id``; otherwise None (with a notice)."""
+def run_aliases(model_id: str) -> dict[str, list[str]]:
+    """Each run's aliases (none when the registry file is damaged: the Runs page says so)."""
+    found, _damage = labels.read_or_error(model_id)
+    by_run: dict[str, list[str]] = {}
+    for alias, run_id in sorted(found.aliases.items()):
+        by_run.setdefault(run_id, []).append(alias)
+    return by_run
+
+
+def url_run(model_id: str, run_ids: list[str]) -> tuple[str | None, str | None]:
+    """``(run id, reference)`` the URL's ``?run=`` names — a run id, ``latest``, ``latest-converged``,
+    an alias or ``v<version>``, resolved by ``refs.resolve`` — else the run kept in session, else
+    ``(None, None)``. A reference that names no run is shown with st.error and the known references."""
     raw = _url_value("run")
-    run_ids = artifacts.list_run_ids(model_id) if run_ids is None else run_ids
-    if raw is not None:
-        if raw in run_ids:
-            return raw
-        st.warning(f"Ignored the link's run “{safe_text(raw)}”: model `{model_id}` has no such run; "
-                   "showing the latest run instead.", icon=":material/link_off:")
+    if raw is None:
+        kept = st.session_state.get(_RUN_KEY)
+        return (kept, None) if kept in run_ids else (None, None)
+    if raw in run_ids:  # a listed id, even a damaged one: the page then says why it cannot be shown
+        return raw, raw
+    try:
+        run_id = refs.resolve(model_id, raw)
+    except BayesCoreError as exc:
+        st.error(f"Ignored the link's run “{safe_text(raw)}”: {safe_text(exc, MESSAGE_CHARS)}",
+                 icon=":material/link_off:")
         st.query_params.pop("run", None)
-        return None
-    kept = st.session_state.get(_RUN_KEY)
-    return kept if kept in run_ids else None
+        return None, None
+    return (run_id, raw) if run_id in run_ids else (None, None)
 
 
-def run_label(row: dict) -> str:
-    """A run picker's option: when, id and verdict; an unreadable run says so and why."""
+def run_label(row: dict, aliases: list[str] | None = None) -> str:
+    """A run picker's option: date · id · verdict · aliases; an unreadable run says so and why."""
+    named = f" · {', '.join(aliases)}" if aliases else ""
     if row["status"] == artifacts.UNREADABLE:
         problem = row["problem"] if len(row["problem"]) <= 120 else row["problem"][:119] + "…"
-        return f"{row['run_id']} · unreadable: {problem}"
-    created = (row["created_at"] or "")[:19].replace("T", " ")
-    return f"{created} UTC · {row['run_id']} · {row['verdict']}"
+        return f"{row['run_id']} · unreadable: {problem}{named}"
+    created = (row["created_at"] or "")[:16].replace("T", " ")
+    return f"{created} · {row['run_id']} · {row['verdict']}{named}"
 
 
 def run_listing(model_id: str) -> list[dict] | None:
@@ -102,19 +119,51 @@ def run_listing(model_id: str) -> list[dict] | None:
         return None
 
 
-def select_run(model_id: str, label: str = "Run") -> str | None:
-    """A run picker, newest first, defaulting to the URL's run or the newest readable one; None if untrained."""
+def default_run(model_id: str, run_ids: list[str]) -> tuple[str, str]:
+    """``refs.default_run`` (production → newest converged → newest), and why, in words."""
+    try:
+        run_id, why = refs.default_run(model_id)
+    except BayesCoreError as exc:  # e.g. the runs folder became unreadable between two reads
+        return run_ids[0], f"the newest run ({safe_text(exc, MESSAGE_CHARS)})"
+    return (run_id, why) if run_id in run_ids else (run_ids[0], "the newest run")
+
+
+def select_run(model_id: str, label: str = "Run", runs_page_hint: bool = True) -> str | None:
+    """The run picker of every page: options "date · id · verdict · aliases", newest first; the run
+    ``?run=<ref>`` names, else the one picked earlier, else ``refs.default_run``; a caption says which
+    run is shown and why. None when the model has no run."""
     rows = run_listing(model_id)
     if rows is None:
         st.stop()
     if not rows:
         return None
     by_id = {row["run_id"]: row for row in rows}
-    current = url_run(model_id, list(by_id)) or artifacts.newest_readable(rows)
-    chosen = st.selectbox(label, list(by_id), index=list(by_id).index(current),
-                          format_func=lambda run_id: run_label(by_id[run_id]))
-    st.query_params["run"] = chosen
-    st.session_state[_RUN_KEY] = chosen
+    aliases = run_aliases(model_id)
+    ids = list(by_id)
+    linked, ref = url_run(model_id, ids)
+    default, default_why = default_run(model_id, ids)
+    current = linked or default
+    chosen = st.selectbox(label, ids, index=ids.index(current),
+                          format_func=lambda run_id: run_label(by_id[run_id], aliases.get(run_id)))
+    if chosen == default:
+        why = f"shown by default as {default_why}"
+    elif chosen == linked and ref not in (None, linked):
+        why = f"the link's “{safe_text(ref)}” names it"
+    else:
+        why = "picked here (by default the page shows the 'production' run, else the newest converged one)"
+    verdict = by_id[chosen]["verdict"] or "unreadable"
+    st.caption(f"Run `{chosen}` ({verdict}): {why}."
+               + (" All runs, their aliases and comparisons: the **Runs** page." if runs_page_hint else ""))
+    if ref is not None and chosen == linked:
+        pass  # the link's reference (an alias, latest, ...) stays in the URL while it names the run shown
+    elif chosen == default:  # no run in the URL: the link keeps meaning "the default run" (production...)
+        st.query_params.pop("run", None)
+    else:
+        st.query_params["run"] = chosen
+    if chosen == default:  # kept only when picked: a new 'production' run must show on the next visit
+        st.session_state.pop(_RUN_KEY, None)
+    else:
+        st.session_state[_RUN_KEY] = chosen
     return chosen
 
 

@@ -136,9 +136,10 @@ def _pick_data(model, kind: str, schema) -> tuple[dict[str, Any], bytes | Path |
         if rows is not None:
             st.info("This model has no earlier run yet: train on the example data or upload a CSV.")
         return None
-    by_id = {row["run_id"]: row for row in rows}
+    by_id, aliases = {row["run_id"]: row for row in rows}, state.run_aliases(model.model_id)
     run_id = st.selectbox("Earlier run", list(by_id), index=list(by_id).index(artifacts.newest_readable(rows)),
-                          format_func=lambda rid: state.run_label(by_id[rid]), key=f"train_{model.model_id}_data_run")
+                          format_func=lambda rid: state.run_label(by_id[rid], aliases.get(rid)),
+                          key=f"train_{model.model_id}_data_run")
     if by_id[run_id]["status"] == artifacts.UNREADABLE:
         st.error(f"Run {run_id} cannot be used: {safe_text(by_id[run_id]['problem'], MESSAGE_CHARS)}. Pick another "
                  f"run, or delete it: `{artifacts.delete_command(model.model_id, run_id)}`", icon=":material/error:")

@@ -111,7 +111,8 @@ DEFAULT_ALIAS = "production"
 
 def default_run(model_id: str) -> tuple[str, str]:
     """The run a picker shows first, and why: the alias ``production`` if set, else the newest
-    converged run, else the newest run. ``NotTrainedError`` when the model has none."""
+    converged run, else the newest run (runs the listing finds unreadable are passed over, so a
+    damaged newest run never hides a good one). ``NotTrainedError`` when the model has none."""
     from bayes_core.runs import labels, store
 
     if not store.list_run_ids(model_id):
@@ -120,10 +121,18 @@ def default_run(model_id: str) -> tuple[str, str]:
     run_id = found.aliases.get(DEFAULT_ALIAS)
     if run_id and store.run_path(model_id, run_id).is_dir():
         return run_id, f"the alias {DEFAULT_ALIAS!r}"
-    converged = _newest(model_id, is_converged)
+    from bayes_core.runs import listing
+
+    def readable(run: "Run") -> bool:  # the listing's cheap checks (cached): a damaged run is never the default
+        return listing.run_summary(model_id, run.run_id)["status"] == listing.READABLE
+
+    converged = _newest(model_id, lambda run: is_converged(run) and readable(run))
     if converged:
         return converged, "the newest converged run (no run is aliased 'production')"
-    return store.latest_run_id(model_id), "the newest run (none has converged and none is aliased 'production')"
+    newest, latest = _newest(model_id, readable), store.latest_run_id(model_id)
+    if newest and newest != latest:
+        return newest, "the newest readable run (none has converged and none is aliased 'production')"
+    return latest, "the newest run (none has converged and none is aliased 'production')"
 
 
 def known_refs(model_id: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.app.conftest import BROKEN, DEPRECATED, NB, ROOT
 
-PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/diagnostics.py", "pages/predictions.py"]
+PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/diagnostics.py", "pages/predictions.py", "pages/runs.py"]
 FORM = f"predict_{NB}"
 
 
@@ -107,10 +107,13 @@ def test_invalid_model_in_url_is_ignored_with_a_notice(app):
     assert at.selectbox[0].value == first, "falls back to the first registered model"
 
 
-def test_invalid_run_in_url_is_ignored_and_latest_used(app, nb_run):
+def test_invalid_run_in_url_is_refused_naming_the_known_references_and_the_default_shown(app, nb_run):
+    from bayes_core.runs import refs
+
     at = open_page(app, "pages/diagnostics.py", model=NB, run="20990101-000000-000000-abcdef")
-    assert any("no such run" in w for w in texts(at, "warning"))
-    assert at.query_params["run"] == [nb_run.run_id] or at.query_params["run"] == nb_run.run_id
+    assert any("No run 20990101-000000-000000-abcdef" in e and "Known references" in e for e in texts(at, "error"))
+    assert at.selectbox[1].value == refs.default_run(NB)[0]
+    assert "run" not in at.query_params, "the bad reference leaves the URL"
 
 
 def test_diagnostics_banner_names_the_worst_elements_and_the_summary_lists_every_flagged_one(app, nb_run):

@@ -249,3 +249,13 @@ def test_a_run_whose_data_a_queued_or_running_job_uses_is_not_deleted(two_runs):
 def test_delete_takes_a_run_id_only(two_runs):
     with pytest.raises(RunNotFoundError, match="not a valid run id"):
         history.delete(MODEL, "latest")
+
+
+def test_the_default_run_passes_over_a_damaged_newest_run(two_runs):
+    """A picker never opens a run it lists as unreadable while a readable one exists."""
+    old, new = two_runs
+    diagnostics = old.path / artifacts.DIAGNOSTICS_FILE
+    diagnostics.write_text(json.dumps({**json.loads(diagnostics.read_text()), "verdict": "problem"}))
+    (new.path / artifacts.METADATA_FILE).write_text("{")
+    assert refs.default_run(MODEL) == (old.run_id, "the newest readable run (none has converged and none is "
+                                                   "aliased 'production')")

@@ -121,8 +121,11 @@ def _settle(page) -> None:
 def test_catalogue_to_predictions_csv(app_url, page, nb_run, tmp_path, shots):
     from playwright.sync_api import expect
 
-    # The page opens the latest run; other tests in the session may have trained after nb_run.
-    nb_run = artifacts.load_run(nb_run.model_id)
+    # The page opens the default run (production, else the newest converged, else the newest); other
+    # tests in the session may have trained after nb_run.
+    from bayes_core.runs import refs
+
+    nb_run = artifacts.load_run(nb_run.model_id, refs.default_run(nb_run.model_id)[0])
 
     page.goto(app_url)
     expect(page.get_by_role("heading", name="Model catalogue")).to_be_visible()

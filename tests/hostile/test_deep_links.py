@@ -9,7 +9,7 @@ import pytest
 
 from tests.hostile.conftest import NB
 
-PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/training.py", "pages/diagnostics.py",
+PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/training.py", "pages/diagnostics.py", "pages/runs.py",
          "pages/predictions.py"]
 TEXT_ELEMENTS = ("title", "header", "subheader", "markdown", "caption", "warning", "error", "info", "success")
 LINK = "[log in again](https://evil.example/login)"
@@ -67,7 +67,7 @@ HOSTILE_RUNS = {
     "run_id_then_traversal": "20261125-000000-000000-abcdef/../../x",
     "absolute_path": "/etc/passwd",
     "missing_run": "20990101-000000-000000-abcdef",
-    "latest": "latest",
+    "reserved_looking": "latest-convergedd",
     "html": HTML,
     "rtl_override": "\u202eevil",
     "zero_width": "20261125\u200b-000000-000000-abcdef",
@@ -76,7 +76,7 @@ HOSTILE_RUNS = {
 }
 
 
-# Both pages read ?run= through ui.state.url_run: every value on one page, a few on the other.
+# Both pages read ?run= through ui.state.url_run (refs.resolve): every value on one page, a few on the other.
 RUN_CASES = [("pages/diagnostics.py", key) for key in HOSTILE_RUNS] + \
     [("pages/predictions.py", key) for key in ("traversal", "html", "rtl_override")]
 
@@ -85,8 +85,9 @@ RUN_CASES = [("pages/diagnostics.py", key) for key in HOSTILE_RUNS] + \
 def test_hostile_run_parameter_is_ignored_with_a_notice_and_the_newest_run_shown(app, run_root, page, key):
     at = open_page(app, page, model=NB, run=HOSTILE_RUNS[key])
     assert not at.exception, [e.value for e in at.exception]
-    notices = [w.value for w in at.warning if "Ignored the link's run" in w.value]
-    assert len(notices) == 1 and len(notices[0]) < 1_000, [w.value for w in at.warning]
+    notices = [e.value for e in at.error if "Ignored the link's run" in e.value]
+    assert len(notices) == 1 and len(notices[0]) < 2_000, [e.value for e in at.error]
+    assert "Known references" in notices[0], "the notice names the references that exist"
     assert "\u202e" not in notices[0] and not re.search(r"(?<!\\)<img", notices[0]), notices[0]
     assert at.selectbox[1].value == run_root.damaged_id, "the newest readable run is shown instead"
     assert not any("cannot be shown" in e.value for e in at.error)
@@ -110,7 +111,7 @@ def test_a_run_id_of_another_model_is_not_opened_for_this_one(app, run_root, pag
     shutil.copytree(run_root.neighbour, other)
     at = open_page(app, page, model="bayesian_sharpe", run=run_root.neighbour_id)
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Ignored the link's run" in w.value and "no such run" in w.value for w in at.warning)
+    assert any("Ignored the link's run" in e.value and "No run" in e.value for e in at.error)
     picker = at.selectbox[1]
     assert picker.value == other.name and "unreadable" in picker.options[0]
     assert any("written for another run" in e.value.replace("\\", "") for e in at.error), "the copy is refused"
@@ -120,7 +121,7 @@ def test_a_run_id_of_another_model_is_not_opened_for_this_one(app, run_root, pag
 def test_repeated_and_empty_run_parameters(app, run_root, page):
     at = open_page(app, page, model=NB, run="")
     assert not at.exception and at.selectbox[1].value == run_root.damaged_id
-    assert not any("Ignored" in w.value for w in at.warning), "an empty value is no value"
+    assert not any("Ignored" in m.value for m in [*at.warning, *at.error]), "an empty value is no value"
     app.query_params["run"] = [run_root.neighbour_id, "../x"]  # ?run=a&run=b: the last one counts
     at = app.run()
     assert not at.exception
