@@ -22,9 +22,9 @@ A model subclass fills hooks and nothing more:
 
 The base class owns loading and validating data, ONE fit path (``fit``: sample with ``samplers``,
 judge convergence, fall back where the model has a fallback; ``FitResult.path`` says which ran),
-diagnostics, the thinned posterior predictive and validated prediction. It writes no files: the
-run writer (``bayes_core.runs.writer``) writes what the model returns; ``train`` is ``fit`` plus the
-store.
+diagnostics and the thinned posterior predictive; validated prediction from a run is
+``prediction.PredictionHooks``. It writes no files: the run writer (``bayes_core.runs.writer``)
+writes what the model returns; ``train`` is ``fit`` plus the store.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from bayes_core.data import DataSchema, OptionRef, read_csv
 from bayes_core.errors import (BayesCoreError, DataValidationError, DeviceUnavailableError, InvalidParametersError,
                                NotTrainedError)
 from bayes_core.fallback import NO_FALLBACK, Fallback
-from bayes_core.forms import batch_problems, blank_cells, validate_fields
+from bayes_core.forms import validate_fields
 from bayes_core.loglik import LikelihoodHooks
+from bayes_core.prediction import PredictionHooks
 from bayes_core.priors import prior_problems
 from bayes_core.runs import store, writer
 from bayes_core.settings import SamplerSettings, check_trace_size
@@ -93,7 +94,7 @@ class FitResult:
         return Fallback.from_dict(self.diagnostics.get("fallback"))
 
 
-class BaseBayesianModel(LikelihoodHooks, SBCHooks):
+class BaseBayesianModel(LikelihoodHooks, SBCHooks, PredictionHooks):
     #: Free variables shown by default (hyper-parameters); vectors beyond these are collapsed in the UI.
     headline_vars: ClassVar[list[str]] = []
     #: Names of the true parameters of ``example_data`` (for recovery tests and the catalogue).
@@ -443,88 +444,6 @@ class BaseBayesianModel(LikelihoodHooks, SBCHooks):
         if "posterior_predictive" not in run.idata.children:
             raise BayesCoreError(f"Run {run.run_id} has no posterior predictive group.")
         return run.idata
-
-    # -- prediction ----------------------------------------------------------------------------
-    def get_inference_form_fields(self, run: store.Run | None = None) -> list[dict[str, Any]]:
-        dynamic = self.options_of_run(run) if run is not None else {}
-        fields = []
-        for p in self.inference_params_for(run):
-            spec = p.model_dump()
-            spec["label"] = p.display_label
-            if p.name in dynamic:
-                spec["options"] = dynamic[p.name]
-                if spec["default"] is None and dynamic[p.name]:
-                    spec["default"] = dynamic[p.name][0]
-            fields.append(spec)
-        return fields
-
-    def options_of_run(self, run: store.Run) -> dict[str, list[Any]]:
-        """``run_options`` computed once per run: a saved run never changes, and a batch validates
-        every row against the same options (reading them from the trace each time costs ~0.3 ms)."""
-        key = str(run.path)
-        if key not in self._options_memo:
-            self._options_memo[key] = self.run_options(run)
-        return self._options_memo[key]
-
-    def coerce_inference_params(self, params: Mapping[str, Any], run: store.Run | None = None) -> dict[str, Any]:
-        clean, errors = validate_fields(self.inference_params_for(run), params,
-                                        self.options_of_run(run) if run is not None else None)
-        if errors:
-            raise InvalidParametersError(errors)
-        return clean
-
-    def validate_inference_params(self, params: Mapping[str, Any], run: store.Run | None = None
-                                  ) -> tuple[bool, dict[str, str]]:
-        try:
-            self.coerce_inference_params(params, run)
-        except InvalidParametersError as exc:
-            return False, exc.errors
-        return True, {}
-
-    def predict(self, inference_params: Mapping[str, Any], run: store.Run | str | None = None) -> pd.DataFrame:
-        """One validated request → a one-row table of predictions (with the run's provenance)."""
-        run = self.load_run(run)
-        request = self.coerce_inference_params(inference_params, run)
-        return self._with_provenance(self.predict_rows(run, [request]), run)
-
-    def predict_batch(self, requests: pd.DataFrame, run: store.Run | str | None = None
-                      ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-        """Validate each row; predict the good ones. Returns ``(results, problems)`` where each
-        problem is ``{"row": n, "field": name, "message": text}`` (rows numbered as in the CSV).
-        A batch with no rows, a column named twice or a column no inference parameter has is
-        refused whole (DataValidationError); a blank cell where a default would silently stand in
-        is a problem of its row."""
-        run = self.load_run(run)
-        specs = self.inference_params_for(run)
-        unusable = batch_problems(requests.columns, len(requests), [p.name for p in specs])
-        if unusable:
-            raise DataValidationError(unusable, what="batch of requests")
-        good, problems = [], []
-        for i, row in enumerate(requests.to_dict(orient="records")):
-            errors = blank_cells(row, specs)  # a blank cell is a problem, not a silent default
-            try:
-                clean = self.coerce_inference_params({k: v for k, v in row.items() if k not in errors}, run)
-            except InvalidParametersError as exc:
-                errors = {**exc.errors, **errors}
-            if errors:
-                problems.extend({"row": i + 2, "field": f, "message": m} for f, m in errors.items())
-            else:
-                good.append(clean)
-        if not good:
-            return pd.DataFrame(), problems
-        return self._with_provenance(self.predict_rows(run, good), run), problems
-
-    def _with_provenance(self, table: pd.DataFrame, run: store.Run) -> pd.DataFrame:
-        provenance = {"run_id": run.run_id, "model_id": self.model_id,
-                      "model_version": run.metadata.get("model_version", self.metadata.version),
-                      "convergence_verdict": run.verdict}
-        # How the run's draws came (mcmc | approximate | fallback | closed_form), so an approximate
-        # run's predictions say so in every download; a model whose rows name their own method
-        # (the stochastic volatility model: its EWMA fallback) keeps that more specific column.
-        if "method" not in table.columns:
-            provenance["method"] = run.metadata.get("fit_path", "mcmc")
-        # One concat, not four column inserts: a single prediction's table costs ~1 ms less.
-        return pd.concat([table, pd.DataFrame(provenance, index=table.index)], axis=1)
 
 
 def require_fit(obj: Any, attr: str = "_fit") -> Any:
