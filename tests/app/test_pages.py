@@ -152,7 +152,7 @@ def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):
 
 
 def test_csv_download_has_inputs_outputs_and_provenance(app, nb_run, captured_downloads):
-    at = open_page(app, "pages/predictions.py", model=NB)
+    at = open_page(app, "pages/predictions.py", model=NB, run=nb_run.run_id)  # other tests train NB runs too
     _submit(at)
     at.run()
     button = next(b for b in at.get("download_button") if b.proto.label == "Download predictions (CSV)")
@@ -172,7 +172,7 @@ def test_csv_download_has_inputs_outputs_and_provenance(app, nb_run, captured_do
 
 
 def test_batch_csv_reports_bad_rows_and_predicts_good_ones(app, nb_run, captured_downloads):
-    at = open_page(app, "pages/predictions.py", model=NB)
+    at = open_page(app, "pages/predictions.py", model=NB, run=nb_run.run_id)
     upload = b"entity,windows,threshold,credible_level\nE001,2,3,0.9\nE002,0,3,0.9\nNEW,1,1,0.8\n"
     at.file_uploader(key=f"batch_{NB}").set_value(("requests.csv", upload, "text/csv"))
     at.run()
