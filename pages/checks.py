@@ -3,9 +3,8 @@ stored checks. Deep link: ``?model=<id>&check=<check id>``."""
 
 import streamlit as st
 
-from bayes_core.errors import BayesCoreError
 from bayes_core.registry import get_registry
-from ui import checks_view, nav
+from ui import checks_view, nav, resources
 from ui.text import MESSAGE_CHARS, safe_text
 
 nav.frame()
@@ -17,11 +16,7 @@ registry = get_registry()
 model_id = checks_view.pick_model(registry)
 if model_id is None:
     st.stop()
-try:
-    model = registry.load_model_instance(model_id)
-except BayesCoreError as exc:
-    st.error(f"Model {model_id} cannot be loaded: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
-    st.stop()
+model = resources.open_model(model_id)
 
 if model.sbc_unavailable:
     st.warning(f"SBC cannot check {safe_text(model.metadata.name)}: {safe_text(model.sbc_unavailable, MESSAGE_CHARS)}")

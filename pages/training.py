@@ -2,10 +2,8 @@
 
 import streamlit as st
 
-from bayes_core.errors import BayesCoreError
 from bayes_core.registry import get_registry
-from ui import nav, training
-from ui.text import MESSAGE_CHARS, safe_text
+from ui import nav, resources, training
 
 nav.frame()
 st.title("Train a model")
@@ -16,12 +14,7 @@ registry = get_registry()
 model_id = training.pick_model(registry)
 if model_id is None:
     st.stop()
-
-try:
-    model = registry.load_model_instance(model_id)
-except BayesCoreError as exc:
-    st.error(f"Model {model_id} cannot be loaded: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
-    st.stop()
+model = resources.open_model(model_id)
 
 meta = model.metadata
 if meta.description:

@@ -29,6 +29,16 @@ def model(model_id: str, priors: dict[str, float] | None = None) -> BaseBayesian
     return _model(model_id, meta.config_hash, tuple(sorted((priors or {}).items())))
 
 
+def open_model(model_id: str) -> BaseBayesianModel:
+    """A fresh instance of the model a page configures (Training, Checks), not the shared cached one;
+    a model that cannot be loaded is reported and the page stops there."""
+    try:
+        return get_registry().load_model_instance(model_id)
+    except BayesCoreError as exc:
+        st.error(f"Model {model_id} cannot be loaded: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
+        st.stop()
+
+
 @st.cache_resource(max_entries=8, show_spinner="Loading the run's trace…")
 def run(model_id: str, run_id: str) -> Run:
     """A run with its trace loaded into memory (shared by every session)."""
