@@ -21,6 +21,7 @@ import streamlit as st
 from bayes_core import artifacts
 from bayes_core.runs import evaluation, labels
 from tests.app.conftest import NB
+from tests.app.test_pages import open_page, texts
 from tests.conftest import TINY
 
 RUNS_PAGE = "pages/runs.py"
@@ -73,18 +74,6 @@ def runs(nb_run, poisson_run, other_data_run, tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
-def open_page(app, page: str, **params: str):
-    app.run()
-    for key, value in params.items():
-        app.query_params[key] = value
-    app.switch_page(page)
-    return app.run()
-
-
-def shown(at, kind: str) -> list[str]:
-    return [re.sub(r"\\(.)", r"\1", str(e.value)) for e in getattr(at, kind)]
-
-
 def assert_clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -99,13 +88,13 @@ def test_picker_defaults_to_the_newest_converged_run_then_production_and_says_wh
     assert options[runs.new].endswith(" · problem") and options[runs.old].endswith(" · warning")
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d · ", options[runs.old]), "date · id · verdict"
     assert any(f"Run `{runs.old}` (warning): shown by default as the newest converged run" in c
-               for c in shown(at, "caption"))
+               for c in texts(at, "caption"))
 
     labels.set_alias(NB, "production", runs.new)
     at = open_page(app, "pages/diagnostics.py", model=NB)
     assert at.selectbox[1].value == runs.new
     assert any(o.endswith(" · problem · production") for o in at.selectbox[1].options)
-    assert any("shown by default as the alias 'production'" in c for c in shown(at, "caption"))
+    assert any("shown by default as the alias 'production'" in c for c in texts(at, "caption"))
 
 
 def test_picker_deep_links_accept_any_reference_and_name_the_known_ones_when_bad(app, runs):
@@ -113,13 +102,13 @@ def test_picker_deep_links_accept_any_reference_and_name_the_known_ones_when_bad
     at = open_page(app, "pages/diagnostics.py", model=NB, run="candidate")
     assert_clean(at)
     assert at.selectbox[1].value == runs.new and at.query_params["run"] in ("candidate", ["candidate"])
-    assert any("the link's “candidate” names it" in c for c in shown(at, "caption"))
+    assert any("the link's “candidate” names it" in c for c in texts(at, "caption"))
     at = open_page(app, "pages/diagnostics.py", model=NB, run="latest-converged")
     assert at.selectbox[1].value == runs.old
 
     at = open_page(app, "pages/predictions.py", model=NB, run="prodution")
     assert_clean(at)
-    errors = shown(at, "error")
+    errors = texts(at, "error")
     assert any("Ignored the link's run “prodution”" in e and "Known references" in e and "candidate" in e
                for e in errors), errors
     assert at.selectbox[1].value == runs.old, "the default run is shown instead"
@@ -128,9 +117,9 @@ def test_picker_deep_links_accept_any_reference_and_name_the_known_ones_when_bad
 def test_predictions_warn_about_a_run_whose_verdict_is_warning(app, runs):
     at = open_page(app, "pages/predictions.py", model=NB, run=runs.old)
     assert_clean(at)
-    assert any("diagnostics have **warnings**" in w for w in shown(at, "warning"))
+    assert any("diagnostics have **warnings**" in w for w in texts(at, "warning"))
     at = open_page(app, "pages/predictions.py", model=NB, run=runs.new)
-    assert any("did **not** converge" in w for w in shown(at, "warning"))
+    assert any("did **not** converge" in w for w in texts(at, "warning"))
 
 
 # -- the Runs page --------------------------------------------------------------------------------
@@ -167,13 +156,13 @@ def test_edit_note_tags_and_alias_in_place_and_labels_errors_are_shown(app, runs
     found = labels.read(NB)
     assert found.notes[runs.new] == "Poisson variant for the LOO question"
     assert found.aliases["candidate"] == runs.new and found.tags[runs.new] == {"variant": "poisson"}
-    assert any("saved" in s and "alias candidate" in s for s in shown(at, "success"))
+    assert any("saved" in s and "alias candidate" in s for s in texts(at, "success"))
     assert any("candidate" in cell for cell in at.table[0].value["aliases"]), "the table shows the change"
 
     at.text_input(key=f"alias_{runs.new}").input("Not An Alias!")
     at.text_area(key=f"tags_{runs.new}").input("variant=poisson\nno equals sign")
     at.button(key=f"save_labels_{runs.new}").click().run()
-    errors = shown(at, "error")
+    errors = texts(at, "error")
     assert any("is not an alias name" in e for e in errors) and any("is not KEY=VALUE" in e for e in errors), errors
     assert "Not An Alias!" not in labels.read(NB).aliases
 
@@ -182,25 +171,25 @@ def test_delete_is_refused_while_aliased_and_done_when_forced(app, runs):
     labels.set_alias(NB, "candidate", runs.other)
     at = open_page(app, RUNS_PAGE, model=NB, run=runs.other)
     at.button(key=f"delete_{runs.other}").click().run()
-    assert any("for good" in w for w in shown(at, "warning")), "a confirmation comes first"
+    assert any("for good" in w for w in texts(at, "warning")), "a confirmation comes first"
     assert (runs.root / NB / "runs" / runs.other).is_dir()
     at.button(key=f"confirm_delete_{runs.other}").click().run()
     assert_clean(at)
-    assert any("was not deleted" in e and "candidate" in e for e in shown(at, "error")), "the core's message"
+    assert any("was not deleted" in e and "candidate" in e for e in texts(at, "error")), "the core's message"
     assert (runs.root / NB / "runs" / runs.other).is_dir()
 
     at.checkbox(key=f"force_{runs.other}").check().run()
     at.button(key=f"confirm_delete_{runs.other}").click().run()
     assert_clean(at)
     assert not (runs.root / NB / "runs" / runs.other).exists()
-    assert any(f"Run {runs.other} deleted" in s and "candidate" in s for s in shown(at, "success"))
+    assert any(f"Run {runs.other} deleted" in s and "candidate" in s for s in texts(at, "success"))
     assert len(at.table[0].value) == 2 and "candidate" not in labels.read(NB).aliases
 
 
 def test_runs_page_bad_deep_link_names_the_known_references(app, runs):
     at = open_page(app, RUNS_PAGE, model=NB, run="../../etc", compare=f"{runs.old},nonsense")
     assert_clean(at)
-    errors = shown(at, "error")
+    errors = texts(at, "error")
     assert any("Ignored the link's run" in e and "Known references" in e for e in errors), errors
     assert any("Ignored part of the link's comparison" in e and "nonsense" in e for e in errors), errors
 
@@ -214,7 +203,7 @@ def test_comparing_runs_on_the_same_data_shows_the_elpd_table_and_verdict(app, r
     weights, diffs = elpd["weight"].astype(float), elpd["elpd_diff"].astype(float)
     assert len(elpd) == 2 and abs(weights.sum() - 1) < 0.02 and diffs.iloc[0] == 0 and diffs.iloc[1] <= 0
     assert elpd["decision"].iloc[0] == "best"
-    verdict = " ".join(shown(at, "markdown"))
+    verdict = " ".join(texts(at, "markdown"))
     assert "Δelpd" in verdict and ("indistinguishable" in verdict or "better" in verdict or "ahead" in verdict)
     settings = next(d.value for d in at.dataframe if "setting" in d.value.columns and runs.old in d.value.columns)
     assert "options.likelihood" in set(settings["setting"])
@@ -225,7 +214,7 @@ def test_comparing_runs_on_the_same_data_shows_the_elpd_table_and_verdict(app, r
 def test_comparing_runs_on_different_data_withholds_elpd_and_says_why(app, runs):
     at = open_page(app, RUNS_PAGE, model=NB, compare=f"{runs.old},{runs.other}")
     assert_clean(at)
-    assert any("ELPD is withheld" in i and "different data" in i for i in shown(at, "info"))
+    assert any("ELPD is withheld" in i and "different data" in i for i in texts(at, "info"))
     assert not any("elpd_diff" in t.value.columns for t in at.table)
     settings = next(d.value for d in at.dataframe if "setting" in d.value.columns and runs.old in d.value.columns)
     assert "data_hash" in set(settings["setting"])
@@ -235,5 +224,5 @@ def test_catalogue_card_shows_the_production_run_and_its_headline(app, runs):
     labels.set_alias(NB, "production", runs.old)
     at = open_page(app, "pages/catalogue.py")
     assert_clean(at)
-    line = next(c for c in shown(at, "caption") if "Production" in c)
+    line = next(c for c in texts(at, "caption") if "Production" in c)
     assert runs.old in line and "elpd_loo" in line

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tests.app.test_pages import open_page
 from tests.hostile.conftest import NB
 
 PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/training.py", "pages/diagnostics.py", "pages/runs.py",
@@ -14,14 +15,6 @@ PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/training.py",
 TEXT_ELEMENTS = ("title", "header", "subheader", "markdown", "caption", "warning", "error", "info", "success")
 LINK = "[log in again](https://evil.example/login)"
 HTML = "<img src=x onerror=alert(1)>"
-
-
-def open_page(app, page: str, **params: str):
-    app.run()
-    for key, value in params.items():
-        app.query_params[key] = value
-    app.switch_page(page)
-    return app.run()
 
 
 def shown_texts(at) -> list[str]:
