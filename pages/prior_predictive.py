@@ -44,16 +44,24 @@ with settings:
     draws = st.select_slider("Prior draws", [100, 250, 500, 1000, 2000], value=500)
     seed = st.number_input("Seed", min_value=0, value=0, step=1)
 
-st.subheader("Prior hyper-parameters")
-priors = prior.prior_inputs(meta)
-try:
-    with st.spinner("Sampling the prior predictive…"):
-        result = prior.sample(model_id, meta.config_hash, tuple(sorted(priors.items())),
-                              tuple(sorted(model.options.items())), data_csv, int(draws), int(seed))
-except BayesCoreError as exc:
-    st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
-    st.stop()
-except (ValueError, FloatingPointError) as exc:  # e.g. a prior value the distribution rejects
-    st.error(f"Sampling failed with these priors: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
-    st.stop()
-prior.render(result, model.headline_vars, model.outcome_kind)
+
+@st.fragment
+def hyper_parameters_and_plots(model, data_csv: bytes | None, draws: int, seed: int) -> None:
+    """Sliders, sampling and plots as one fragment: a slider step reruns only this part, not the page
+    (model loading, options and upload above stay as they were)."""
+    st.subheader("Prior hyper-parameters")
+    priors = prior.prior_inputs(meta)
+    try:
+        with st.spinner("Sampling the prior predictive…"):
+            result = prior.sample(model_id, meta.config_hash, tuple(sorted(priors.items())),
+                                  tuple(sorted(model.options.items())), data_csv, draws, seed)
+    except BayesCoreError as exc:
+        st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
+        return
+    except (ValueError, FloatingPointError) as exc:  # e.g. a prior value the distribution rejects
+        st.error(f"Sampling failed with these priors: {safe_text(exc, MESSAGE_CHARS, multiline=True)}")
+        return
+    prior.render(result, model.headline_vars, model.outcome_kind)
+
+
+hyper_parameters_and_plots(model, data_csv, int(draws), int(seed))
