@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bayes_core.checks import sbc, store
+from bayes_core.registry import get_registry
 from tests.app.conftest import NB
 from tests.app.test_pages import open_page, texts
 
@@ -43,8 +44,9 @@ def test_a_bad_deep_link_is_an_error_and_the_page_still_serves(app, stored_check
     assert any("no readable SBC check" in e for e in texts(at, "error"))
     assert at.selectbox(key=f"sbc_check_{NB}").value  # the newest readable check is shown instead
     at = open_page(app, PAGE, model="no_such_model")
-    assert not at.exception
-    assert any("There is no model" in e for e in texts(at, "error"))
+    assert not at.exception  # the same notice as every page's: the link's model is ignored, a picker offered
+    assert any("no such model is registered" in w for w in texts(at, "warning"))
+    assert at.selectbox(key="checks_model").value in get_registry().model_ids()
 
 
 def test_a_model_sbc_cannot_check_says_why_and_offers_no_start(app):
