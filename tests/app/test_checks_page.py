@@ -49,10 +49,12 @@ def test_a_bad_deep_link_is_an_error_and_the_page_still_serves(app, stored_check
     assert at.selectbox(key="checks_model").value in get_registry().model_ids()
 
 
-def test_a_model_sbc_cannot_check_says_why_and_offers_no_start(app):
-    at = open_page(app, PAGE, model="pairs_trading")
+def test_a_model_sbc_cannot_check_says_why_and_offers_no_start(app, monkeypatch):
+    sharpe = get_registry().load_model_instance("bayesian_sharpe")
+    monkeypatch.setattr(type(sharpe), "sbc_unavailable", "a reason given by the model")
+    at = open_page(app, PAGE, model="bayesian_sharpe")
     assert not at.exception, [e.value for e in at.exception]
-    assert any("SBC cannot check" in w for w in texts(at, "warning"))
+    assert any("SBC cannot check" in w and "a reason given by the model" in w for w in texts(at, "warning"))
     assert "sbc_start" not in [b.key for b in at.button]
 
 
