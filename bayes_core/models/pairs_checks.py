@@ -6,7 +6,9 @@ one prior draw; but the joint model the sampler targets can: draw each window's 
 and simulate that window's y^(t) on its own. SBC does exactly that on ``SBC_WINDOWS`` separate
 windows of the template (their x kept), and fits them with the same per-window model under the
 template's data-scaled prior — computed once from the template, never from the simulated data,
-which would make the prior depend on the data and break SBC. Each window's parameters are ranked.
+which would make the prior depend on the data and break SBC. The windows' ranks are pooled per
+parameter (``sbc_pooled_dims``): within one simulation they are independent, so 8 windows give 8
+ranks a simulation and three tests in all, instead of one underpowered test per window element.
 
 Prior sensitivity power-scales each window's prior and likelihood on its own: the posterior factorises
 over windows, so scaling window t alone moves exactly window t's marginal, while one joint power
@@ -28,6 +30,8 @@ PARAMETERS = ["hedge_ratio", "intercept_centered", "sigma2"]
 
 class PairsChecks:
     """SBC and sensitivity hooks of ``BayesianPairsTrading`` (see the module docstring)."""
+
+    sbc_pooled_dims = ("window",)
 
     # -- SBC ---------------------------------------------------------------------------------------
     def _sbc_blocks(self, template: pd.DataFrame) -> np.ndarray:

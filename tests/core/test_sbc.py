@@ -26,6 +26,8 @@ MODEL_IDS = get_registry(refresh=True).model_ids()
 #: Models whose prior predictive mostly simulates data their own schema refuses (a finding SBC
 #: reports as failed fits): player props' priors give far more than 30 goals or 100 shots a match.
 SCHEMA_REFUSES_SIMULATIONS = {"player_props": "value above"}
+#: Models whose parameters pool their elements' ranks: pairs trading's 8 separate windows.
+POOLED_PER_SIM = {"pairs_trading": 8}
 
 
 def small_nb(registry, **priors):
@@ -72,7 +74,9 @@ def test_every_catalogue_model_runs_a_two_simulation_sbc(model_id, registry):
     assert result["n_sims"] == 2 and result["fits_errored"] == 0, result["failures"]
     assert result["n_ranked"] == 2 and result["parameters"]
     for p in result["parameters"]:
-        assert len(p["ranks"]) == 2 and all(0 <= r <= n for r, n in zip(p["ranks"], p["n_draws"]))
+        per_sim = POOLED_PER_SIM.get(model_id, 1)  # a pooled parameter: one rank per pooled element a simulation
+        assert len(p["ranks"]) == len(p["n_draws"]) == 2 * per_sim
+        assert all(0 <= r <= n for r, n in zip(p["ranks"], p["n_draws"]))
         assert p["verdict"] == ranks.INCONCLUSIVE  # two simulations never pass or fail a model
     assert json.loads(json.dumps(result)) == result  # JSON-able as stored
 
