@@ -159,6 +159,10 @@ def show_check(model_id: str, check_id: str) -> None:
                  column_config={"p_value": st.column_config.NumberColumn("p-value", format="%.3g"),
                                 "ranks_ok": st.column_config.CheckboxColumn("inside 95% band")})
     st.caption(HOW_TO_READ)
+    pooled = max((len(p.get("ranks") or []) for p in parameters), default=0)
+    if result.get("n_ranked") and pooled > result["n_ranked"]:  # e.g. pairs trading's independent windows
+        st.caption(f"Each parameter pools the ranks of its independent parts ({pooled // result['n_ranked']} a "
+                   f"simulation, {pooled} in all): one test per parameter instead of one per part.")
     plotted = [p for p in parameters if p.get("ecdf")]
     cols = st.columns(3)
     for i, p in enumerate(plotted[:MAX_PLOTS]):

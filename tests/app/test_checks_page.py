@@ -95,3 +95,29 @@ def test_an_unreadable_check_is_listed_with_why_and_its_neighbours_still_open(ap
         assert damaged.name not in at.selectbox(key=f"sbc_check_{NB}").options
     finally:
         shutil.rmtree(damaged)
+
+
+@pytest.mark.slow
+def test_a_pooled_check_says_its_parameters_pool_their_parts(app, registry, stored_check):
+    """Pairs trading's windows are pooled per parameter: the page says how many ranks each holds."""
+    model = registry.load_model_instance("pairs_trading")
+    result = sbc.run_sbc(model, sims=2, draws=20, tune=20, chains=1, seed=5)
+    check = store.write_check("pairs_trading", sbc.KIND, result)
+    at = open_page(app, PAGE, model="pairs_trading", check=check["check_id"])
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("pools the ranks of its independent parts (8 a simulation, 16 in all)" in c
+               for c in texts(at, "caption"))
+    unpooled = open_page(app, PAGE, model=NB, check=stored_check["check_id"])
+    assert not any("pools the ranks" in c for c in texts(unpooled, "caption"))
+
+
+def test_the_model_picker_follows_the_analysts_pick_and_then_a_new_link(app):
+    at = open_page(app, PAGE, model=NB)
+    assert at.selectbox(key="checks_model").value == NB
+    at.selectbox(key="checks_model").select("bayesian_sharpe").run()
+    assert at.selectbox(key="checks_model").value == "bayesian_sharpe" and at.query_params["model"] == "bayesian_sharpe"
+    at.run()  # a rerun keeps the pick
+    assert at.selectbox(key="checks_model").value == "bayesian_sharpe"
+    at.query_params["model"] = NB  # a link to another model, in the same session
+    at.run()
+    assert at.selectbox(key="checks_model").value == NB
