@@ -63,8 +63,15 @@ def select_model(label: str = "Model", include_deprecated: bool = False, *, key:
         st.info("No models are registered. Add `model_configs/<model_id>/config.yaml` (see the README).")
         return None
     ids = list(choices)
+    synced = f"_{key}_url_model"
+    if key is not None and current in ids and st.session_state.get(synced) != current:
+        # A keyed selectbox keeps its session value and ignores ``index``: a link that names another
+        # model than the one last written to the URL must move it (the analyst's own pick must not).
+        st.session_state[key] = current
     chosen = st.selectbox(label, ids, index=ids.index(current) if current in ids else 0,
                           format_func=choices.__getitem__, key=key)
+    if key is not None:
+        st.session_state[synced] = chosen
     if chosen != st.query_params.get("model"):
         if st.query_params.get("model") is not None:
             for name in clears:
