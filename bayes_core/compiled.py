@@ -123,8 +123,9 @@ def active() -> CompiledModels | None:
 
 
 @contextmanager
-def scoped(cache: CompiledModels) -> Iterator[CompiledModels]:
-    """Compile through ``cache`` inside the block (e.g. one SBC's fits), then restore the process's."""
+def scoped(cache: CompiledModels | None) -> Iterator[CompiledModels | None]:
+    """Compile through ``cache`` inside the block (e.g. one SBC's fits; None: afresh every time, as a
+    one-off process does), then restore the process's."""
     global _cache
     previous, _cache = _cache, cache
     try:

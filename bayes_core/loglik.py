@@ -189,6 +189,13 @@ class LikelihoodHooks:
         data = self._loaded(data)
         return log_prior(self.build_model(data), self.complete_posterior(posterior_dataset(posterior)), var_names)
 
+    def power_scaling_groups(self, posterior, data):
+        """Parameters a prior-sensitivity check power-scales one group at a time
+        (``checks.sensitivity.SeparateScaling``), or None: the whole model at once (the default). A
+        model of many independent parts (e.g. one regression per window) scales each part's prior and
+        likelihood on its own, since one joint power would reweight every part by all the others'."""
+        return None
+
     def power_scaled_priors(self, data) -> list[str]:
         """The free variables whose priors a prior-sensitivity check power-scales: those the analyst
         sets (``set_priors``), as priorsense does. A group-level term — θ_i ~ Gamma(μα, α), or its

@@ -29,11 +29,43 @@ class WindowStats:
     def of(cls, y: np.ndarray, x: np.ndarray, window: int) -> "WindowStats":
         from numpy.lib.stride_tricks import sliding_window_view
 
-        Y, X = sliding_window_view(y, window), sliding_window_view(x, window)
+        return cls.of_windows(np.arange(window - 1, len(y)), sliding_window_view(y, window),
+                              sliding_window_view(x, window))
+
+    @classmethod
+    def of_windows(cls, ends: np.ndarray, Y: np.ndarray, X: np.ndarray) -> "WindowStats":
+        """Statistics of the windows given as rows of ``Y`` and ``X`` (windows, days)."""
         xm, ym = X.mean(axis=1), Y.mean(axis=1)
         Xc, Yc = X - xm[:, None], Y - ym[:, None]
-        return cls(np.arange(window - 1, len(y)), window, xm, ym,
-                   (Xc * Xc).sum(axis=1), (Xc * Yc).sum(axis=1), (Yc * Yc).sum(axis=1))
+        return cls(np.asarray(ends), X.shape[1], xm, ym, (Xc * Xc).sum(axis=1), (Xc * Yc).sum(axis=1),
+                   (Yc * Yc).sum(axis=1))
+
+    def log_likelihood(self, c, beta, sigma2, log=np.log):
+        """Each window's exact Normal log-likelihood from its statistics (numpy arrays, or PyTensor
+        tensors with ``log=pt.log``): Σ(y − c − βx̃)² = Syy + n(ȳ − c)² − 2βSxy + β²Sxx."""
+        rss = self.syy + self.n * (self.y_mean - c) ** 2 - 2 * beta * self.sxy + beta**2 * self.sxx
+        return -0.5 * self.n * (np.log(2 * np.pi) + log(sigma2)) - 0.5 * rss / sigma2
+
+
+@dataclass(frozen=True)
+class DataScale:
+    """What the data-scaled prior reads from the data: sd of y and x, the full-sample OLS slope, the
+    mean of y and σ̂², the median residual variance of the rolling OLS fits."""
+
+    sd_y: float
+    sd_x: float
+    slope: float
+    y_mean: float
+    resid_var: float
+
+    @classmethod
+    def of(cls, y: np.ndarray, x: np.ndarray, window: int) -> "DataScale":
+        sd_y, sd_x = float(np.std(y, ddof=1)), float(np.std(x, ddof=1))
+        s = WindowStats.of(y, x, window)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rss = s.syy - np.where(s.sxx > 0, s.sxy**2 / s.sxx, 0.0)
+        return cls(sd_y, sd_x, float(np.cov(x, y)[0, 1] / sd_x**2), float(y.mean()),
+                   max(float(np.median(rss / (window - 2))), 1e-12 * sd_y**2))
 
 
 @dataclass(frozen=True)
@@ -53,17 +85,23 @@ class NIGPrior:
     @classmethod
     def scaled_to(cls, y: np.ndarray, x: np.ndarray, priors: dict[str, float], window: int) -> "NIGPrior":
         """Data-scaled hyper-parameters; σ̂² is the median residual variance of the rolling OLS fits."""
-        sd_y, sd_x = float(np.std(y, ddof=1)), float(np.std(x, ddof=1))
-        slope = float(np.cov(x, y)[0, 1] / sd_x**2)
-        s = WindowStats.of(y, x, window)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rss = s.syy - np.where(s.sxx > 0, s.sxy**2 / s.sxx, 0.0)
-        resid_var = max(float(np.median(rss / (window - 2))), 1e-12 * sd_y**2)
+        return cls.from_scale(DataScale.of(y, x, window), priors)
+
+    @classmethod
+    def from_scale(cls, d: DataScale, priors: dict[str, float]) -> "NIGPrior":
         a0 = float(priors["sigma_shape"])
-        return cls(m_c=float(y.mean()), m_beta=slope,
-                   prec_c=resid_var / (priors["level_scale"] * sd_y) ** 2,
-                   prec_beta=resid_var / (priors["slope_scale"] * sd_y / sd_x) ** 2,
-                   a0=a0, b0=a0 * resid_var)
+        return cls(m_c=d.y_mean, m_beta=d.slope,
+                   prec_c=d.resid_var / (priors["level_scale"] * d.sd_y) ** 2,
+                   prec_beta=d.resid_var / (priors["slope_scale"] * d.sd_y / d.sd_x) ** 2,
+                   a0=a0, b0=a0 * d.resid_var)
+
+    def log_density(self, c: np.ndarray, beta: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
+        """log p(c, β, σ²) of each window's draws: InverseGamma(a0, b0) × the two conditional Normals."""
+        from scipy import stats
+
+        return (stats.invgamma.logpdf(sigma2, self.a0, scale=self.b0)
+                + stats.norm.logpdf(c, self.m_c, np.sqrt(sigma2 / self.prec_c))
+                + stats.norm.logpdf(beta, self.m_beta, np.sqrt(sigma2 / self.prec_beta)))
 
     @classmethod
     def flat(cls) -> "NIGPrior":

@@ -5,16 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, figure
+from bench.serve import chromium as find_chromium, served_app
 
 
 def import_cost() -> dict[str, Any]:
@@ -26,53 +24,28 @@ def import_cost() -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _chromium() -> str | None:
-    for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if path and Path(path).is_file():
-            return path
-    return None
-
-
 def streamlit_startup(timeout: float = 90) -> dict[str, Any]:
     """Seconds from launching ``streamlit run`` to the health endpoint answering and, where a
     Chromium exists, to the catalogue's heading being visible in a real browser (launched before
     the clock starts, so its own start-up is not counted)."""
     with contextlib.ExitStack() as stack:
         page = None
-        chromium = _chromium()
+        chromium = find_chromium()
         if chromium:
             from playwright.sync_api import sync_playwright
 
             browser = stack.enter_context(sync_playwright()).chromium.launch(executable_path=chromium)
             stack.callback(browser.close)
             page = browser.new_page()
-        port = _free_port()
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port",
-                                 str(port), "--server.headless", "true", "--server.address", "127.0.0.1"],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-        stack.callback(proc.wait, timeout=10)
-        stack.callback(proc.terminate)
-        out: dict[str, Any] = {"health_s": None}
-        while time.perf_counter() - t0 < timeout:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        out["health_s"] = time.perf_counter() - t0
-                        break
-            except OSError:
-                time.sleep(0.1)
-        if out["health_s"] is None:
-            return {**out, "error": f"no health answer within {timeout}s"}
+        try:
+            url = stack.enter_context(served_app(os.environ.copy(), start_timeout=timeout))
+        except RuntimeError as exc:
+            return {"health_s": None, "error": str(exc)}
+        out: dict[str, Any] = {"health_s": time.perf_counter() - t0}
         if page is None:
             return {**out, "catalogue_rendered_s": None, "note": "no Chromium: browser render not measured"}
-        page.goto(f"http://127.0.0.1:{port}/", timeout=timeout * 1000)
+        page.goto(f"{url}/", timeout=timeout * 1000)
         page.get_by_role("heading", name="Model catalogue").wait_for(timeout=timeout * 1000)
         out["catalogue_rendered_s"] = time.perf_counter() - t0
         return out

@@ -3,19 +3,14 @@ a prior slider step until the plot has changed, and a page of a cached run until
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.bench_app import _chromium, _free_port
-from bench.common import ROOT, figure
+from bench.common import figure
+from bench.serve import chromium as find_chromium, served_app
 
 NB = "hierarchical_negbinom"
 # A digest of every plotly chart's data: it changes when Streamlit has sent a new figure and plotly holds
@@ -26,36 +21,6 @@ PAGE_READY = {  # what says a page of a cached run is there for the analyst
     "diagnostics": "[data-testid='stDataFrame']",
     "predictions": "[data-testid='stFormSubmitButton'] button",
 }
-
-
-@contextlib.contextmanager
-def served_app(env: dict[str, str], log: Path | None = None, start_timeout: float = 90):
-    """``streamlit run`` on a free loopback port, stopped (by its own process) on exit; its output goes
-    to ``log`` when given, and a server that does not start says so with that log."""
-    port = _free_port()
-    with open(log or os.devnull, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
-                                 "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-                                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + start_timeout
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("streamlit did not start" + (f":\n{log.read_text()}" if log else "")) from None
-                    time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def settle(page) -> None:
@@ -104,7 +69,7 @@ def page_loads(page, url: str, run_id: str, repeats: int) -> dict[str, list[floa
 def run(mode: str) -> dict[str, Any]:
     from bayes_core.models.hierarchical_negbinom import HierarchicalNegBinomModel
 
-    chromium = _chromium()
+    chromium = find_chromium()
     if chromium is None:
         return {"note": figure("no Chromium: nothing measured", "")}
     steps, repeats = {"smoke": (2, 1), "quick": (8, 3)}.get(mode, (19, 8))

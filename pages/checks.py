@@ -3,8 +3,7 @@ stored checks. Deep link: ``?model=<id>&check=<check id>``."""
 
 import streamlit as st
 
-from bayes_core.registry import get_registry
-from ui import checks_view, nav, resources
+from ui import checks_view, nav, resources, state
 from ui.text import MESSAGE_CHARS, safe_text
 
 nav.frame()
@@ -12,8 +11,7 @@ st.title("Model checks")
 st.caption("Simulation-based calibration: do the model's fits recover parameters drawn from its own prior? "
            "Each check fits many simulated data sets in the background; its result is stored beside the runs.")
 
-registry = get_registry()
-model_id = checks_view.pick_model(registry)
+model_id = state.select_model(key="checks_model", clears=("check",))
 if model_id is None:
     st.stop()
 model = resources.open_model(model_id)

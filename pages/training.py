@@ -2,16 +2,14 @@
 
 import streamlit as st
 
-from bayes_core.registry import get_registry
-from ui import nav, resources, training
+from ui import nav, resources, state, training
 
 nav.frame()
 st.title("Train a model")
 st.caption("Training runs as a background job: it keeps going if you close this tab, and its progress, "
            "result or error is here when you come back.")
 
-registry = get_registry()
-model_id = training.pick_model(registry)
+model_id = state.select_model(key="training_model")
 if model_id is None:
     st.stop()
 model = resources.open_model(model_id)

@@ -54,6 +54,22 @@ def stop_warm_workers(base: Path) -> None:
                 pass
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_models():
+    """Each test process keeps its compiled models, as the warm worker does: a test that trains a model
+    structure this process has compiled before binds its data and priors instead of compiling again
+    (exact: see bayes_core.compiled). The one-off compile path stays covered by every job, CLI and
+    SBC subprocess, and by tests that open ``compiled.scoped(None)``; BAYES_TEST_FRESH_COMPILES=1
+    turns the cache off for the whole run."""
+    from bayes_core import compiled
+
+    if os.environ.get("BAYES_TEST_FRESH_COMPILES") == "1":
+        yield None
+        return
+    with compiled.scoped(compiled.CompiledModels(max_entries=16)) as cache:
+        yield cache
+
+
 @pytest.fixture(scope="session")
 def registry():
     from bayes_core.registry import get_registry

@@ -16,7 +16,6 @@ import streamlit as st
 from bayes_core.checks import ranks, sbc, store
 from bayes_core.errors import BayesCoreError, InvalidParametersError
 from bayes_core.jobs import JobRequest, get_runner
-from bayes_core.registry import ModelRegistry
 from bayes_core.settings import WHOLE_BOUNDS
 from ui.text import MESSAGE_CHARS, safe_code, safe_text
 
@@ -36,24 +35,6 @@ HOW_TO_READ = (
 
 
 # -- model ----------------------------------------------------------------------------------------
-def pick_model(registry: ModelRegistry) -> str | None:
-    """The model named by ``?model=`` (an unknown one is an error), else a selector; kept in the URL."""
-    choices = dict(registry.get_model_for_dropdown())
-    requested = st.query_params.get("model")
-    if requested is not None and requested not in choices:
-        st.error(f"There is no model “{safe_text(requested)}” to check; pick one of the models below.")
-    if not choices:
-        st.info("No models are registered. Add a folder under `model_configs/` (see the README).")
-        return None
-    ids = list(choices)
-    model_id = st.selectbox("Model", ids, index=ids.index(requested) if requested in choices else 0,
-                            format_func=choices.get, key="checks_model")
-    if st.query_params.get("model") != model_id:
-        st.query_params["model"] = model_id
-        st.query_params.pop("check", None)  # a check belongs to the model it was picked with
-    return model_id
-
-
 # -- start a check ----------------------------------------------------------------------------------
 def settings_inputs(model_id: str) -> dict[str, int]:
     """Simulations and per-fit sampler settings, SBC's small defaults, bounded as the core bounds them."""
@@ -178,6 +159,10 @@ def show_check(model_id: str, check_id: str) -> None:
                  column_config={"p_value": st.column_config.NumberColumn("p-value", format="%.3g"),
                                 "ranks_ok": st.column_config.CheckboxColumn("inside 95% band")})
     st.caption(HOW_TO_READ)
+    pooled = max((len(p.get("ranks") or []) for p in parameters), default=0)
+    if result.get("n_ranked") and pooled > result["n_ranked"]:  # e.g. pairs trading's independent windows
+        st.caption(f"Each parameter pools the ranks of its independent parts ({pooled // result['n_ranked']} a "
+                   f"simulation, {pooled} in all): one test per parameter instead of one per part.")
     plotted = [p for p in parameters if p.get("ecdf")]
     cols = st.columns(3)
     for i, p in enumerate(plotted[:MAX_PLOTS]):

@@ -54,7 +54,7 @@ def show(payload: dict[str, Any]) -> None:
         st.markdown("\n".join(f"- {safe_text(sens.describe(p), MESSAGE_CHARS)}" for p in flagged[:10]))
     if payload.get("unreliable"):
         st.warning(safe_text(payload["unreliable"], MESSAGE_CHARS), icon=":material/warning:")
-    for note in (payload.get("caveat"), payload.get("recomputed_because")):
+    for note in (payload.get("scope"), payload.get("caveat"), payload.get("recomputed_because")):
         if note:
             st.info(safe_text(note, MESSAGE_CHARS), icon=":material/info:")
     st.plotly_chart(bars(parameters, payload["threshold"]), width="stretch")

@@ -45,8 +45,11 @@ def url_model() -> str | None:
     return kept if kept in registry() else None
 
 
-def select_model(label: str = "Model", include_deprecated: bool = False) -> str | None:
-    """A model picker defaulting to the URL's model; the choice is written back to the URL."""
+def select_model(label: str = "Model", include_deprecated: bool = False, *, key: str | None = None,
+                 clears: tuple[str, ...] = ("run",)) -> str | None:
+    """A model picker defaulting to the URL's model (a deprecated one reached by link is offered, marked);
+    the choice is written back to the URL and ``clears`` names the URL parameters that belong to the
+    previous model (a run, a check) and are dropped when it changes."""
     reg = registry()
     choices = dict(reg.get_model_for_dropdown())
     current = url_model()
@@ -57,14 +60,22 @@ def select_model(label: str = "Model", include_deprecated: bool = False) -> str 
         choices.update({m: f"{meta.name} [DEPRECATED]" for m, meta in reg.get_all_models().items()
                         if m not in choices})
     if not choices:
-        st.info("No models are registered. Add `model_configs/<model_id>/config.yaml`.")
+        st.info("No models are registered. Add `model_configs/<model_id>/config.yaml` (see the README).")
         return None
     ids = list(choices)
+    synced = f"_{key}_url_model"
+    if key is not None and current in ids and st.session_state.get(synced) != current:
+        # A keyed selectbox keeps its session value and ignores ``index``: a link that names another
+        # model than the one last written to the URL must move it (the analyst's own pick must not).
+        st.session_state[key] = current
     chosen = st.selectbox(label, ids, index=ids.index(current) if current in ids else 0,
-                          format_func=choices.__getitem__)
+                          format_func=choices.__getitem__, key=key)
+    if key is not None:
+        st.session_state[synced] = chosen
     if chosen != st.query_params.get("model"):
         if st.query_params.get("model") is not None:
-            st.query_params.pop("run", None)
+            for name in clears:
+                st.query_params.pop(name, None)
         st.query_params["model"] = chosen
     st.session_state[_MODEL_KEY] = chosen
     return chosen

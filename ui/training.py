@@ -16,7 +16,6 @@ from bayes_core import artifacts
 from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
-from bayes_core.registry import ModelRegistry
 from bayes_core.settings import DEVICES, METHODS, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
 from ui import model_options, nav, state, uploads
 from ui.text import MESSAGE_CHARS, safe_code, safe_text
@@ -34,25 +33,6 @@ _VERDICT_ICONS = {"good": ":green[:material/check_circle:]", "warning": ":orange
 
 
 # -- model -------------------------------------------------------------------------------------
-def pick_model(registry: ModelRegistry) -> str | None:
-    """The model named by ``?model=`` when the registry knows it, else a selector; kept in the URL."""
-    choices = dict(registry.get_model_for_dropdown())
-    requested = st.query_params.get("model")
-    if requested is not None and requested not in registry:
-        st.warning(f"There is no model “{safe_text(requested)}”; pick one of the models below.")
-    elif requested is not None and requested not in choices:  # deprecated: reachable by link only
-        choices[requested] = f"{registry.get_model_metadata(requested).name} [DEPRECATED]"
-    if not choices:
-        st.info("No models are registered. Add a folder under `model_configs/` (see the README).")
-        return None
-    ids = list(choices)
-    model_id = st.selectbox("Model", ids, index=ids.index(requested) if requested in choices else 0,
-                            format_func=choices.get, key="training_model")
-    if st.query_params.get("model") != model_id:
-        st.query_params["model"] = model_id
-    return model_id
-
-
 # -- form --------------------------------------------------------------------------------------
 def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
     """Sampler settings with the model's defaults, bounded as ``bayes_core.settings`` bounds them

@@ -98,6 +98,7 @@ def cmd_sensitivity(args: argparse.Namespace, extra: list[str]) -> int:
                "verdict": result["verdict"], "power_scaled_priors": result["power_scaled_priors"],
                "draws_used": result["draws_used"], "pareto_k": result["pareto_k"], "caveat": result.get("caveat"),
                "unreliable": result.get("unreliable"), "recomputed_because": result.get("recomputed_because"),
+               "scope": result.get("scope"),
                "parameters": [{k: p[k] for k in ("name", "prior", "likelihood", "diagnosis")}
                               for p in result["parameters"]]}
     lines = [f"prior sensitivity of run {result['run_id']} ({model_id}); priors power-scaled: "
@@ -106,7 +107,7 @@ def cmd_sensitivity(args: argparse.Namespace, extra: list[str]) -> int:
         shown = [("–" if v is None else f"{v:.3f}") for v in (p["prior"], p["likelihood"])]
         lines.append(f"{p['name']:28} {shown[0]:>8} {shown[1]:>10}  {p['diagnosis']}")
     lines += [f"threshold {result['threshold']}: {result['verdict']}"] + [
-        f"note: {payload[k]}" for k in ("unreliable", "caveat", "recomputed_because") if payload[k]]
+        f"note: {payload[k]}" for k in ("scope", "unreliable", "caveat", "recomputed_because") if payload[k]]
     _emit(args, payload, "\n".join(lines))
     return EXIT_OK
 

@@ -12,6 +12,7 @@
 - ``sbc_fit(data, settings, progress)`` the posterior draws of one simulated data set by the
                                     model's own sampled model (``build_model``: the reduced
                                     likelihood where the model has one) and its convergence verdict
+- ``sbc_pooled_dims``               dimensions whose elements are ranked together (independent parts)
 - ``sbc_unavailable``               why the model cannot be checked this way (None: it can)
 """
 
@@ -28,6 +29,10 @@ from bayes_core.errors import BayesCoreError
 class SBCHooks:
     #: Why SBC cannot check this model (None: it can); ``run_sbc`` refuses with this reason.
     sbc_unavailable: ClassVar[str | None] = None
+    #: Dimensions whose elements are ranked as one pooled parameter (e.g. pairs trading's independent
+    #: windows: their ranks within a simulation are independent, so pooling gains power and avoids one
+    #: test per element); empty: every element is its own parameter.
+    sbc_pooled_dims: ClassVar[tuple[str, ...]] = ()
     #: Observed variable of the predictive model → the data column it simulates (default: same name).
     sbc_observed_columns: ClassVar[dict[str, str]] = {}
 

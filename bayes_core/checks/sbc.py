@@ -100,9 +100,10 @@ def run_sbc(model, data: Any = None, *, sims: int | None = None, draws: int | No
     template = model.load_data(data)
     report(Progress("simulating", 0, s["sims"], message=f"{s['sims']} data sets from the prior predictive"))
     prior, simulated = model.sbc_simulate(template, s["sims"], s["seed"])
-    elements = _elements(prior, model.sbc_parameters(prior))
+    elements = _elements(prior, model.sbc_parameters(prior), model.sbc_pooled_dims)
     names = list(dict.fromkeys(var for var, _, _ in elements))
-    ranks_by = {label: [] for _, _, label in elements}
+    ranks_by: dict[str, list[int]] = {label: [] for _, _, label in elements}
+    draws_by: dict[str, list[int]] = {label: [] for _, _, label in elements}  # a pooled label: one per element
     n_draws: list[int] = []
     failures: list[dict[str, Any]] = []
     not_converged: list[int] = []
@@ -129,9 +130,10 @@ def run_sbc(model, data: Any = None, *, sims: int | None = None, draws: int | No
             for var, index, label in elements:
                 draws_of = kept[var].values.reshape(n_draws[-1], *kept[var].shape[2:])
                 ranks_by[label].append(int(ranks.rank_of(prior[var].isel(sim=i).values, draws_of)[index]))
+                draws_by[label].append(n_draws[-1])
         compiles = cache.compiles
     report(Progress("ranking", s["sims"], s["sims"], message="rank statistics"))
-    parameters = [_parameter(label, ranks_by[label], n_draws, s["seed"]) for _, _, label in elements]
+    parameters = [_parameter(label, ranks_by[label], draws_by[label], s["seed"]) for label in ranks_by]
     return {
         "kind": KIND, "model_id": model.model_id, "model_version": model.metadata.version,
         "config_hash": model.metadata.config_hash, "options": dict(model.options), "priors": dict(model.priors),
@@ -145,19 +147,25 @@ def run_sbc(model, data: Any = None, *, sims: int | None = None, draws: int | No
     }
 
 
-def _elements(prior, variables: list[str]) -> list[tuple[str, tuple, str]]:
-    """``(variable, element index, label)`` of every ranked element, e.g. ``beta[x1]``; at most
-    ``MAX_RANKED`` (the first ones)."""
-    out = []
+def _elements(prior, variables: list[str], pooled: tuple[str, ...] = ()) -> list[tuple[str, tuple, str]]:
+    """``(variable, element index, label)`` of every ranked element, e.g. ``beta[x1]``; elements along
+    a ``pooled`` dimension share one label (``hedge_ratio``); at most ``MAX_RANKED`` labels."""
+    out, labels_seen = [], []
     for var in variables:
         da = prior[var]
         dims = [d for d in da.dims if d != "sim"]
         for index in np.ndindex(*da.shape[1:]):
-            labels = [str(da[d].values[j]) if d in da.coords else str(j) for d, j in zip(dims, index)]
-            out.append((var, index, f"{var}[{','.join(labels)}]" if labels else var))
+            labels = [str(da[d].values[j]) if d in da.coords else str(j) for d, j in zip(dims, index)
+                      if d not in pooled]
+            label = f"{var}[{','.join(labels)}]" if labels else var
+            if label not in labels_seen:
+                if len(labels_seen) == MAX_RANKED:
+                    continue
+                labels_seen.append(label)
+            out.append((var, index, label))
     if not out:
         raise SBCUnavailableError("SBC found no parameter to rank in the model's prior (its sbc_parameters is empty).")
-    return out[:MAX_RANKED]
+    return out
 
 
 def _parameter(label: str, parameter_ranks: list[int], n_draws: list[int], seed: int) -> dict[str, Any]:

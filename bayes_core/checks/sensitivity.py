@@ -28,6 +28,7 @@ import logging
 import math
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -101,6 +102,17 @@ def _write(run: store.Run, payload: dict[str, Any]) -> None:
 
 
 # -- computing -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScalingGroup:
+    """Parameters power-scaled together: their posterior draws, and the log prior and log likelihood
+    (one total per (chain, draw)) whose powers reweight them."""
+
+    posterior: Any
+    names: list[str]
+    log_prior: np.ndarray
+    log_lik: np.ndarray
+
+
 def compute(run: store.Run, model) -> dict[str, Any]:
     """The sensitivity of ``run``'s parameters (nothing written); ``NotEvaluableError`` says why not."""
     if model.sensitivity_unavailable:
@@ -109,23 +121,31 @@ def compute(run: store.Run, model) -> dict[str, Any]:
     data = run.data
     posterior, draws_total = evaluation.posterior_within_budget(run, model, data)
     posterior = model.complete_posterior(posterior)
-    priors = model.power_scaled_priors(data)
-    if not priors:
-        raise NotEvaluableError(f"{run.model_id} has no prior the analyst sets (every free variable's prior is "
-                                "hierarchical), so there is nothing to power-scale.")
-    names = reported_parameters(model, posterior)
-    log_prior = model.log_prior(posterior, data, var_names=priors)
-    log_lik = model.pointwise_log_likelihood(posterior, data).total()
-    table = power_scaling_table(posterior, names, log_prior, log_lik)
-    pareto_k = {"prior": weights_pareto_k(log_prior), "likelihood": weights_pareto_k(log_lik)}
+    separate = model.power_scaling_groups(posterior, data)
+    if separate is None:
+        priors = model.power_scaled_priors(data)
+        if not priors:
+            raise NotEvaluableError(f"{run.model_id} has no prior the analyst sets (every free variable's prior is "
+                                    "hierarchical), so there is nothing to power-scale.")
+        names = reported_parameters(model, posterior)
+        groups = [ScalingGroup(posterior, names, model.log_prior(posterior, data, var_names=priors),
+                               model.pointwise_log_likelihood(posterior, data).total())]
+    else:
+        priors, groups = separate.priors, separate.groups
+    table = [row for g in groups for row in power_scaling_table(g.posterior, g.names, g.log_prior, g.log_lik)]
+    pareto_k = {part: _worst_k([weights_pareto_k(getattr(g, field)) for g in groups])
+                for part, field in (("prior", "log_prior"), ("likelihood", "log_lik"))}
+    draws_used = int(groups[0].log_lik.size)
     meta = run.metadata
     payload: dict[str, Any] = {
         "schema": SCHEMA, "run_id": run.run_id, "model_id": run.model_id,
         "computed_at": datetime.now(timezone.utc).isoformat(), "threshold": THRESHOLD,
-        "power_scaled_priors": priors, "draws_used": int(log_lik.size), "draws_total": int(draws_total),
-        "fit_path": meta.get("fit_path"), "parameters": table, "pareto_k": pareto_k, "good_k": good_k(log_lik.size),
+        "power_scaled_priors": priors, "draws_used": draws_used, "draws_total": int(draws_total),
+        "fit_path": meta.get("fit_path"), "parameters": table, "pareto_k": pareto_k, "good_k": good_k(draws_used),
         "seconds": time.perf_counter() - t0,
     }
+    if separate is not None:
+        payload["scope"] = separate.scope
     unreliable = [f"{part} k̂ {'not estimated' if k is None else f'{k:.2f}'}" for part, k in pareto_k.items()
                   if k is None or k > payload["good_k"]]
     if unreliable:
@@ -136,6 +156,21 @@ def compute(run: store.Run, model) -> dict[str, Any]:
                              "MCMC: power-scaling reweights them as if they were the posterior")
     payload["verdict"] = verdict(table)
     return payload
+
+
+@dataclass(frozen=True)
+class SeparateScaling:
+    """A model's groups power-scaled one at a time (``power_scaling_groups``), the priors they scale,
+    and a sentence saying what was scaled separately and why."""
+
+    groups: list[ScalingGroup]
+    priors: list[str]
+    scope: str
+
+
+def _worst_k(values: list[float | None]) -> float | None:
+    """The largest Pareto k̂ of the groups (None, not estimated, counts as the worst)."""
+    return None if any(v is None for v in values) else max(values)
 
 
 def reported_parameters(model, posterior) -> list[str]:

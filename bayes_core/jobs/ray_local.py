@@ -61,7 +61,8 @@ def ensure_token(path: Path) -> Path:
     return path
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))  # from the ephemeral range: clear of Ray's worker ports (10002-19999)
         return s.getsockname()[1]
@@ -126,7 +127,7 @@ def start(state_dir: Path = STATE_DIR, *, cpus: int = 2, gpus: int | None = None
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / HEAD_FILE).unlink(missing_ok=True)
     token_path = ensure_token(Path(token_path or default_token_path()).absolute())
-    spec = {"cpus": cpus, "gpus": gpus, "port": port or _free_port(), "hours": hours, "token_path": str(token_path),
+    spec = {"cpus": cpus, "gpus": gpus, "port": port or free_port(), "hours": hours, "token_path": str(token_path),
             "watch_pid": watch_pid}
     with open(state_dir / LOG_FILE, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", MODULE, "supervise", str(state_dir), json.dumps(spec)],
@@ -213,7 +214,7 @@ def supervise(state_dir: Path, spec: dict[str, Any]) -> int:
         cmd += ["--num-gpus", str(spec["gpus"])]
     for flag in ("--port", "--ray-client-server-port", "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
                  "--runtime-env-agent-port", "--metrics-export-port", "--node-manager-port", "--object-manager-port"):
-        cmd += [flag, str(_free_port())]
+        cmd += [flag, str(free_port())]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=spec["token_path"],
                RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",

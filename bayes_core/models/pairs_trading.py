@@ -50,6 +50,7 @@ from bayes_core.errors import DataValidationError, InvalidParametersError
 from bayes_core.draws import central_interval, group_draws
 from bayes_core.fallback import NO_FALLBACK, Fallback
 from bayes_core.finance import clean_xy
+from bayes_core.models.pairs_checks import PairsChecks
 from bayes_core.rolling_regression import (NIGPrior, WindowPosterior, WindowStats, check_thresholds,
                                            positions_from_zscore, zscore)
 
@@ -71,7 +72,7 @@ def hedge_table(index: pd.Index, y: np.ndarray, x: np.ndarray, window: int, beta
     return table
 
 
-class BayesianPairsTrading(BaseBayesianModel):
+class BayesianPairsTrading(PairsChecks, BaseBayesianModel):
     outcome_kind = "continuous"
     config_id = "pairs_trading"
     prior_constraints = {"level_scale": "positive", "slope_scale": "positive", "sigma_shape": "positive"}
@@ -93,14 +94,6 @@ class BayesianPairsTrading(BaseBayesianModel):
     `slope_scale` and `sigma_shape`.
     """
     headline_vars = ["hedge_ratio"]
-    sbc_unavailable = ("its windows are separate regressions on overlapping rows, not one generative model of the "
-                       "series: no data set can be simulated from one prior draw (each day would get one value per "
-                       "window it lies in). Its exact NIG posterior is the check of its sampler (the run's report).")
-    sensitivity_unavailable = (
-        "its windows are hundreds of separate regressions in one trace: power-scaling their joint prior or "
-        "likelihood reweights every window's draws by all the others', so each hedge ratio would look sensitive "
-        "from Monte Carlo noise alone. To see how much the prior matters, train it with other slope_scale or "
-        "sigma_shape priors and compare the runs' hedge ratios (`runs compare`).")
     true_parameters = {"hedge_ratio_1": 1.5, "hedge_ratio_2": 1.1, "hedge_ratio_3": 0.8, "intercept": 5.0,
                        "noise_sd": 0.5}
 
@@ -196,14 +189,21 @@ class BayesianPairsTrading(BaseBayesianModel):
 
     def build_model(self, data: pd.DataFrame):
         """Sampled model: each window's Normal log-likelihood from its sufficient statistics (exact)."""
+        s = WindowStats.of(data["y"].to_numpy(float), data["x"].to_numpy(float), self.window)
+        return self.window_model(s, self._prior(data), self._coords(data, s))
+
+    def window_model(self, s: WindowStats, prior: NIGPrior, coords: dict[str, list[str]]):
+        """The per-window regressions of ``s`` under ``prior``. The statistics are data containers, so
+        a process that keeps compiled models (a warm worker, SBC's fits) binds new ones without compiling."""
         import pymc as pm
         import pytensor.tensor as pt
 
-        s = WindowStats.of(data["y"].to_numpy(float), data["x"].to_numpy(float), self.window)
-        with pm.Model(coords=self._coords(data, s)) as model:
-            c, beta, sigma2 = self._window_priors(self._prior(data))
-            rss = s.syy + s.n * (s.y_mean - c) ** 2 - 2 * beta * s.sxy + beta**2 * s.sxx
-            pm.Potential("loglik", pt.sum(-0.5 * s.n * pt.log(2 * np.pi * sigma2) - 0.5 * rss / sigma2))
+        with pm.Model(coords=coords) as model:
+            c, beta, sigma2 = self._window_priors(prior)
+            stats = {name: pm.Data(name, getattr(s, name), dims="window")
+                     for name in ("x_mean", "y_mean", "sxx", "sxy", "syy")}
+            bound = WindowStats(ends=s.ends, n=s.n, **stats)
+            pm.Potential("loglik", pt.sum(bound.log_likelihood(c, beta, sigma2, log=pt.log)))
         return model
 
     def build_predictive_model(self, data: pd.DataFrame):

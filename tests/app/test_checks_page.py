@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bayes_core.checks import sbc, store
+from bayes_core.registry import get_registry
 from tests.app.conftest import NB
 from tests.app.test_pages import open_page, texts
 
@@ -43,14 +44,17 @@ def test_a_bad_deep_link_is_an_error_and_the_page_still_serves(app, stored_check
     assert any("no readable SBC check" in e for e in texts(at, "error"))
     assert at.selectbox(key=f"sbc_check_{NB}").value  # the newest readable check is shown instead
     at = open_page(app, PAGE, model="no_such_model")
-    assert not at.exception
-    assert any("There is no model" in e for e in texts(at, "error"))
+    assert not at.exception  # the same notice as every page's: the link's model is ignored, a picker offered
+    assert any("no such model is registered" in w for w in texts(at, "warning"))
+    assert at.selectbox(key="checks_model").value in get_registry().model_ids()
 
 
-def test_a_model_sbc_cannot_check_says_why_and_offers_no_start(app):
-    at = open_page(app, PAGE, model="pairs_trading")
+def test_a_model_sbc_cannot_check_says_why_and_offers_no_start(app, monkeypatch):
+    sharpe = get_registry().load_model_instance("bayesian_sharpe")
+    monkeypatch.setattr(type(sharpe), "sbc_unavailable", "a reason given by the model")
+    at = open_page(app, PAGE, model="bayesian_sharpe")
     assert not at.exception, [e.value for e in at.exception]
-    assert any("SBC cannot check" in w for w in texts(at, "warning"))
+    assert any("SBC cannot check" in w and "a reason given by the model" in w for w in texts(at, "warning"))
     assert "sbc_start" not in [b.key for b in at.button]
 
 
@@ -91,3 +95,29 @@ def test_an_unreadable_check_is_listed_with_why_and_its_neighbours_still_open(ap
         assert damaged.name not in at.selectbox(key=f"sbc_check_{NB}").options
     finally:
         shutil.rmtree(damaged)
+
+
+@pytest.mark.slow
+def test_a_pooled_check_says_its_parameters_pool_their_parts(app, registry, stored_check):
+    """Pairs trading's windows are pooled per parameter: the page says how many ranks each holds."""
+    model = registry.load_model_instance("pairs_trading")
+    result = sbc.run_sbc(model, sims=2, draws=20, tune=20, chains=1, seed=5)
+    check = store.write_check("pairs_trading", sbc.KIND, result)
+    at = open_page(app, PAGE, model="pairs_trading", check=check["check_id"])
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("pools the ranks of its independent parts (8 a simulation, 16 in all)" in c
+               for c in texts(at, "caption"))
+    unpooled = open_page(app, PAGE, model=NB, check=stored_check["check_id"])
+    assert not any("pools the ranks" in c for c in texts(unpooled, "caption"))
+
+
+def test_the_model_picker_follows_the_analysts_pick_and_then_a_new_link(app):
+    at = open_page(app, PAGE, model=NB)
+    assert at.selectbox(key="checks_model").value == NB
+    at.selectbox(key="checks_model").select("bayesian_sharpe").run()
+    assert at.selectbox(key="checks_model").value == "bayesian_sharpe" and at.query_params["model"] == "bayesian_sharpe"
+    at.run()  # a rerun keeps the pick
+    assert at.selectbox(key="checks_model").value == "bayesian_sharpe"
+    at.query_params["model"] = NB  # a link to another model, in the same session
+    at.run()
+    assert at.selectbox(key="checks_model").value == NB

@@ -54,7 +54,7 @@ def test_unknown_model_in_the_url_is_reported(page):
     page.query_params["model"] = "../etc"
     page.run()
     assert not page.exception
-    assert any("no model “\\.\\.\\/etc”" in w.value for w in page.warning)  # shown Markdown-escaped
+    assert any("model “\\.\\.\\/etc”: no such model" in w.value for w in page.warning)  # shown Markdown-escaped
 
 
 def test_submitting_adds_a_job_row(page):

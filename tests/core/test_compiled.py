@@ -6,20 +6,25 @@ A reused compile must give exactly the posterior a fresh compile gives on the ne
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bayes_core import compiled
 from tests.conftest import TINY
 
+ROOT = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it, `make test-fast` does not
 
 
 @pytest.fixture
 def cache():
-    compiled.disable()
-    yield compiled.enable(4)
-    compiled.disable()
+    with compiled.scoped(compiled.CompiledModels(4)) as own:  # not the session's: counts start at zero
+        yield own
 
 
 def _nb(**kwargs):
@@ -92,8 +97,10 @@ def test_least_recently_used_entry_is_dropped(monkeypatch):
 
 
 def test_off_unless_enabled():
-    compiled.disable()
-    assert compiled.active() is None
+    """A one-off process (a job, the CLI) compiles afresh: nothing turns the cache on at import."""
+    code = "import bayes_core, bayes_core.base; from bayes_core import compiled; print(compiled.active())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "None"
 
 
 # -- reuse with real compiles (Bayesian Sharpe: the cheapest model to compile) -------------------------------
@@ -111,8 +118,8 @@ def test_reused_compile_gives_the_posterior_of_a_fresh_compile(cache):
     assert cache.stats()["hits"] == 1 and cache.stats()["compiles"] == 1
     assert "bind_s" in warm.info["timings"] and "compile_s" not in warm.info["timings"]
 
-    compiled.disable()  # the reference: a fresh compile of the new model, as a one-off process does
-    fresh = _sharpe(priors={"sharpe_sd": 0.3}).fit(new_data, **TINY)
+    with compiled.scoped(None):  # the reference: a fresh compile of the new model, as a one-off process does
+        fresh = _sharpe(priors={"sharpe_sd": 0.3}).fit(new_data, **TINY)
     for var in ("sharpe", "nu", "scale", "annual_volatility"):
         np.testing.assert_allclose(_posterior(warm, var), _posterior(fresh, var), rtol=1e-7, atol=1e-10)
     assert not np.allclose(_posterior(warm), _posterior(first))  # not the old posterior

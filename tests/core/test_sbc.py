@@ -18,12 +18,16 @@ from bayes_core.registry import get_registry
 from bayes_core.samplers import Cancelled
 
 NB = "hierarchical_negbinom"
+SHARPE = "bayesian_sharpe"
+UNCHECKABLE = "its likelihood is a black box (a reason given by the model)"
 #: Tiny fits: SBC's machinery, not its power (the mis-specification test has the power it needs).
 TWO_SIMS = dict(sims=2, draws=20, tune=20, chains=1, seed=5)
 MODEL_IDS = get_registry(refresh=True).model_ids()
 #: Models whose prior predictive mostly simulates data their own schema refuses (a finding SBC
 #: reports as failed fits): player props' priors give far more than 30 goals or 100 shots a match.
 SCHEMA_REFUSES_SIMULATIONS = {"player_props": "value above"}
+#: Models whose parameters pool their elements' ranks: pairs trading's 8 separate windows.
+POOLED_PER_SIM = {"pairs_trading": 8}
 
 
 def small_nb(registry, **priors):
@@ -70,14 +74,23 @@ def test_every_catalogue_model_runs_a_two_simulation_sbc(model_id, registry):
     assert result["n_sims"] == 2 and result["fits_errored"] == 0, result["failures"]
     assert result["n_ranked"] == 2 and result["parameters"]
     for p in result["parameters"]:
-        assert len(p["ranks"]) == 2 and all(0 <= r <= n for r, n in zip(p["ranks"], p["n_draws"]))
+        per_sim = POOLED_PER_SIM.get(model_id, 1)  # a pooled parameter: one rank per pooled element a simulation
+        assert len(p["ranks"]) == len(p["n_draws"]) == 2 * per_sim
+        assert all(0 <= r <= n for r, n in zip(p["ranks"], p["n_draws"]))
         assert p["verdict"] == ranks.INCONCLUSIVE  # two simulations never pass or fail a model
     assert json.loads(json.dumps(result)) == result  # JSON-able as stored
 
 
-def test_only_pairs_trading_cannot_be_checked(registry):
+def test_every_catalogue_model_can_be_checked(registry):
     refused = [m for m in MODEL_IDS if registry.load_model_instance(m).sbc_unavailable]
-    assert refused == ["pairs_trading"]
+    assert refused == []
+
+
+@pytest.fixture
+def uncheckable(registry, monkeypatch) -> str:
+    """The Sharpe model made to refuse SBC, as a model that cannot be simulated says why."""
+    monkeypatch.setattr(type(registry.load_model_instance(SHARPE)), "sbc_unavailable", UNCHECKABLE)
+    return SHARPE
 
 
 # -- SBC catches a mis-specified fit --------------------------------------------------------------------
@@ -129,14 +142,14 @@ def _job(params, settings) -> Job:
                created_at="2026-01-01T00:00:00+00:00", task="sbc", params=params)
 
 
-def test_sbc_task_is_refused_before_queueing_with_every_problem(tmp_path, monkeypatch):
+def test_sbc_task_is_refused_before_queueing_with_every_problem(tmp_path, monkeypatch, uncheckable):
     runner = LocalJobRunner(tmp_path)
     monkeypatch.setattr(runner, "sweep", lambda: None)
     with pytest.raises(InvalidParametersError) as caught:
         runner.submit(JobRequest(NB, {"draws": 0}, params={"sims": 5000, "colour": 1}, task="sbc"))
     assert {"draws", "sims", "param colour"} <= set(caught.value.errors)
     with pytest.raises(sbc.SBCUnavailableError):
-        runner.submit(JobRequest("pairs_trading", params={"sims": 5}, task="sbc"))
+        runner.submit(JobRequest(uncheckable, params={"sims": 5}, task="sbc"))
     job = runner.submit(JobRequest(NB, {"draws": 30}, params={"sims": 4}, task="sbc"))
     assert job.progress["draws_total"] == 4 and job.params == {"sims": 4} and job.settings["draws"] == 30
 
@@ -172,13 +185,13 @@ def test_cli_refuses_a_bad_number_of_simulations_before_any_work(sims, capsys):
 
 
 @pytest.mark.slow
-def test_cli_check_sbc_and_list_json(capsys):
+def test_cli_check_sbc_and_list_json(capsys, uncheckable):
     from bayes_core.cli import main
 
     assert main(["check", "sbc", NB, "--sims", "0", "--json"]) == 2
     assert "from 1 to 1000" in json.loads(capsys.readouterr().out)["error"]
-    assert main(["check", "sbc", "pairs_trading", "--json"]) == 2
-    assert "overlapping" in json.loads(capsys.readouterr().out)["error"]
+    assert main(["check", "sbc", uncheckable, "--json"]) == 2
+    assert UNCHECKABLE in json.loads(capsys.readouterr().out)["error"]
     code = main(["check", "sbc", NB, "--sims", "2", "--draws", "30", "--tune", "30", "--chains", "1", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["n_sims"] == 2 and isinstance(out["fits_failed"], int)
@@ -186,3 +199,4 @@ def test_cli_check_sbc_and_list_json(capsys):
     assert main(["check", "list", NB, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert out["check_id"] in [c["check_id"] for c in listed["checks"]]
+

@@ -103,10 +103,12 @@ def test_an_oversized_stored_file_is_never_read(lr_run, monkeypatch):
     assert payload is None and "is larger than 100 bytes" in problem
 
 
-def test_a_model_that_cannot_be_checked_refuses_before_any_work(registry, nb_run):
-    pairs = registry.load_model_instance("pairs_trading")
-    with pytest.raises(NotEvaluableError, match="pairs_trading cannot be checked this way: its windows"):
-        sens.compute(nb_run, pairs)
+def test_a_model_that_cannot_be_checked_refuses_before_any_work(registry, nb_run, monkeypatch):
+    model = registry.load_model_instance("hierarchical_negbinom")
+    monkeypatch.setattr(type(model), "sensitivity_unavailable", "a reason given by the model")
+    monkeypatch.setattr(type(model), "log_prior", lambda *a, **k: pytest.fail("work done before refusing"))
+    with pytest.raises(NotEvaluableError, match="hierarchical_negbinom cannot be checked this way: a reason given"):
+        sens.compute(nb_run, model)
 
 
 def test_an_approximate_run_is_computed_with_its_caveat(lr_run, tmp_path, monkeypatch):

@@ -238,14 +238,12 @@ def test_executor_runs_jobs_with_any_reporter_and_captures_their_output(echo_tas
     from bayes_core import compiled
 
     monkeypatch.setitem(tasks.TASKS, "noisy", NoisyTask())
-    executor = WarmExecutor()
     log_path = tmp_path / "job.log"
     reporter = RecordingReporter()
-    try:
+    with compiled.scoped(None):  # the executor keeps its own compiled models; the test process's come back after
+        executor = WarmExecutor()
         outcome = executor.run(dataclasses.replace(_echo_job(), task="noisy"), reporter, root=tmp_path,
                                log_path=log_path)
-    finally:
-        compiled.disable()  # this test process compiles afresh again, as one-off processes do
     assert outcome.state is JobState.SUCCEEDED and reporter.outcomes == [outcome]
     assert executor.jobs_done == 1
     os.write(1, b"after the job\n")  # the process's own streams are back: not in the job's log

@@ -19,17 +19,15 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from bayes_core import artifacts
-from bench.bench_browser import served_app
+from bench.serve import chromium, served_app
 
 SHOTS = Path(__file__).resolve().parent / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
 NB = "hierarchical_negbinom"
 SHARPE = "bayesian_sharpe"
 LR = "bayesian_linear_regression"
@@ -62,11 +60,12 @@ def app_url(nb_run, sharpe_run, artifacts_dir, tmp_path):
 
 @pytest.fixture
 def page(tmp_path):
-    if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
-        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's `chromium` package (.ci/run does)")
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no Chromium: install Debian's `chromium` package (.ci/run does)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).is_file() else shutil.which("chromium"),
+        browser = p.chromium.launch(executable_path=executable,
                                     headless=True, args=BROWSER_ARGS)
         context = browser.new_context(viewport={"width": 1500, "height": 2400}, accept_downloads=True)
         tab = context.new_page()
