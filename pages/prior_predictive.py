@@ -50,10 +50,10 @@ def hyper_parameters_and_plots(model, data_csv: bytes | None, draws: int, seed: 
     """Sliders, sampling and plots as one fragment: a slider step reruns only this part, not the page
     (model loading, options and upload above stay as they were)."""
     st.subheader("Prior hyper-parameters")
-    priors = prior.prior_inputs(meta)
+    priors = prior.prior_inputs(model.metadata)
     try:
         with st.spinner("Sampling the prior predictive…"):
-            result = prior.sample(model_id, meta.config_hash, tuple(sorted(priors.items())),
+            result = prior.sample(model.model_id, model.metadata.config_hash, tuple(sorted(priors.items())),
                                   tuple(sorted(model.options.items())), data_csv, draws, seed)
     except BayesCoreError as exc:
         st.error(safe_text(exc, MESSAGE_CHARS, multiline=True))
