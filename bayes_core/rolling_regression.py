@@ -40,6 +40,11 @@ class WindowStats:
         return cls(np.asarray(ends), X.shape[1], xm, ym, (Xc * Xc).sum(axis=1), (Xc * Yc).sum(axis=1),
                    (Yc * Yc).sum(axis=1))
 
+    def at(self, windows: np.ndarray) -> "WindowStats":
+        """The statistics of the windows at positions ``windows`` only."""
+        return WindowStats(self.ends[windows], self.n, self.x_mean[windows], self.y_mean[windows],
+                           self.sxx[windows], self.sxy[windows], self.syy[windows])
+
     def log_likelihood(self, c, beta, sigma2, log=np.log):
         """Each window's exact Normal log-likelihood from its statistics (numpy arrays, or PyTensor
         tensors with ``log=pt.log``): Σ(y − c − βx̃)² = Syy + n(ȳ − c)² − 2βSxy + β²Sxx."""

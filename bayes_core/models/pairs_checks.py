@@ -102,17 +102,15 @@ class PairsChecks:
         prior = self._prior(data)
         total = posterior.sizes["window"]
         chosen = np.unique(np.linspace(0, total - 1, min(SENSITIVITY_WINDOWS, total)).round().astype(int))
+        draws = posterior[PARAMETERS].isel(window=chosen)
+        c, beta, sigma2 = (draws[name].values for name in ("intercept_centered", "hedge_ratio", "sigma2"))
+        # (chain, draw, window): every chosen window's densities at once, then one group per window
+        log_prior, log_lik = prior.log_density(c, beta, sigma2), stats.at(chosen).log_likelihood(c, beta, sigma2)
         groups = []
-        for i in chosen:
-            one = posterior[PARAMETERS].isel(window=i)
-            c, beta, sigma2 = (one[name].values for name in ("intercept_centered", "hedge_ratio", "sigma2"))
-            window_stats = WindowStats(stats.ends[i:i + 1], stats.n, *(getattr(stats, f)[i] for f in
-                                                                        ("x_mean", "y_mean", "sxx", "sxy", "syy")))
-            label = str(posterior["window"].values[i])
-            named = one.rename({name: f"{name}[{label}]" for name in PARAMETERS}).drop_vars("window", errors="ignore")
-            groups.append(ScalingGroup(named, [f"{name}[{label}]" for name in PARAMETERS],
-                                       prior.log_density(c, beta, sigma2),
-                                       window_stats.log_likelihood(c, beta, sigma2)))
+        for j, label in enumerate(str(w) for w in draws["window"].values):
+            names = {name: f"{name}[{label}]" for name in PARAMETERS}
+            one = draws.isel(window=j).rename(names).drop_vars("window", errors="ignore")
+            groups.append(ScalingGroup(one, list(names.values()), log_prior[..., j], log_lik[..., j]))
         scope = (f"Each window's prior and likelihood are power-scaled on their own (the windows are independent "
                  f"regressions): {len(chosen)} of {total} windows, evenly spaced, the last included.")
         return SeparateScaling(groups, list(PARAMETERS), scope)
