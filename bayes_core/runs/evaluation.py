@@ -14,8 +14,9 @@ the cell of every observation), which ``runs.compare`` expands to observations f
   (default 4000) are thinned evenly (every chain kept), and for a plain per-observation likelihood
   so that its values fit ``BAYES_EVAL_MAX_MB`` (default 1024 MB); ``draws_used`` says so.
 - LOO-PIT: from the model's predictive CDF when it gives one (exact, every draw; randomised within
-  a count's probability step), else arviz-stats' ``loo_pit`` on the run's posterior predictive draws;
-  a Kolmogorov–Smirnov test of uniformity per observed variable.
+  a count's probability step), else arviz-stats' ``loo_pit`` on the run's posterior predictive draws
+  (with the log-likelihood and PSIS weights at those draws taken from LOO's own values where they
+  line up); a Kolmogorov–Smirnov test of uniformity per observed variable.
 - Held-out: ``model.held_out_metrics(run)`` (player props: ECE, Brier, log loss per prop).
 """
 
@@ -119,7 +120,7 @@ def compute(run: store.Run, model) -> tuple[dict[str, Any], dict[str, np.ndarray
             payload["loo_pit_reason"] = str(exc)
     if pit is not None:
         payload["loo_pit"] = _pit_summary(pit)
-    payload["timings"]["loo_pit_s"] = time.perf_counter() - t1
+    payload["timings"]["loo_pit_s"] = payload["timings"].get("loo_pit_s", 0.0) + time.perf_counter() - t1
     payload["held_out"] = model.held_out_metrics(run)
     payload["timings"]["total_s"] = time.perf_counter() - t0
     payload["headline"] = headline(payload)
@@ -198,6 +199,10 @@ def _loo(run, model, data, timings) -> tuple[dict[str, Any], dict[str, np.ndarra
         cell = pll.obs_cell
         pit = {pll.observed[0] if pll.observed else "y": np.clip(
             below[cell] + rng.uniform(size=cell.size) * np.exp(elpd)[cell], 0.0, 1.0)}
+    else:
+        t0 = time.perf_counter()
+        pit = _pit_from_loo_values(run, model, pll, posterior)
+        timings["loo_pit_s"] = time.perf_counter() - t0
     return summary, pointwise, pit
 
 
@@ -222,6 +227,56 @@ def loo_summary(elpd: np.ndarray, p_loo: np.ndarray, pareto_k: np.ndarray, weigh
 def _finite(value: float) -> float | None:
     """A float for JSON: None for NaN or ±inf (an unfittable tail counts as very bad already)."""
     return float(value) if math.isfinite(value) else None
+
+
+def _pit_from_loo_values(run: store.Run, model, pll, posterior) -> dict[str, np.ndarray] | None:
+    """arviz-stats' LOO-PIT of the run's posterior predictive draws, with the log-likelihood and PSIS
+    weights at those draws taken from the LOO's own values (the predictive draws are a thinned subset
+    of LOO's draws): the same result as ``_pit_from_predictive`` without evaluating the likelihood a
+    second time or running arviz-stats' one-observation-at-a-time PSIS. None when the values do not
+    line up (several or reduced observed variables, other draws): the general path then runs."""
+    import xarray as xr
+    from arviz_stats import loo_pit
+
+    idata = run.idata
+    if pll.is_reduced or len(pll.observed) != 1 or pll.cdf_below is not None \
+            or not {"posterior_predictive", "observed_data"} <= set(idata.children):
+        return None
+    name = pll.observed[0]
+    pp = idata["posterior_predictive"].to_dataset()
+    if name not in pp or int(np.prod(pp[name].shape[2:])) != pll.n_cells \
+            or pp.sizes["chain"] != pll.chains or pp.sizes["chain"] * pp.sizes["draw"] < 25:
+        return None
+    position = {int(d): i for i, d in enumerate(posterior["draw"].values)}
+    try:
+        at = np.array([position[int(d)] for d in pp["draw"].values])
+    except KeyError:  # a predictive draw LOO did not keep
+        return None
+    values = pll.values()[:, at, :]
+    chains, draws = values.shape[:2]
+    sub = posterior.isel(draw=at)
+    result = psis_loo(values.reshape(chains * draws, -1).T, relative_eff(model.complete_posterior(sub)),
+                      keep_weights=True)
+    dims = pp[name].dims
+    obs_shape = pp[name].shape[2:]
+    log_w = np.log(result.ratios) - np.log(result.total)[:, None]  # (n, S), normalised like psislw's
+    log_w = log_w.T.reshape(chains, draws, *obs_shape)
+    coords = {d: pp[name][d] for d in dims if d in pp[name].coords}
+    weights = xr.Dataset({name: xr.DataArray(log_w, dims=dims, coords=coords)})
+    k = xr.Dataset({name: xr.DataArray(result.pareto_k.reshape(obs_shape), dims=dims[2:],
+                                       coords={d: c for d, c in coords.items() if d in dims[2:]})})
+    tree = xr.DataTree.from_dict({
+        "posterior": sub, "posterior_predictive": pp[[name]],
+        "observed_data": idata["observed_data"].to_dataset()[[name]],
+        "log_likelihood": xr.Dataset({name: xr.DataArray(values.reshape(chains, draws, *obs_shape), dims=dims,
+                                                         coords=coords)})})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pit = loo_pit(tree, var_names=[name], log_weights=weights, pareto_k=k)
+        except (ValueError, TypeError):  # the general path gives the reason
+            return None
+    return {name: np.asarray(pit[name].values, dtype=float).ravel()}
 
 
 def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:

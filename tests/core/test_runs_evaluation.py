@@ -148,6 +148,36 @@ def test_every_model_uses_at_most_the_draws_cap(nb_model, nb_run, monkeypatch):
         evaluation.compute(nb_run, nb_model)
 
 
+@pytest.fixture(scope="module")
+def lr_run(registry):
+    """A continuous-outcome run whose posterior predictive keeps every 4th draw (50 of 200)."""
+    model = registry.load_model_instance("bayesian_linear_regression")
+    training = model.metadata.training.model_copy(update={"posterior_predictive_draws": 50})
+    model.metadata = model.metadata.model_copy(update={"training": training})
+    return model, model.train(draws=100, tune=100, chains=2, seed=3)
+
+
+def test_loo_pit_from_loo_values_is_arviz_stats_loo_pit_at_the_predictive_draws(lr_run):
+    """For a continuous outcome LOO-PIT reuses LOO's log-likelihood and PSIS weights at the
+    predictive draws: the same values as arviz-stats' loo_pit on a freshly computed log-likelihood;
+    where the draws do not line up it declines and the general path runs."""
+    model, run = lr_run
+    pp_draws = run.idata["posterior_predictive"].to_dataset().sizes["draw"]
+    assert pp_draws == 25  # thinned: a real subset of LOO's 100 draws a chain
+    posterior, _ = evaluation.posterior_within_budget(run, model, run.data)
+    pll = model.pointwise_log_likelihood(posterior, run.data)
+    fast = evaluation._pit_from_loo_values(run, model, pll, posterior)
+    reference = evaluation._pit_from_predictive(run, model, run.data)
+    assert fast is not None and fast.keys() == reference.keys()
+    for name in fast:
+        np.testing.assert_allclose(fast[name], reference[name], rtol=0, atol=1e-12)
+    payload, _ = evaluation.compute(run, model)
+    assert payload["loo_pit"] == evaluation._pit_summary(reference)
+    odd = posterior.isel(draw=slice(1, None, 2))  # draws 1, 3, 5, …: none of the predictive draws
+    odd_pll = model.pointwise_log_likelihood(odd, run.data)
+    assert evaluation._pit_from_loo_values(run, model, odd_pll, odd) is None
+
+
 def test_player_props_held_out_metrics_come_from_its_calibration_report(registry):
     model = registry.load_model_instance("player_props")
 
