@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 import bayes_core.fallback as fallback_rules
-from bayes_core import diagnostics, draws, samplers
+from bayes_core import diagnostics, draws, forward, samplers
 from bayes_core.checks.hooks import SBCHooks
 from bayes_core.config import InferenceParameter, ModelMetadata, load_config_of
 from bayes_core.data import DataSchema, OptionRef, read_csv
@@ -376,11 +376,13 @@ class BaseBayesianModel(LikelihoodHooks, SBCHooks, PredictionHooks):
         step = draws.thinning_step(posterior.sizes["chain"] * posterior.sizes["draw"], self._ppc_draws(len(data)))
         thinned = posterior.isel(draw=slice(None, None, step))
         with self.build_predictive_model(data) as predictive:
-            # The posterior's draws are what is predicted from, also where a prior is a data container
-            # (PyMC would otherwise warn that they depend on data it cannot compare with the trace's).
-            frozen = [rv.name for rv in predictive.free_RVs if rv.name in thinned]
-            pp = pm.sample_posterior_predictive(thinned, random_seed=settings.seed, progressbar=False,
-                                                freeze_vars=frozen)
+            pp = forward.posterior_predictive(predictive, thinned, random_seed=settings.seed)
+            if pp is None:  # PyMC's per-draw path: the same draws for the same seed
+                # The posterior's draws are what is predicted from, also where a prior is a data container
+                # (PyMC would otherwise warn that they depend on data it cannot compare with the trace's).
+                frozen = [rv.name for rv in predictive.free_RVs if rv.name in thinned]
+                pp = pm.sample_posterior_predictive(thinned, random_seed=settings.seed, progressbar=False,
+                                                    freeze_vars=frozen)
         for group in ("posterior_predictive", "observed_data"):
             if group in pp.children:
                 idata[group] = pp[group]

@@ -32,12 +32,13 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterator
+from typing import Any, Callable, Hashable, Iterator
 
 import numpy as np
 
 log = logging.getLogger("bayes_core.compiled")
 DEFAULT_MAX_ENTRIES = 4
+FUNCTIONS_PER_ENTRY = 2  # forward functions kept per compiled model (posterior predictive, log-likelihood)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class CompiledModels:
         self.max_entries = max(1, int(max_entries))
         self.data_shapes = data_shapes  # False: data containers' lengths are bound, not part of the key
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._functions: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()  # one job at a time binds the shared values of an entry
         self.hits = 0
         self.compiles = 0
@@ -97,9 +99,30 @@ class CompiledModels:
         log.info("model compiled for nutpie in %.1f s (key %s, kept for reuse)", elapsed, key[:12])
         return Prepared(compiled, False, elapsed)
 
+    def function(self, model, kind: str, build: Callable[[Any], Any]) -> Any:
+        """A compiled function of ``model`` other than its sampler (``kind``: e.g. the vectorised
+        posterior predictive, ``bayes_core.forward``): ``build(model)`` on a miss, kept under the same
+        structural key; on a hit its data containers take ``model``'s values. None results are kept
+        too (a model that cannot be vectorised is not tried again)."""
+        key = f"{kind}:{cache_key(model, data_shapes=self.data_shapes)}"
+        with self._lock:
+            if key in self._functions:
+                self._functions.move_to_end(key)
+                function = self._functions[key]
+                if function is not None:
+                    bind_function(function.fn, model)
+                return function
+        function = build(model)
+        with self._lock:
+            self._functions[key] = function
+            while len(self._functions) > FUNCTIONS_PER_ENTRY * self.max_entries:
+                self._functions.popitem(last=False)
+        return function
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._functions.clear()
 
 
 _cache: CompiledModels | None = None
@@ -169,6 +192,13 @@ def bind(entry: _Entry, model):
         if labels is not None:
             coords[name] = pd.Index(labels)
     return dataclasses.replace(bound, _coords=coords)
+
+
+def bind_function(fn, model) -> None:
+    """Set the data containers a compiled pytensor function reads to ``model``'s values (by name)."""
+    for var in fn.get_shared():
+        if var.name in model.named_vars and hasattr(model[var.name], "get_value"):
+            var.set_value(model[var.name].get_value())
 
 
 # -- the key ---------------------------------------------------------------------------------------------

@@ -134,15 +134,19 @@ def plain_log_likelihood(model, posterior: Any) -> PointwiseLogLik:
     one LOO term per observation unit; of different lengths they are concatenated."""
     import pymc as pm
 
+    from bayes_core import forward
+
     dataset = posterior_dataset(posterior)
     _check_free_variables(model, dataset)
     if not model.observed_RVs:
         raise NotEvaluableError("The model has no observed variables: there is no log-likelihood to evaluate.")
     chains, draws = dataset.sizes["chain"], dataset.sizes["draw"]
-    result = pm.compute_log_likelihood({"posterior": dataset}, model=model, extend_inferencedata=False,
-                                       progressbar=False)
-    names = [str(n) for n in result.data_vars]
-    arrays = [np.asarray(result[n].values, dtype=float).reshape(chains, draws, -1) for n in names]
+    result = forward.log_likelihood(model, dataset)
+    if result is None:  # PyMC's per-draw path: the same values
+        result = pm.compute_log_likelihood({"posterior": dataset}, model=model, extend_inferencedata=False,
+                                           progressbar=False)
+    names = [str(n) for n in result.keys()]
+    arrays = [np.asarray(result[n], dtype=float).reshape(chains, draws, -1) for n in names]
     if len({a.shape[2] for a in arrays}) == 1:
         values = arrays[0] if len(arrays) == 1 else np.sum(arrays, axis=0)
         cells = "one cell per observation" + (f" (the log-likelihoods of {', '.join(names)} summed)"

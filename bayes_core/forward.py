@@ -1,0 +1,134 @@
+"""Forward computations over many posterior draws in one vectorised call.
+
+PyMC's ``sample_posterior_predictive`` and ``compute_log_likelihood`` compile a function of one draw
+and call it once per draw: 500 predictive draws cost about 0.3 s of Python and numba call overhead
+on a small model, more than the arithmetic. Here the model's graph is vectorised over a leading
+draw axis (``pytensor.graph.replace.vectorize_graph``: the free variables become batched inputs,
+every node downstream gains the batch dimension) and evaluated once for all draws.
+
+The results are PyMC's own: the same values, and the same random draws for the same seed (one
+generator stream filled in the same order; tests compare them for every model). Both functions
+return None where the per-draw path is the better one or the only one: an Op with no batched form
+(a multivariate Student-t, a random walk with a fixed size), a posterior lacking a free variable
+the outputs need, or many observed values per draw. There the arithmetic outweighs the per-call
+overhead, and vectorising and compiling a large graph costs more than it saves (player props:
+23,000 values a draw, 1.9 s against PyMC's 0.9 s).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("bayes_core.forward")
+
+SAMPLE_DIMS = ("chain", "draw")
+MAX_VALUES_PER_DRAW = 20_000  # above this the per-draw path is as fast (see the module's note)
+CHUNK_VALUES = 2**21  # output values per call (16 MB of float64): bounds the vectorised temporaries
+
+
+@dataclass
+class Vectorised:
+    """A compiled function of a batch of draws: ``inputs`` (name, dtype) are the free variables it
+    reads, each (draws, *shape); it returns one (draws, *shape) array per output."""
+
+    fn: Any
+    inputs: list[tuple[str, str]]
+
+    def __call__(self, posterior, values_per_draw: int, random_seed: int | None = None) -> list[np.ndarray] | None:
+        """The outputs at every (chain, draw) of ``posterior``, shaped (chain, draw, ...), computed in
+        chunks of draws; None when the posterior lacks an input."""
+        from pymc.pytensorf import reseed_rngs
+        from pytensor.tensor.random.type import RandomGeneratorType
+
+        if any(name not in posterior for name, _ in self.inputs):
+            return None
+        reseed_rngs([v for v in self.fn.get_shared() if isinstance(v.type, RandomGeneratorType)], random_seed)
+        chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+        args = [np.asarray(posterior[name].values, dtype=dtype).reshape(chains * draws, *posterior[name].shape[2:])
+                for name, dtype in self.inputs]
+        step = max(1, CHUNK_VALUES // max(values_per_draw, 1))
+        parts = [self.fn(*[a[i:i + step] for a in args]) for i in range(0, chains * draws, step)]
+        return [np.concatenate([np.asarray(p[k]) for p in parts]).reshape(chains, draws, *np.shape(parts[0][k])[1:])
+                for k in range(len(parts[0]))]
+
+
+def vectorise(outputs: list, inputs: list) -> Vectorised | None:
+    """``outputs`` as a compiled function of a leading draw axis on each of ``inputs`` they depend on
+    (None: an Op with no batched form, or no such input)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+    from pytensor.graph.traversal import ancestors
+
+    needed = [var for var in inputs if var in set(ancestors(outputs, blockers=inputs))]
+    if not needed:
+        return None
+    batch = {var: pt.tensor(dtype=var.dtype, shape=(None, *var.type.shape), name=var.name) for var in needed}
+    try:
+        fn = pm.compile(list(batch.values()), vectorize_graph(outputs, replace=batch), on_unused_input="ignore")
+    except (NotImplementedError, TypeError, ValueError) as exc:  # an Op without a batched form
+        log.info("forward: cannot vectorise %s over draws (%s); using PyMC's per-draw path",
+                 [o.name for o in outputs], exc)
+        return None
+    return Vectorised(fn, [(var.name, var.dtype) for var in needed])
+
+
+def _observed_values(model) -> int | None:
+    """Observed values per draw, or None when the model has none or too many to vectorise."""
+    from pymc.backends.arviz import find_observations
+
+    per_draw = sum(np.size(v) for v in find_observations(model).values())
+    return per_draw if model.observed_RVs and per_draw <= MAX_VALUES_PER_DRAW else None
+
+
+def _predictive_function(model) -> Vectorised | None:
+    return vectorise(list(model.observed_RVs), list(model.free_RVs))
+
+
+def _log_likelihood_function(model) -> Vectorised | None:
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    plain = remove_value_transforms(model)  # the trace holds constrained values
+    return vectorise(plain.logp(vars=plain.observed_RVs, sum=False), [plain.rvs_to_values[rv] for rv in plain.free_RVs])
+
+
+def _function(model, kind: str, build) -> Vectorised | None:
+    """``build(model)``, or in a process that keeps compiled models (a warm worker) the function built
+    for a model of the same structure, its data containers set to ``model``'s values."""
+    from bayes_core import compiled
+
+    cache = compiled.active()
+    return build(model) if cache is None else cache.function(model, kind, build)
+
+
+def posterior_predictive(model, posterior, random_seed: int | None = None):
+    """``DataTree`` with ``posterior_predictive`` and ``observed_data`` groups, as PyMC's
+    ``sample_posterior_predictive`` gives, from one call over every draw of ``posterior`` (an
+    ``xarray.Dataset`` with chain and draw); None when the model cannot be vectorised."""
+    from arviz_base import from_dict
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_observations
+
+    per_draw = _observed_values(model)
+    function = None if per_draw is None else _function(model, "posterior_predictive", _predictive_function)
+    values = None if function is None else function(posterior, per_draw, random_seed)
+    if values is None:
+        return None
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    coords.update(chain=posterior["chain"].values, draw=posterior["draw"].values)
+    groups = {"posterior_predictive": {rv.name: v for rv, v in zip(model.observed_RVs, values)},
+              "observed_data": {name: np.asarray(v) for name, v in find_observations(model).items()}}
+    return from_dict(groups, coords=coords, dims=dims, sample_dims=SAMPLE_DIMS)
+
+
+def log_likelihood(model, posterior) -> dict[str, np.ndarray] | None:
+    """Elementwise log-likelihood of each observed variable under every draw of ``posterior``,
+    (chain, draw, *observed shape), as PyMC's ``compute_log_likelihood`` gives; None when the model
+    cannot be vectorised."""
+    per_draw = _observed_values(model)
+    function = None if per_draw is None else _function(model, "log_likelihood", _log_likelihood_function)
+    values = None if function is None else function(posterior, per_draw)
+    return None if values is None else {rv.name: v for rv, v in zip(model.observed_RVs, values)}

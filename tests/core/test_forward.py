@@ -1,0 +1,83 @@
+"""The vectorised forward functions are PyMC's own results: for every model, the same elementwise
+log-likelihood as ``compute_log_likelihood`` and the same posterior predictive draws as
+``sample_posterior_predictive`` with the same seed; where a model cannot be vectorised the function
+says so (None) and the per-draw path runs. A kept function takes a new model's data containers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from bayes_core import compiled, forward
+
+# Models whose posterior predictive is vectorised (the others have an Op with no batched form, or
+# more observed values a draw than MAX_VALUES_PER_DRAW); every model's log-likelihood is.
+VECTORISED_PREDICTIVE = {"bayesian_linear_regression", "bayesian_sharpe", "hierarchical_negbinom", "pairs_trading"}
+NOT_VECTORISED_LOG_LIKELIHOOD = {"player_props"}  # 23,000 observed values a draw
+
+
+def prior_as_posterior(model, draws: int = 12):
+    """Prior draws of every free variable, shaped like a posterior (one chain): no sampler needed."""
+    with model:
+        prior = pm.sample_prior_predictive(draws=draws, random_seed=5)["prior"].to_dataset()
+    return prior[[rv.name for rv in model.free_RVs]]
+
+
+@pytest.mark.parametrize("model_id", ["bayesian_linear_regression", "bayesian_sharpe", "hierarchical_negbinom",
+                                      "pairs_trading", "player_props", "stochastic_volatility",
+                                      "strategy_comparison"])
+def test_forward_functions_are_pymcs_results(registry, model_id):
+    model = registry.load_model_instance(model_id)
+    predictive = model.build_predictive_model(model.load_data())
+    posterior = prior_as_posterior(predictive)
+    with compiled.scoped(None):  # built afresh here, not taken from a kept function
+        log_lik = forward.log_likelihood(predictive, posterior)
+        with predictive:
+            pp = forward.posterior_predictive(predictive, posterior, random_seed=11)
+    assert (log_lik is None) == (model_id in NOT_VECTORISED_LOG_LIKELIHOOD)
+    assert (pp is not None) == (model_id in VECTORISED_PREDICTIVE)
+    if log_lik is not None:
+        reference = pm.compute_log_likelihood({"posterior": posterior}, model=predictive, extend_inferencedata=False,
+                                              progressbar=False)
+        assert set(log_lik) == set(reference.data_vars)
+        for name, values in log_lik.items():
+            np.testing.assert_allclose(values, reference[name].values, rtol=1e-10, atol=1e-10)
+    if pp is not None:
+        with predictive:
+            reference = pm.sample_posterior_predictive(posterior, random_seed=11, progressbar=False)
+        for group in ("posterior_predictive", "observed_data"):
+            mine, theirs = pp[group].to_dataset(), reference[group].to_dataset()
+            assert set(mine.data_vars) == set(theirs.data_vars)
+            for name in theirs.data_vars:
+                assert mine[name].dims == theirs[name].dims
+                # the same draws (float arithmetic may differ in the last bits)
+                np.testing.assert_allclose(mine[name].values, theirs[name].values, rtol=1e-12, atol=1e-12)
+
+
+def test_a_kept_function_reads_the_new_models_data_and_seed():
+    def build(y):
+        with pm.Model() as model:
+            x = pm.Data("x", np.linspace(0, 1, y.size))
+            mu = pm.Normal("mu")
+            sigma = pm.HalfNormal("sigma")
+            pm.Normal("y", mu + x, sigma, observed=pm.Data("y_obs", y))
+        return model
+
+    rng = np.random.default_rng(0)
+    first, second = build(rng.normal(size=30)), build(rng.normal(size=30) + 5)
+    posterior = prior_as_posterior(first)
+    with compiled.scoped(compiled.CompiledModels()) as cache:
+        for model in (first, second, first):
+            log_lik = forward.log_likelihood(model, posterior)
+            reference = pm.compute_log_likelihood({"posterior": posterior}, model=model, extend_inferencedata=False,
+                                                  progressbar=False)
+            np.testing.assert_allclose(log_lik["y"], reference["y"].values, rtol=1e-12)
+            for seed in (1, 2):
+                with model:
+                    pp = forward.posterior_predictive(model, posterior, random_seed=seed)
+                    expected = pm.sample_posterior_predictive(posterior, random_seed=seed, progressbar=False)
+                np.testing.assert_allclose(pp["posterior_predictive"]["y"].values,
+                                           expected["posterior_predictive"]["y"].values, rtol=1e-12, atol=1e-12)
+                np.testing.assert_array_equal(pp["observed_data"]["y"].values, expected["observed_data"]["y"].values)
+        assert len(cache._functions) == 2  # one log-likelihood and one predictive function, reused
