@@ -257,8 +257,9 @@ class BaseBayesianModel(LikelihoodHooks, SBCHooks, PredictionHooks):
         import pymc as pm
 
         data = self._loaded(data)
-        with self.build_predictive_model(data):
-            return pm.sample_prior_predictive(draws=draws, random_seed=seed)
+        with self.build_predictive_model(data) as predictive:
+            tree = forward.prior_predictive(predictive, draws, seed)
+            return tree if tree is not None else pm.sample_prior_predictive(draws=draws, random_seed=seed)
 
     def fit(self, data: pd.DataFrame | str | Path | bytes | None = None,
             progress: samplers.ProgressCallback | None = None, **settings: Any) -> FitResult:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from bayes_core import compiled
 from bayes_core import ppc as checks
 from bayes_core.config import ModelMetadata
 from bayes_core.draws import stack_chains
@@ -35,7 +36,10 @@ def prior_inputs(meta: ModelMetadata) -> dict[str, float]:
 @st.cache_data(max_entries=16, show_spinner=False)
 def sample(model_id: str, config_hash: str | None, priors: tuple[tuple[str, float], ...],
            options: tuple[tuple[str, Any], ...], data_csv: bytes | None, draws: int, seed: int) -> dict[str, Any]:
-    """Prior and prior predictive draws as plain arrays (cached by every input)."""
+    """Prior and prior predictive draws as plain arrays (cached by every input). The app keeps
+    compiled functions (``bayes_core.compiled``): a slider step binds the new hyper-parameters to the
+    kept prior predictive function of a model whose priors are data containers, instead of compiling."""
+    compiled.enable()
     model = resources.model(model_id, dict(priors)).with_options(dict(options))
     data = model.load_data(data_csv)
     tree = model.sample_prior_predictive(data, draws=draws, seed=seed)
