@@ -23,9 +23,8 @@ dv.verdict_banner(diag, flagged)
 dv.metrics_row(diag)
 vectors = [n for n, dims in post["dims"].items() if dims]
 
-tab_summary, tab_trace, tab_pair, tab_vectors, tab_dag, tab_run, tab_sensitivity = st.tabs(
-    ["Summary", "Trace & rank", "Pair & energy", "Vector parameters", "Model graph", "Run details", "Prior sensitivity"])
-with tab_summary:
+
+def summary_tab() -> None:
     all_vars = list(post["arrays"])
     default = [v for v in model.headline_vars if v in all_vars] or [v for v in all_vars if v not in vectors]
     shown = st.multiselect("Variables", all_vars, default=default,
@@ -40,12 +39,16 @@ with tab_summary:
                            lambda: resources.run_file_bytes(model_id, run_id, artifacts.TRACE_FILE),
                            f"trace_{run_id}.nc", "application/x-netcdf", icon=":material/download:",
                            on_click="ignore")
-with tab_trace:
+
+
+def trace_tab() -> None:
     label, draws = dv.pick_scalar(post, model.headline_vars, "trace")
     left, right = st.columns(2)
     left.plotly_chart(charts.trace(draws, label), width="stretch")
     right.plotly_chart(charts.rank(draws, label), width="stretch")
-with tab_pair:
+
+
+def pair_tab() -> None:
     left, right = st.columns(2)
     with left:
         x_label, x = dv.pick_scalar(post, model.headline_vars, "pair_x", "x")
@@ -55,14 +58,23 @@ with tab_pair:
     energy = dv.sample_stat(run, "energy")
     if energy is not None:
         st.plotly_chart(charts.energy(energy), width="stretch")
-with tab_vectors:
+
+
+def vectors_tab() -> None:
     if not vectors:
         st.info("This model has no vector parameters.")
     for name in vectors:
         dv.forest_section(summary, name, key=f"forest_{name}")
-with tab_dag:
-    dv.dag_section(run, diag.get("per_variable", {}))
-with tab_run:
-    dv.run_details(run.metadata)
-with tab_sensitivity:
-    sensitivity_view.section(run, model)
+
+
+TABS = {"Summary": summary_tab, "Trace & rank": trace_tab, "Pair & energy": pair_tab,
+        "Vector parameters": vectors_tab, "Model graph": lambda: dv.dag_section(run, diag.get("per_variable", {})),
+        "Run details": lambda: dv.run_details(run.metadata),
+        "Prior sensitivity": lambda: sensitivity_view.section(run, model)}
+# Only the open tab runs and is drawn: every tab's plots, the DAG and the sensitivity table drawn on
+# each load were most of the page's time in a browser. The open tab is in the URL (``tab=``), so a
+# link opens it.
+for tab, draw in zip(st.tabs(list(TABS), key="tab", bind="query-params"), TABS.values()):
+    if tab.open:
+        with tab:
+            draw()

@@ -22,10 +22,10 @@ def app(nb_run):
     server: a page opened with ``switch_page`` then runs bare, without the router. Pages draw their
     own frame (``ui.nav.frame``), so they behave the same either way and need no patching here.
     """
-    return _new_app()
+    return new_app()
 
 
-def _new_app():
+def new_app():
     from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)

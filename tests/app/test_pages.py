@@ -11,7 +11,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.app.conftest import BROKEN, DEPRECATED, NB, ROOT
+from tests.app.conftest import BROKEN, DEPRECATED, NB, ROOT, new_app
 
 PAGES = ["pages/catalogue.py", "pages/prior_predictive.py", "pages/diagnostics.py", "pages/predictions.py", "pages/runs.py"]
 FORM = f"predict_{NB}"
@@ -133,6 +133,20 @@ def test_diagnostics_banner_names_the_worst_elements_and_the_summary_lists_every
         banner = " ".join(texts(at, "warning") + texts(at, "error"))
         assert f"**Worst:** `{flagged[0]['element']}` (" in banner
         assert "listed first in the **Summary** table" in banner
+
+
+def test_diagnostics_draws_only_the_open_tab_and_a_link_opens_a_tab(app, nb_run):
+    """The tabs are lazy: a plain link draws the Summary tab only (no trace plots, no DAG); a link
+    with ``tab=`` opens that tab and draws it instead of the summary."""
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id)
+    assert not at.exception and at.dataframe
+    assert not at.get("plotly_chart") and not at.get("graphviz_chart")
+    assert at.query_params.get("tab") in (None, "Summary", ["Summary"])
+    at = open_page(new_app(), "pages/diagnostics.py", model=NB, run=nb_run.run_id, tab="Trace & rank")
+    assert not at.exception
+    charts = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "Trace" in charts and "Rank" in charts
+    assert not any("r_hat" in getattr(e.value, "columns", []) for e in at.dataframe), "the summary is not drawn"
 
 
 def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):

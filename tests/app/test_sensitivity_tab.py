@@ -9,6 +9,7 @@ from tests.app.conftest import NB
 from tests.app.test_pages import open_page, texts
 
 BUTTON = "sensitivity_compute"
+TAB = "Prior sensitivity"  # the page draws only the open tab; the link opens this one
 
 
 def _tab_table(at):
@@ -17,7 +18,7 @@ def _tab_table(at):
 
 def test_the_button_computes_the_sensitivity_stores_it_and_shows_table_bars_and_diagnosis(app, nb_run):
     (nb_run.path / sens.SENSITIVITY_FILE).unlink(missing_ok=True)
-    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id)
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id, tab=TAB)
     assert not at.exception, [e.value for e in at.exception]
     assert "Not computed for this run yet." in texts(at, "info")
     assert not any("likelihood" in getattr(e.value, "columns", []) for e in at.dataframe)
@@ -37,14 +38,14 @@ def test_the_button_computes_the_sensitivity_stores_it_and_shows_table_bars_and_
     if flagged:  # the diagnosis in plain words, per flagged parameter
         assert sens.MEANING[flagged[0]["diagnosis"]] in " ".join(texts(at, "markdown"))
 
-    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id)  # stored: no button, same result
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id, tab=TAB)  # stored: no button, same result
     assert BUTTON not in [b.key for b in at.button]
     assert list(_tab_table(at)["name"]) == ["mu", "alpha", "phi"]
 
 
 def test_a_damaged_stored_result_is_reported_and_computed_again(app, nb_run):
     (nb_run.path / sens.SENSITIVITY_FILE).write_text("{not json")
-    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id)
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id, tab=TAB)
     assert not at.exception
     assert any("cannot be used" in w and sens.SENSITIVITY_FILE in w for w in texts(at, "warning"))
     at.button(key=BUTTON).click().run()

@@ -12,6 +12,7 @@ import pytest
 from bayes_core import artifacts
 from bayes_core.cli import main
 from bayes_core.errors import CorruptRunError
+from tests.app.conftest import new_app
 from tests.hostile.conftest import GOOD_MODELS, NB
 from tests.hostile.damage import DAMAGES, DELETE, GRAPH_ONLY, RUN_DAMAGES, pick
 from tests.hostile.test_deep_links import open_page, shown_texts
@@ -162,13 +163,16 @@ def test_diagnostics_without_a_run_shows_the_readable_neighbour(app, run_root, d
 @pytest.mark.parametrize("damage", GRAPH_ON_PAGE, ids=str)
 def test_diagnostics_refuses_a_damaged_model_graph_and_shows_the_rest(app, run_root, damage):
     damage.apply(run_root.damaged)
-    at = open_page(app, "pages/diagnostics.py", model=NB, run=run_root.damaged_id)
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=run_root.damaged_id, tab="Model graph")
     assert_clean(at)
     errors = unescaped([e.value for e in at.error])
     assert any("model graph cannot be shown" in e and damage.says in e for e in errors), errors
-    assert at.dataframe and at.metric, "summary and metrics of the run are shown"
+    assert at.metric, "the run's metrics are shown"
     for text in shown_texts(at):
         assert "](http" not in text and "javascript:" not in text.replace("\\", "")
+    at = open_page(new_app(), "pages/diagnostics.py", model=NB, run=run_root.damaged_id)  # the default tab
+    assert_clean(at)
+    assert at.dataframe, "the run's summary is shown"
 
 
 @pytest.mark.parametrize("damage", PREDICTION_PAGE, ids=str)
