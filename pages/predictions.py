@@ -13,13 +13,20 @@ model = resources.model(model_id)
 run = resources.open_run(model_id, run_id)
 predict.convergence_gate(run)
 
-tab_form, tab_batch, tab_ppc = st.tabs(["Predict", "Batch (CSV)", "Posterior predictive check"])
-with tab_form:
-    predict.single_form(model, run)
-with tab_batch:
-    predict.batch(model, run)
-with tab_ppc:
+
+
+def ppc_tab() -> None:
     st.caption("Does data simulated from the fitted model look like the data it was trained on?")
     ppc.render(run, model.outcome_kind)
+
+
+TABS = {"Predict": lambda: predict.single_form(model, run), "Batch (CSV)": lambda: predict.batch(model, run),
+        "Posterior predictive check": ppc_tab}
+# Only the open tab runs and is drawn (the check's six plots on every load were most of the page's
+# time in a browser); the open tab is in the URL (``tab=``), so a link opens it.
+for tab, draw in zip(st.tabs(list(TABS), key="tab", bind="query-params"), TABS.values()):
+    if tab.open:
+        with tab:
+            draw()
 
 render_model_views(model, run)

@@ -186,7 +186,7 @@ def test_csv_download_has_inputs_outputs_and_provenance(app, nb_run, captured_do
 
 
 def test_batch_csv_reports_bad_rows_and_predicts_good_ones(app, nb_run, captured_downloads):
-    at = open_page(app, "pages/predictions.py", model=NB, run=nb_run.run_id)
+    at = open_page(app, "pages/predictions.py", model=NB, run=nb_run.run_id, tab="Batch (CSV)")
     upload = b"entity,windows,threshold,credible_level\nE001,2,3,0.9\nE002,0,3,0.9\nNEW,1,1,0.8\n"
     at.file_uploader(key=f"batch_{NB}").set_value(("requests.csv", upload, "text/csv"))
     at.run()
