@@ -72,8 +72,12 @@ def render(result: dict[str, Any], headline: list[str], outcome_kind: str) -> No
                                                replicated_name="Prior predictive"), width="stretch")
         st.markdown(f"**Summary statistics: {name}**")
         st.dataframe(summary_statistics(observed, replicated, outcome_kind).style.format("{:.3g}"), width="stretch")
-    st.subheader("Marginal priors")
     names = [n for n in headline if n in result["prior"]] + [n for n in result["prior"] if n not in headline]
+    st.subheader("Marginal priors")
+    if not names:  # e.g. pairs trading: one slope, intercept and variance per window, no scalar prior
+        st.caption("This model has no scalar parameters: its priors are per window or per entity, and their "
+                   "effect shows in the prior predictive above.")
+        return
     cols = st.columns(min(3, max(1, len(names))))
     for i, name in enumerate(names):
         cols[i % len(cols)].plotly_chart(charts.marginal(result["prior"][name], name, colour=charts.OBSERVED),

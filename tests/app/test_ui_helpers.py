@@ -169,6 +169,31 @@ def test_prior_sliders_are_formatted_to_their_step():
     assert slider.proto.format == "%.3f" and slider.proto.min == pytest.approx(0.005)
 
 
+def _prior_render_script(scalar_prior: bool) -> None:
+    import numpy as np
+
+    from ui.prior import render
+
+    rng = np.random.default_rng(0)
+    prior = {"sigma": rng.gamma(2, size=200)} if scalar_prior else {}
+    render({"prior": prior, "predictive": {"y": rng.normal(size=(200, 30))}, "observed": {"y": rng.normal(size=30)}},
+           [], "continuous")
+
+
+@pytest.mark.parametrize("scalar_prior", [True, False])
+def test_marginal_priors_plot_scalar_priors_or_say_why_there_are_none(scalar_prior):
+    """A model whose priors are all per window (pairs trading) gets a sentence under "Marginal priors",
+    not an empty heading."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_prior_render_script, args=(scalar_prior,)).run()
+    assert not at.exception
+    assert [h.value for h in at.subheader] == ["Marginal priors"]
+    said = any("no scalar parameters" in c.value for c in at.caption)
+    assert said != scalar_prior
+    assert len(at.get("plotly_chart")) == 2 + scalar_prior  # predictive and ECDF, plus the marginal
+
+
 def test_result_display_leaves_provenance_and_empty_warnings_to_the_csv_and_transposes_one_row():
     from ui.predict import display_table
 
