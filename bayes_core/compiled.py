@@ -102,16 +102,14 @@ class CompiledModels:
     def function(self, model, kind: str, build: Callable[[Any], Any]) -> Any:
         """A compiled function of ``model`` other than its sampler (``kind``: e.g. the vectorised
         posterior predictive, ``bayes_core.forward``): ``build(model)`` on a miss, kept under the same
-        structural key; on a hit its data containers take ``model``'s values. None results are kept
-        too (a model that cannot be vectorised is not tried again)."""
+        structural key. The caller binds ``model``'s data before each call (``bind_function``, under
+        the function's own lock). None results are kept too (a model that cannot be vectorised is
+        not tried again)."""
         key = f"{kind}:{cache_key(model, data_shapes=self.data_shapes)}"
         with self._lock:
             if key in self._functions:
                 self._functions.move_to_end(key)
-                function = self._functions[key]
-                if function is not None:
-                    bind_function(function.fn, model)
-                return function
+                return self._functions[key]
         function = build(model)
         with self._lock:
             self._functions[key] = function

@@ -22,7 +22,8 @@ props: 23,000 values a draw, 1.9 s against PyMC's 0.9 s). Callers then take PyMC
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,27 +42,42 @@ PRIOR_MODE = "FAST_COMPILE"
 @dataclass
 class Vectorised:
     """A compiled function of a batch of draws: ``inputs`` (name, dtype) are the free variables it
-    reads, each (draws, *shape); it returns one (draws, *shape) array per output."""
+    reads, each (draws, *shape); it returns one (draws, *shape) array per output. A kept function is
+    shared (the app serves many sessions from threads), so binding a model's data and calling it is
+    one step under ``lock``."""
 
     fn: Any
     inputs: list[tuple[str, str]]
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __call__(self, posterior, values_per_draw: int, random_seed: int | None = None) -> list[np.ndarray] | None:
-        """The outputs at every (chain, draw) of ``posterior``, shaped (chain, draw, ...), computed in
-        chunks of draws; None when the posterior lacks an input."""
+    def evaluate(self, model, args: list[np.ndarray], values_per_draw: int,
+                 random_seed: int | None = None) -> list[np.ndarray]:
+        """The outputs for ``args`` (flattened draws first), with ``model``'s data containers, computed
+        in chunks of draws so the temporaries stay near ``CHUNK_VALUES`` values."""
         from pymc.pytensorf import reseed_rngs
         from pytensor.tensor.random.type import RandomGeneratorType
 
+        from bayes_core.compiled import bind_function
+
+        n = args[0].shape[0] if args else 1
+        step = max(1, CHUNK_VALUES // max(values_per_draw, 1))
+        with self.lock:
+            bind_function(self.fn, model)
+            reseed_rngs([v for v in self.fn.get_shared() if isinstance(v.type, RandomGeneratorType)], random_seed)
+            parts = [self.fn(*[a[i:i + step] for a in args]) for i in range(0, n, step)]
+        return [np.concatenate([np.asarray(p[k]) for p in parts]) for k in range(len(parts[0]))]
+
+    def __call__(self, model, posterior, values_per_draw: int,
+                 random_seed: int | None = None) -> list[np.ndarray] | None:
+        """The outputs at every (chain, draw) of ``posterior``, shaped (chain, draw, ...); None when the
+        posterior lacks an input."""
         if any(name not in posterior for name, _ in self.inputs):
             return None
-        reseed_rngs([v for v in self.fn.get_shared() if isinstance(v.type, RandomGeneratorType)], random_seed)
         chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
         args = [np.asarray(posterior[name].values, dtype=dtype).reshape(chains * draws, *posterior[name].shape[2:])
                 for name, dtype in self.inputs]
-        step = max(1, CHUNK_VALUES // max(values_per_draw, 1))
-        parts = [self.fn(*[a[i:i + step] for a in args]) for i in range(0, chains * draws, step)]
-        return [np.concatenate([np.asarray(p[k]) for p in parts]).reshape(chains, draws, *np.shape(parts[0][k])[1:])
-                for k in range(len(parts[0]))]
+        outputs = self.evaluate(model, args, values_per_draw, random_seed)
+        return [v.reshape(chains, draws, *v.shape[1:]) for v in outputs]
 
 
 def vectorise(outputs: list, inputs: list) -> Vectorised | None:
@@ -105,8 +121,8 @@ def _log_likelihood_function(model) -> Vectorised | None:
 
 
 def _function(model, kind: str, build) -> Vectorised | None:
-    """``build(model)``, or in a process that keeps compiled models (a warm worker) the function built
-    for a model of the same structure, its data containers set to ``model``'s values."""
+    """``build(model)``, or in a process that keeps compiled models (a warm worker, the app) the
+    function built for a model of the same structure (calling it binds ``model``'s data)."""
     from bayes_core import compiled
 
     cache = compiled.active()
@@ -122,7 +138,7 @@ def posterior_predictive(model, posterior, random_seed: int | None = None):
 
     per_draw = _observed_values(model)
     function = None if per_draw is None else _function(model, "posterior_predictive", _predictive_function)
-    values = None if function is None else function(posterior, per_draw, random_seed)
+    values = None if function is None else function(model, posterior, per_draw, random_seed)
     if values is None:
         return None
     coords, dims = coords_and_dims_for_inferencedata(model)
@@ -138,7 +154,7 @@ def log_likelihood(model, posterior) -> dict[str, np.ndarray] | None:
     cannot be vectorised."""
     per_draw = _observed_values(model)
     function = None if per_draw is None else _function(model, "log_likelihood", _log_likelihood_function)
-    values = None if function is None else function(posterior, per_draw)
+    values = None if function is None else function(model, posterior, per_draw)
     return None if values is None else {rv.name: v for rv, v in zip(model.observed_RVs, values)}
 
 
@@ -172,15 +188,13 @@ def prior_predictive(model, draws: int, random_seed: int | None = None):
     keeps compiled models keeps the function, so a prior slider's step only binds new hyper-parameters."""
     from arviz_base import from_dict
     from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_observations
-    from pymc.pytensorf import reseed_rngs
-    from pytensor.tensor.random.type import RandomGeneratorType
 
     function = _function(model, f"prior_predictive:{draws}", _prior_function(draws))
     if function is None:
         return None
-    reseed_rngs([v for v in function.fn.get_shared() if isinstance(v.type, RandomGeneratorType)], random_seed)
     names = [v.name for v in (*model.free_RVs, *model.deterministics, *model.observed_RVs)]
-    values = {name: np.asarray(v)[None] for name, v in zip(names, function.fn())}  # one chain
+    outputs = function.evaluate(model, [], 1, random_seed)
+    values = {name: v[None] for name, v in zip(names, outputs)}  # one chain
     coords, dims = coords_and_dims_for_inferencedata(model)
     coords.update(chain=[0], draw=np.arange(draws))
     observed = {rv.name for rv in model.observed_RVs}
