@@ -205,6 +205,7 @@ def test_registry_round_trip_and_mcmc_agrees_with_the_closed_form(registry, exam
     assert not problems and batch["date"].tolist() == [latest]
 
 
+@pytest.mark.slow  # trains the model (a nutpie compile)
 def test_bad_convergence_keeps_the_trace_and_flags_rolling_ols_predictions(registry, example, monkeypatch):
     from bayes_core import fallback
 

@@ -22,6 +22,9 @@ from bayes_core.jobs.store import now_iso
 from tests.conftest import TINY
 from tests.hostile.conftest import NB
 
+# Every test starts real worker processes that import the stack and compile the models they train.
+pytestmark = pytest.mark.slow
+
 LONG = dict(draws=100_000, tune=100_000, chains=1, seed=2)  # minutes of sampling: only ever stopped
 FOLLOWER = "bayesian_sharpe"  # the job queued behind: another model, so removing NB's config spares it
 WAIT_S = 240
