@@ -67,14 +67,10 @@ def vectors_tab() -> None:
         dv.forest_section(summary, name, key=f"forest_{name}")
 
 
-TABS = {"Summary": summary_tab, "Trace & rank": trace_tab, "Pair & energy": pair_tab,
-        "Vector parameters": vectors_tab, "Model graph": lambda: dv.dag_section(run, diag.get("per_variable", {})),
-        "Run details": lambda: dv.run_details(run.metadata),
-        "Prior sensitivity": lambda: sensitivity_view.section(run, model)}
-# Only the open tab runs and is drawn: every tab's plots, the DAG and the sensitivity table drawn on
-# each load were most of the page's time in a browser. The open tab is in the URL (``tab=``), so a
-# link opens it.
-for tab, draw in zip(st.tabs(list(TABS), key="tab", bind="query-params"), TABS.values()):
-    if tab.open:
-        with tab:
-            draw()
+# Only the open tab runs: every tab's plots, the DAG and the sensitivity table drawn on each load
+# were most of the page's time in a browser.
+nav.lazy_tabs({"Summary": summary_tab, "Trace & rank": trace_tab, "Pair & energy": pair_tab,
+               "Vector parameters": vectors_tab,
+               "Model graph": lambda: dv.dag_section(run, diag.get("per_variable", {})),
+               "Run details": lambda: dv.run_details(run.metadata),
+               "Prior sensitivity": lambda: sensitivity_view.section(run, model)})

@@ -14,19 +14,13 @@ run = resources.open_run(model_id, run_id)
 predict.convergence_gate(run)
 
 
-
 def ppc_tab() -> None:
     st.caption("Does data simulated from the fitted model look like the data it was trained on?")
     ppc.render(run, model.outcome_kind)
 
 
-TABS = {"Predict": lambda: predict.single_form(model, run), "Batch (CSV)": lambda: predict.batch(model, run),
-        "Posterior predictive check": ppc_tab}
-# Only the open tab runs and is drawn (the check's six plots on every load were most of the page's
-# time in a browser); the open tab is in the URL (``tab=``), so a link opens it.
-for tab, draw in zip(st.tabs(list(TABS), key="tab", bind="query-params"), TABS.values()):
-    if tab.open:
-        with tab:
-            draw()
+# Only the open tab runs: the check's six plots on every load were most of the page's time in a browser.
+nav.lazy_tabs({"Predict": lambda: predict.single_form(model, run), "Batch (CSV)": lambda: predict.batch(model, run),
+               "Posterior predictive check": ppc_tab})
 
 render_model_views(model, run)

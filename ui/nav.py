@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -20,6 +22,15 @@ MODEL_PAGES = [
     (DIAGNOSTICS, "Diagnostics", ":material/monitor_heart:"),
     (PREDICTIONS, "Predictions", ":material/online_prediction:"),
 ]
+
+
+def lazy_tabs(tabs: dict[str, Callable[[], None]]) -> None:
+    """Tabs of which only the open one runs and is drawn (a page's other plots, DAG and tables are
+    not computed on every load); the open tab is in the URL (``tab=<label>``), so a link opens it."""
+    for tab, draw in zip(st.tabs(list(tabs), key="tab", bind="query-params"), tabs.values()):
+        if tab.open:
+            with tab:
+                draw()
 
 
 def url_params(model_id: str | None, run_id: str | None = None) -> dict[str, str]:
