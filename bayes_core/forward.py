@@ -133,19 +133,13 @@ def posterior_predictive(model, posterior, random_seed: int | None = None):
     """``DataTree`` with ``posterior_predictive`` and ``observed_data`` groups, as PyMC's
     ``sample_posterior_predictive`` gives, from one call over every draw of ``posterior`` (an
     ``xarray.Dataset`` with chain and draw); None when the model cannot be vectorised."""
-    from arviz_base import from_dict
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_observations
-
     per_draw = _observed_values(model)
     function = None if per_draw is None else _function(model, "posterior_predictive", _predictive_function)
     values = None if function is None else function(model, posterior, per_draw, random_seed)
     if values is None:
         return None
-    coords, dims = coords_and_dims_for_inferencedata(model)
-    coords.update(chain=posterior["chain"].values, draw=posterior["draw"].values)
-    groups = {"posterior_predictive": {rv.name: v for rv, v in zip(model.observed_RVs, values)},
-              "observed_data": {name: np.asarray(v) for name, v in find_observations(model).items()}}
-    return from_dict(groups, coords=coords, dims=dims, sample_dims=SAMPLE_DIMS)
+    return _tree(model, {"posterior_predictive": {rv.name: v for rv, v in zip(model.observed_RVs, values)}},
+                 posterior["chain"].values, posterior["draw"].values)
 
 
 def log_likelihood(model, posterior) -> dict[str, np.ndarray] | None:
@@ -158,6 +152,23 @@ def log_likelihood(model, posterior) -> dict[str, np.ndarray] | None:
     return None if values is None else {rv.name: v for rv, v in zip(model.observed_RVs, values)}
 
 
+def _tree(model, groups: dict[str, dict[str, np.ndarray]], chain, draw):
+    """A ``DataTree`` of ``groups`` (arrays with chain and draw first) with the model's dims and
+    coordinates, as PyMC writes it, and the model's observed data."""
+    from arviz_base import from_dict
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_observations
+
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    coords.update(chain=chain, draw=draw)
+    observed = {name: np.asarray(v) for name, v in find_observations(model).items()}
+    return from_dict({**groups, "observed_data": observed}, coords=coords, dims=dims, sample_dims=SAMPLE_DIMS)
+
+
+def _prior_outputs(model) -> list:
+    """What the prior predictive draws, in this order: free variables, deterministics, observed."""
+    return [*model.free_RVs, *model.deterministics, *model.observed_RVs]
+
+
 def _prior_function(draws: int):
     def build(model) -> Vectorised | None:
         import pymc as pm
@@ -166,7 +177,7 @@ def _prior_function(draws: int):
         from pytensor.graph.replace import vectorize_graph
         from pytensor.graph.traversal import ancestors
 
-        outputs = [*model.free_RVs, *model.deterministics, *model.observed_RVs]
+        outputs = _prior_outputs(model)
         rvs = rvs_in_graph(outputs)
         # every root random variable (one that depends on no other) drawn `draws` times; everything
         # downstream gains the batch dimension through vectorize_graph
@@ -186,19 +197,12 @@ def prior_predictive(model, draws: int, random_seed: int | None = None):
     ``sample_prior_predictive`` gives (the same distribution; other values for a seed, as the draws
     come in another order), from one call; None when the model cannot be vectorised. A process that
     keeps compiled models keeps the function, so a prior slider's step only binds new hyper-parameters."""
-    from arviz_base import from_dict
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_observations
-
     function = _function(model, f"prior_predictive:{draws}", _prior_function(draws))
     if function is None:
         return None
-    names = [v.name for v in (*model.free_RVs, *model.deterministics, *model.observed_RVs)]
     outputs = function.evaluate(model, [], 1, random_seed)
-    values = {name: v[None] for name, v in zip(names, outputs)}  # one chain
-    coords, dims = coords_and_dims_for_inferencedata(model)
-    coords.update(chain=[0], draw=np.arange(draws))
+    values = {var.name: v[None] for var, v in zip(_prior_outputs(model), outputs)}  # one chain
     observed = {rv.name for rv in model.observed_RVs}
     groups = {"prior": {k: v for k, v in values.items() if k not in observed},
-              "prior_predictive": {k: v for k, v in values.items() if k in observed},
-              "observed_data": {name: np.asarray(v) for name, v in find_observations(model).items()}}
-    return from_dict(groups, coords=coords, dims=dims, sample_dims=SAMPLE_DIMS)
+              "prior_predictive": {k: v for k, v in values.items() if k in observed}}
+    return _tree(model, groups, [0], np.arange(draws))
