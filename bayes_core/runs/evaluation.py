@@ -236,7 +236,6 @@ def _pit_from_loo_values(run: store.Run, model, pll, posterior) -> dict[str, np.
     second time or running arviz-stats' one-observation-at-a-time PSIS. None when the values do not
     line up (several or reduced observed variables, other draws): the general path then runs."""
     import xarray as xr
-    from arviz_stats import loo_pit
 
     idata = run.idata
     if pll.is_reduced or len(pll.observed) != 1 or pll.cdf_below is not None \
@@ -265,26 +264,36 @@ def _pit_from_loo_values(run: store.Run, model, pll, posterior) -> dict[str, np.
     weights = xr.Dataset({name: xr.DataArray(log_w, dims=dims, coords=coords)})
     k = xr.Dataset({name: xr.DataArray(result.pareto_k.reshape(obs_shape), dims=dims[2:],
                                        coords={d: c for d, c in coords.items() if d in dims[2:]})})
-    tree = xr.DataTree.from_dict({
-        "posterior": sub, "posterior_predictive": pp[[name]],
-        "observed_data": idata["observed_data"].to_dataset()[[name]],
-        "log_likelihood": xr.Dataset({name: xr.DataArray(values.reshape(chains, draws, *obs_shape), dims=dims,
-                                                         coords=coords)})})
+    groups = {"posterior": sub, "posterior_predictive": pp[[name]],
+              "observed_data": idata["observed_data"].to_dataset()[[name]],
+              "log_likelihood": xr.Dataset({name: xr.DataArray(values.reshape(chains, draws, *obs_shape), dims=dims,
+                                                               coords=coords)})}
+    try:
+        return _arviz_loo_pit(groups, [name], log_weights=weights, pareto_k=k)
+    except NotEvaluableError:  # the general path gives the reason
+        return None
+
+
+def _arviz_loo_pit(groups: dict[str, Any], names: list[str], **weights) -> dict[str, np.ndarray]:
+    """arviz-stats' ``loo_pit`` of ``names`` over ``groups`` (posterior, posterior_predictive,
+    observed_data, log_likelihood), with precomputed PSIS ``weights`` when given (``log_weights``,
+    ``pareto_k``); shapes or data it cannot take are a reason, not a crash."""
+    import xarray as xr
+    from arviz_stats import loo_pit
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            pit = loo_pit(tree, var_names=[name], log_weights=weights, pareto_k=k)
-        except (ValueError, TypeError):  # the general path gives the reason
-            return None
-    return {name: np.asarray(pit[name].values, dtype=float).ravel()}
+            values = loo_pit(xr.DataTree.from_dict(groups), var_names=names, **weights)
+        except (ValueError, TypeError) as exc:
+            raise NotEvaluableError(f"arviz-stats' loo_pit cannot take this run's data ({exc})") from exc
+    return {name: np.asarray(values[name].values, dtype=float).ravel() for name in names}
 
 
 def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
     """arviz-stats' LOO-PIT from the run's posterior predictive draws (log weights from the
     log-likelihood at the same draws)."""
     import pymc as pm
-    import xarray as xr
-    from arviz_stats import loo_pit
 
     idata = run.idata
     if not {"posterior_predictive", "observed_data"} <= set(idata.children):
@@ -309,16 +318,9 @@ def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
     if pp.sizes["chain"] * pp.sizes["draw"] < 25:
         raise NotEvaluableError(f"the run keeps only {pp.sizes['chain'] * pp.sizes['draw']} posterior predictive draws; "
                              "LOO-PIT needs at least 25")
-    tree = xr.DataTree.from_dict({"posterior": posterior, "posterior_predictive": pp[names],
-                                  "observed_data": idata["observed_data"].to_dataset()[names],
-                                  "log_likelihood": ll[names]})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            values = loo_pit(tree, var_names=names)
-        except (ValueError, TypeError) as exc:  # shapes or data arviz-stats cannot take: a reason, not a crash
-            raise NotEvaluableError(f"arviz-stats' loo_pit cannot take this run's data ({exc})") from exc
-    return {name: np.asarray(values[name].values, dtype=float).ravel() for name in names}
+    return _arviz_loo_pit({"posterior": posterior, "posterior_predictive": pp[names],
+                           "observed_data": idata["observed_data"].to_dataset()[names], "log_likelihood": ll[names]},
+                          names)
 
 
 def _pit_summary(pit: dict[str, np.ndarray]) -> dict[str, Any]:
