@@ -117,7 +117,10 @@ def _log_likelihood_function(model) -> Vectorised | None:
     from pymc.model.transform.conditioning import remove_value_transforms
 
     plain = remove_value_transforms(model)  # the trace holds constrained values
-    return vectorise(plain.logp(vars=plain.observed_RVs, sum=False), [plain.rvs_to_values[rv] for rv in plain.free_RVs])
+    # In the model's order of observed variables, by name: the copy lists them in an order of its own
+    # (player props' goals and cards came back swapped).
+    terms = [plain.logp(vars=[plain[rv.name]], sum=False)[0] for rv in model.observed_RVs]
+    return vectorise(terms, [plain.rvs_to_values[rv] for rv in plain.free_RVs])
 
 
 def _function(model, kind: str, build) -> Vectorised | None:

@@ -136,3 +136,23 @@ def test_a_kept_function_serves_concurrent_callers_each_with_its_own_data():
         assert len(cache._functions) == 1  # one kept function served every call
     for location, mean in results:
         assert mean == pytest.approx(location, abs=0.01)
+
+
+def test_each_observed_variable_gets_its_own_log_likelihood():
+    """Several observed variables (player props: goals, shots, cards) each get their own terms, not
+    another's: PyMC's joint ``logp(sum=False)`` lists its terms in an order of its own."""
+    rng = np.random.default_rng(3)
+    with pm.Model() as model:
+        rate = pm.Gamma("rate", 2.0, 1.0, shape=2)
+        spread = pm.HalfNormal("spread")
+        pm.Poisson("goals", rate[0], observed=rng.poisson(1.0, 40))
+        pm.Normal("shots", rate[1], spread, observed=rng.normal(3.0, 1.0, 40))
+        pm.Poisson("cards", rate[1], observed=rng.poisson(3.0, 40))
+    posterior = prior_as_posterior(model)
+    with compiled.scoped(None):
+        log_lik = forward.log_likelihood(model, posterior)
+    reference = pm.compute_log_likelihood({"posterior": posterior}, model=model, extend_inferencedata=False,
+                                          progressbar=False)
+    assert list(log_lik) == ["goals", "shots", "cards"]
+    for name, values in log_lik.items():
+        np.testing.assert_allclose(values, reference[name].values, rtol=1e-10, atol=1e-10)
