@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from bayes_core.errors import BayesCoreError, CorruptRunError, NotEvaluableError
+from bayes_core.loglik import _check_free_variables, observed_log_likelihood
 from bayes_core.runs import store
 from bayes_core.runs.psis import good_k, psis_loo, relative_eff
 
@@ -235,8 +236,6 @@ def _pit_from_loo_values(run: store.Run, model, pll, posterior) -> dict[str, np.
     of LOO's draws): the same result as ``_pit_from_predictive`` without evaluating the likelihood a
     second time or running arviz-stats' one-observation-at-a-time PSIS. None when the values do not
     line up (several or reduced observed variables, other draws): the general path then runs."""
-    import xarray as xr
-
     idata = run.idata
     if pll.is_reduced or len(pll.observed) != 1 or pll.cdf_below is not None \
             or not {"posterior_predictive", "observed_data"} <= set(idata.children):
@@ -251,50 +250,52 @@ def _pit_from_loo_values(run: store.Run, model, pll, posterior) -> dict[str, np.
         at = np.array([position[int(d)] for d in pp["draw"].values])
     except KeyError:  # a predictive draw LOO did not keep
         return None
-    values = pll.values()[:, at, :]
-    chains, draws = values.shape[:2]
-    sub = posterior.isel(draw=at)
-    result = psis_loo(values.reshape(chains * draws, -1).T, relative_eff(model.complete_posterior(sub)),
-                      keep_weights=True)
-    dims = pp[name].dims
-    obs_shape = pp[name].shape[2:]
-    log_w = np.log(result.ratios) - np.log(result.total)[:, None]  # (n, S), normalised like psislw's
-    log_w = log_w.T.reshape(chains, draws, *obs_shape)
-    coords = {d: pp[name][d] for d in dims if d in pp[name].coords}
-    weights = xr.Dataset({name: xr.DataArray(log_w, dims=dims, coords=coords)})
-    k = xr.Dataset({name: xr.DataArray(result.pareto_k.reshape(obs_shape), dims=dims[2:],
-                                       coords={d: c for d, c in coords.items() if d in dims[2:]})})
-    groups = {"posterior": sub, "posterior_predictive": pp[[name]],
-              "observed_data": idata["observed_data"].to_dataset()[[name]],
-              "log_likelihood": xr.Dataset({name: xr.DataArray(values.reshape(chains, draws, *obs_shape), dims=dims,
-                                                               coords=coords)})}
+    chains, draws = pp.sizes["chain"], pp.sizes["draw"]
+    values = {name: pll.values()[:, at, :].reshape(chains, draws, *pp[name].shape[2:])}
     try:
-        return _arviz_loo_pit(groups, [name], log_weights=weights, pareto_k=k)
+        return _arviz_loo_pit(model.complete_posterior(posterior.isel(draw=at)), pp[[name]], idata, values)
     except NotEvaluableError:  # the general path gives the reason
         return None
 
 
-def _arviz_loo_pit(groups: dict[str, Any], names: list[str], **weights) -> dict[str, np.ndarray]:
-    """arviz-stats' ``loo_pit`` of ``names`` over ``groups`` (posterior, posterior_predictive,
-    observed_data, log_likelihood), with precomputed PSIS ``weights`` when given (``log_weights``,
-    ``pareto_k``); shapes or data it cannot take are a reason, not a crash."""
+def _arviz_loo_pit(posterior, pp, idata, log_lik: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """arviz-stats' ``loo_pit`` of the predictive variables ``pp`` against the run's observed data,
+    given the (complete) posterior and each variable's log-likelihood at the same draws, (chain,
+    draw, *shape). The PSIS weights
+    come from ``psis_loo``, vectorised over observations (arviz-stats smooths one observation at a
+    time: seconds for player props' 23,000 values), and go to arviz-stats as ``log_weights`` and
+    ``pareto_k``: its result is the same. Shapes or data it cannot take are a reason, not a crash."""
     import xarray as xr
     from arviz_stats import loo_pit
 
+    names = list(log_lik)
+    r_eff = relative_eff(posterior)
+    weights, ks, lls = {}, {}, {}
+    for name in names:
+        dims, values = pp[name].dims, np.asarray(log_lik[name], dtype=float)
+        chains, draws, obs_shape = values.shape[0], values.shape[1], values.shape[2:]
+        result = psis_loo(values.reshape(chains * draws, -1).T, r_eff, keep_weights=True)
+        log_w = np.log(result.ratios) - np.log(result.total)[:, None]  # (n, S), normalised like psislw's
+        coords = {d: pp[name][d] for d in dims if d in pp[name].coords}
+        weights[name] = xr.DataArray(log_w.T.reshape(chains, draws, *obs_shape), dims=dims, coords=coords)
+        ks[name] = xr.DataArray(result.pareto_k.reshape(obs_shape), dims=dims[2:],
+                                coords={d: c for d, c in coords.items() if d in dims[2:]})
+        lls[name] = xr.DataArray(values, dims=dims, coords=coords)
+    groups = {"posterior": posterior, "posterior_predictive": pp[names],
+              "observed_data": idata["observed_data"].to_dataset()[names], "log_likelihood": xr.Dataset(lls)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            values = loo_pit(xr.DataTree.from_dict(groups), var_names=names, **weights)
+            pit = loo_pit(xr.DataTree.from_dict(groups), var_names=names, log_weights=xr.Dataset(weights),
+                          pareto_k=xr.Dataset(ks))
         except (ValueError, TypeError) as exc:
             raise NotEvaluableError(f"arviz-stats' loo_pit cannot take this run's data ({exc})") from exc
-    return {name: np.asarray(values[name].values, dtype=float).ravel() for name in names}
+    return {name: np.asarray(pit[name].values, dtype=float).ravel() for name in names}
 
 
 def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
     """arviz-stats' LOO-PIT from the run's posterior predictive draws (log weights from the
     log-likelihood at the same draws)."""
-    import pymc as pm
-
     idata = run.idata
     if not {"posterior_predictive", "observed_data"} <= set(idata.children):
         raise NotEvaluableError("the run has no posterior predictive draws (posterior_predictive_draws is 0 in its "
@@ -302,13 +303,10 @@ def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
     pp = idata["posterior_predictive"].to_dataset()
     posterior = idata["posterior"].to_dataset().sel(chain=pp["chain"], draw=pp["draw"])
     predictive = model.build_predictive_model(data)
-    from bayes_core.loglik import _check_free_variables
-
     posterior = model.complete_posterior(posterior)
     _check_free_variables(predictive, posterior)
-    ll = pm.compute_log_likelihood({"posterior": posterior}, model=predictive, extend_inferencedata=False,
-                                   progressbar=False)
-    names = [n for n in pp.data_vars if n in ll.data_vars]
+    ll = observed_log_likelihood(predictive, posterior)
+    names = [n for n in pp.data_vars if n in ll]
     if not names:
         raise NotEvaluableError("the run's posterior predictive variables are not the model's observed variables")
     joint = [n for n in names if ll[n].shape[2:] != pp[n].shape[2:]]
@@ -318,9 +316,7 @@ def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
     if pp.sizes["chain"] * pp.sizes["draw"] < 25:
         raise NotEvaluableError(f"the run keeps only {pp.sizes['chain'] * pp.sizes['draw']} posterior predictive draws; "
                              "LOO-PIT needs at least 25")
-    return _arviz_loo_pit({"posterior": posterior, "posterior_predictive": pp[names],
-                           "observed_data": idata["observed_data"].to_dataset()[names], "log_likelihood": ll[names]},
-                          names)
+    return _arviz_loo_pit(posterior, pp, idata, {n: ll[n] for n in names})
 
 
 def _pit_summary(pit: dict[str, np.ndarray]) -> dict[str, Any]:

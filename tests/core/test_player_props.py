@@ -306,3 +306,16 @@ def test_unknown_feature_and_request_keys_are_refused_not_ignored(predictor, pro
         props_model.predict({**request, "features": "form=0.1, minutes=45"}, props_run)
     with pytest.raises(InvalidParametersError, match=r"minuts: unknown parameter \(known: player, opponent"):
         props_model.predict({**request, "features": "form=0.1", "minuts": 45}, props_run)
+
+
+def test_loo_pit_of_three_props_is_arviz_stats_own(props_model, props_run):
+    """Goals, shots and cards each get their LOO-PIT from the log-likelihood at the predictive draws,
+    smoothed by the project's vectorised PSIS: arviz-stats' own loo_pit gives the same values."""
+    from bayes_core.runs import evaluation
+    from tests.core.test_runs_evaluation import arviz_stats_loo_pit
+
+    pit = evaluation._pit_from_predictive(props_run, props_model, props_run.data)
+    reference = arviz_stats_loo_pit(props_run, props_model)
+    assert set(pit) == set(reference) == set(PROPS)
+    for name in pit:
+        np.testing.assert_allclose(pit[name], reference[name], rtol=0, atol=1e-12)

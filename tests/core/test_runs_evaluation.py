@@ -157,20 +157,40 @@ def lr_run(registry):
     return model, model.train(draws=100, tune=100, chains=2, seed=3)
 
 
+def arviz_stats_loo_pit(run, model) -> dict[str, np.ndarray]:
+    """The reference: arviz-stats' loo_pit on its own, with PyMC's log-likelihood at the run's posterior
+    predictive draws and arviz-stats' PSIS (no weights passed in)."""
+    import pymc as pm
+    import xarray as xr
+    from arviz_stats import loo_pit
+
+    pp = run.idata["posterior_predictive"].to_dataset()
+    posterior = model.complete_posterior(run.idata["posterior"].to_dataset().sel(chain=pp["chain"], draw=pp["draw"]))
+    ll = pm.compute_log_likelihood({"posterior": posterior}, model=model.build_predictive_model(run.data),
+                                   extend_inferencedata=False, progressbar=False)
+    names = [n for n in pp.data_vars if n in ll.data_vars]
+    tree = xr.DataTree.from_dict({"posterior": posterior, "posterior_predictive": pp[names], "log_likelihood": ll[names],
+                                  "observed_data": run.idata["observed_data"].to_dataset()[names]})
+    values = loo_pit(tree, var_names=names)
+    return {n: np.asarray(values[n].values, dtype=float).ravel() for n in names}
+
+
 def test_loo_pit_from_loo_values_is_arviz_stats_loo_pit_at_the_predictive_draws(lr_run):
     """For a continuous outcome LOO-PIT reuses LOO's log-likelihood and PSIS weights at the
-    predictive draws: the same values as arviz-stats' loo_pit on a freshly computed log-likelihood;
-    where the draws do not line up it declines and the general path runs."""
+    predictive draws, and the general path computes both afresh: each gives arviz-stats' own
+    loo_pit; where the draws do not line up the fast path declines and the general path runs."""
     model, run = lr_run
     pp_draws = run.idata["posterior_predictive"].to_dataset().sizes["draw"]
     assert pp_draws == 25  # thinned: a real subset of LOO's 100 draws a chain
     posterior, _ = evaluation.posterior_within_budget(run, model, run.data)
     pll = model.pointwise_log_likelihood(posterior, run.data)
     fast = evaluation._pit_from_loo_values(run, model, pll, posterior)
-    reference = evaluation._pit_from_predictive(run, model, run.data)
-    assert fast is not None and fast.keys() == reference.keys()
+    general = evaluation._pit_from_predictive(run, model, run.data)
+    reference = arviz_stats_loo_pit(run, model)
+    assert fast is not None and fast.keys() == general.keys() == reference.keys()
     for name in fast:
         np.testing.assert_allclose(fast[name], reference[name], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(general[name], reference[name], rtol=0, atol=1e-12)
     payload, _ = evaluation.compute(run, model)
     stored, expected = payload["loo_pit"], evaluation._pit_summary(reference)
     assert stored["variables"]["y"]["histogram"] == expected["variables"]["y"]["histogram"]
