@@ -75,9 +75,9 @@ class CompiledModels:
         return {"entries": len(self._entries), "hits": self.hits, "compiles": self.compiles,
                 "max_entries": self.max_entries}
 
-    def nutpie_model(self, model, context: Hashable = ()) -> Prepared:
+    def nutpie_model(self, model, context: Hashable = (), short: bool = False) -> Prepared:
         """The compiled model for ``model`` with its current data; compiled only on a miss."""
-        key = cache_key(model, context, data_shapes=self.data_shapes)
+        key = cache_key(model, (context, "callbacks" if short else "cfunc"), data_shapes=self.data_shapes)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -88,7 +88,7 @@ class CompiledModels:
                 log.info("compiled model reused (key %s): only the data and priors were bound", key[:12])
                 return Prepared(bound, True, time.perf_counter() - t0)
         t0 = time.perf_counter()
-        compiled = compile_nutpie(model)
+        compiled = compile_nutpie(model, short)
         elapsed = time.perf_counter() - t0
         with self._lock:
             self.compiles += 1
@@ -155,19 +155,75 @@ def scoped(cache: CompiledModels | None) -> Iterator[CompiledModels | None]:
         _cache = previous
 
 
-def nutpie_model(model, context: Hashable = ()) -> Prepared:
-    """Compile ``model`` for nutpie, through the cache when this process keeps one."""
+def nutpie_model(model, context: Hashable = (), short: bool = False) -> Prepared:
+    """Compile ``model`` for nutpie, through the cache when this process keeps one; ``short``: for a
+    short run (see ``SHORT_RUN_DRAWS``)."""
     if _cache is not None:
-        return _cache.nutpie_model(model, context)
+        return _cache.nutpie_model(model, context, short)
     t0 = time.perf_counter()
-    compiled = compile_nutpie(model)
+    compiled = compile_nutpie(model, short)
     return Prepared(compiled, False, time.perf_counter() - t0)
 
 
-def compile_nutpie(model):
+def compile_nutpie(model, short: bool = False):
+    """nutpie's compiled model: numba C callbacks, or for a short run Python callbacks (see
+    ``SHORT_RUN_DRAWS``)."""
+    if short:
+        return compile_nutpie_callbacks(model)
     import nutpie
 
     return nutpie.compile_pymc_model(model, backend="numba")
+
+
+def compile_nutpie_callbacks(model):
+    """The model for nutpie as Python callbacks around pytensor's numba functions.
+
+    pytensor keeps its numba functions in an on-disk cache, so a fresh process loads a model it has
+    compiled before in about a second; nutpie's C callbacks (``compile_pymc_model``) wrap those
+    functions in ``numba.cfunc``s that hold pointers to the data and are compiled again in every
+    process (~10 s). The recipe is nutpie's own for its JAX backend (``from_pyfunc`` over
+    ``_make_functions``; nutpie is pinned in requirements.txt), with pytensor's NUMBA mode: the
+    same log density, gradient and initial points as the C callbacks."""
+    from nutpie import compile_pymc as nutpie_pymc
+    from nutpie.compiled_pyfunc import from_pyfunc
+    from pymc.initial_point import make_initial_point_fn
+
+    initial_point = make_initial_point_fn(model=model, default_strategy="support_point",
+                                          jitter_rvs=set(model.free_RVs), return_transformed=True)
+    n_dim, _, logp_pt, expand_pt, flat_initial_point, shape_info, reparameterized = nutpie_pymc._make_functions(
+        model, mode="NUMBA", compute_grad=True, join_expanded=False,
+        pymc_initial_point_fn=nutpie_pymc._wrap_with_lock(initial_point))
+    logp_fn, expand_fn = logp_pt.vm.jit_fn, expand_pt.vm.jit_fn
+    logp_data = [var.name for var in logp_pt.get_shared()]
+    expand_data = [var.name for var in expand_pt.get_shared()]
+    shared = {var.name: var.get_value() for var in [*logp_pt.get_shared(), *expand_pt.get_shared()]}
+    names, _, shapes = shape_info
+
+    def make_logp():
+        def logp(x, **data):
+            value, grad = logp_fn(x, *[data[name] for name in logp_data])
+            return float(value), np.asarray(grad, dtype="float64", order="C")
+        return logp
+
+    def make_expand(_seed1, _seed2, _chain):
+        def expand(x, **data):
+            values = expand_fn(x, *[data[name] for name in expand_data])
+            return {name: np.asarray(value, dtype="float64", order="C").reshape(shape)
+                    for name, value, shape in zip(names, values, shapes, strict=True)}
+        return expand
+
+    dims, coords = nutpie_pymc._prepare_dims_and_coords(model, shape_info, reparameterized)
+    return from_pyfunc(ndim=n_dim, make_logp_fn=make_logp, make_expand_fn=make_expand,
+                       make_initial_point_fn=flat_initial_point, expanded_dtypes=[np.dtype("float64")] * len(names),
+                       expanded_shapes=shapes, expanded_names=names, shared_data=shared, dims=dims, coords=coords,
+                       reparameterized_names=reparameterized)
+
+
+def data_names(compiled) -> set[str]:
+    """The data containers a compiled model reads, by name (C callbacks key them by a uuid)."""
+    if hasattr(compiled, "shared_var_keys"):
+        return {var.name for var in compiled.shared_var_keys}
+    return set(compiled._shared_data)
 
 
 # -- binding a new model's values to a cached compile ------------------------------------------------
@@ -180,8 +236,7 @@ def bind(entry: _Entry, model):
     import pandas as pd
 
     compiled = entry.compiled
-    names = {var.name for var in compiled.shared_var_keys}
-    values = {name: np.asarray(model[name].get_value()) for name in names}
+    values = {name: np.asarray(model[name].get_value()) for name in data_names(compiled)}
     for name, value in values.items():
         entry.model[name].set_value(value)
     bound = compiled.with_data(**values)

@@ -54,6 +54,11 @@ ADVI_TOLERANCE = 1e-3
 ADVI_LEARNING_RATE = 0.05
 #: How often a running sampler's draws are reported (and a cancel is noticed), in seconds.
 POLL_S = 0.5
+#: A nutpie run of at most this many draws, warm-up and all chains included, is short: its model is
+#: compiled as Python callbacks, which a fresh process loads from pytensor's on-disk cache in about a
+#: second, instead of numba C callbacks, compiled again in every process in ~10 s. Each gradient
+#: then costs ~20 µs more and the chains take turns holding the GIL: under a second at this size.
+SHORT_RUN_DRAWS = 2_000
 
 
 class Cancelled(SystemExit):
@@ -140,6 +145,7 @@ def sample(model, settings: SamplerSettings, progress: ProgressCallback | None =
             idata, timings, extra["approximation"] = _fit_advi(model, settings, progress)
         elif sampler == "nutpie":
             idata, timings = _sample_nutpie(model, settings, progress, device, cache_key)
+            extra["nutpie_compiled_as"] = "python callbacks" if short_run(settings) else "numba C callbacks"
         else:
             runner = {"pymc": _sample_pymc, "numpyro": _sample_numpyro}[sampler]
             idata, timings = runner(model, settings, progress, device)
@@ -149,6 +155,10 @@ def sample(model, settings: SamplerSettings, progress: ProgressCallback | None =
         raise SamplerError(f"Sampling with {sampler} failed: {type(exc).__name__}: {exc}") from exc
     timings["total_s"] = time.perf_counter() - t0
     return idata, {"sampler": sampler, "device": device, "timings": timings, **extra}
+
+
+def short_run(s: SamplerSettings) -> bool:
+    return (s.draws + s.tune) * s.chains <= SHORT_RUN_DRAWS
 
 
 def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device: str, cache_key: tuple = ()):
@@ -161,7 +171,7 @@ def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device
     from bayes_core import compiled as compiled_models
 
     progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains))
-    prepared = compiled_models.nutpie_model(model, cache_key)
+    prepared = compiled_models.nutpie_model(model, cache_key, short=short_run(s))
     if prepared.reused:
         progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains, message="compiled model reused"))
     latest: list = [None]  # the sampler thread's last report (a list of nutpie ChainProgress)

@@ -83,7 +83,7 @@ def test_a_constant_is_structure_a_data_container_is_not():
 def test_least_recently_used_entry_is_dropped(monkeypatch):
     import pymc as pm
 
-    monkeypatch.setattr(compiled, "compile_nutpie", lambda model: object())
+    monkeypatch.setattr(compiled, "compile_nutpie", lambda model, short=False: object())
     cache = compiled.CompiledModels(max_entries=2)
 
     def model(mu):
@@ -125,6 +125,33 @@ def test_reused_compile_gives_the_posterior_of_a_fresh_compile(cache):
     assert not np.allclose(_posterior(warm), _posterior(first))  # not the old posterior
     observed = warm.idata["observed_data"]["returns"].values
     np.testing.assert_array_equal(observed, new_data["return"].to_numpy())
+
+
+def test_a_short_run_takes_python_callbacks_that_draw_what_the_c_callbacks_draw(cache):
+    """A run of at most SHORT_RUN_DRAWS draws compiles nutpie's model as Python callbacks (loaded from
+    pytensor's on-disk cache in a fresh process), a longer one as numba C callbacks; the two are kept
+    apart, and for one seed they give the same draws, bit for bit."""
+    import nutpie
+
+    from bayes_core import samplers
+
+    nb = _nb()
+    data = nb.load_data(None)
+    long = nb.fit(data, draws=600, tune=500, chains=2, seed=5)
+    assert (600 + 500) * 2 > samplers.SHORT_RUN_DRAWS >= (TINY["draws"] + TINY["tune"]) * TINY["chains"]
+    short = _nb().fit(data, **TINY)
+    assert long.info["nutpie_compiled_as"] == "numba C callbacks"
+    assert short.info["nutpie_compiled_as"] == "python callbacks"
+    assert cache.stats()["compiles"] == 2
+    model = nb.build_model(data)
+    c_callbacks, py_callbacks = (cache.nutpie_model(model, nb.compile_context(), short=s).compiled
+                                 for s in (False, True))
+    assert cache.stats()["hits"] == 2 and hasattr(c_callbacks, "shared_var_keys")
+    assert not hasattr(py_callbacks, "shared_var_keys")
+    draws = [nutpie.sample(m, draws=50, tune=50, chains=2, seed=9, progress_bar=False).posterior
+             for m in (c_callbacks, py_callbacks)]
+    for var in ("mu", "alpha", "phi", "theta"):
+        np.testing.assert_array_equal(draws[0][var].values, draws[1][var].values)
 
 
 def test_structure_change_compiles_afresh(cache):
