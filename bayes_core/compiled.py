@@ -59,9 +59,12 @@ class Prepared:
 class CompiledModels:
     """An LRU of compiled nutpie models keyed by graph fingerprint; counts hits and compiles."""
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, data_shapes: bool = True):
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, data_shapes: bool = True, many_fits: bool = False):
         self.max_entries = max(1, int(max_entries))
         self.data_shapes = data_shapes  # False: data containers' lengths are bound, not part of the key
+        # True: one structure is fitted many times (SBC), so even short runs take C callbacks, whose
+        # compile pays off after a few fits (samplers.short_run)
+        self.many_fits = many_fits
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._functions: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()  # one job at a time binds the shared values of an entry

@@ -54,11 +54,14 @@ ADVI_TOLERANCE = 1e-3
 ADVI_LEARNING_RATE = 0.05
 #: How often a running sampler's draws are reported (and a cancel is noticed), in seconds.
 POLL_S = 0.5
-#: A nutpie run of at most this many draws, warm-up and all chains included, is short: its model is
-#: compiled as Python callbacks, which a fresh process loads from pytensor's on-disk cache in about a
-#: second, instead of numba C callbacks, compiled again in every process in ~10 s. Each gradient
-#: then costs ~20 µs more and the chains take turns holding the GIL: under a second at this size.
+#: A short nutpie run — at most SHORT_RUN_DRAWS draws (warm-up and all chains included) on at most
+#: SHORT_RUN_VALUES observed values — compiles its model as Python callbacks, which a fresh process
+#: loads from pytensor's on-disk cache in about a second, instead of numba C callbacks, compiled
+#: again in every process in ~10 s. A gradient through the callbacks costs ~0.1 ms more and the
+#: chains take turns holding the GIL: seconds saved on a short run on small data, lost on a long run,
+#: on large data (player props' full league) or over many fits of one model (SBC: ``many_fits``).
 SHORT_RUN_DRAWS = 2_000
+SHORT_RUN_VALUES = 5_000
 
 
 class Cancelled(SystemExit):
@@ -144,8 +147,8 @@ def sample(model, settings: SamplerSettings, progress: ProgressCallback | None =
         if sampler == ADVI:
             idata, timings, extra["approximation"] = _fit_advi(model, settings, progress)
         elif sampler == "nutpie":
-            idata, timings = _sample_nutpie(model, settings, progress, device, cache_key)
-            extra["nutpie_compiled_as"] = "python callbacks" if short_run(settings) else "numba C callbacks"
+            idata, timings, short = _sample_nutpie(model, settings, progress, device, cache_key)
+            extra["nutpie_compiled_as"] = "python callbacks" if short else "numba C callbacks"
         else:
             runner = {"pymc": _sample_pymc, "numpyro": _sample_numpyro}[sampler]
             idata, timings = runner(model, settings, progress, device)
@@ -157,8 +160,18 @@ def sample(model, settings: SamplerSettings, progress: ProgressCallback | None =
     return idata, {"sampler": sampler, "device": device, "timings": timings, **extra}
 
 
-def short_run(s: SamplerSettings) -> bool:
-    return (s.draws + s.tune) * s.chains <= SHORT_RUN_DRAWS
+def short_run(model, s: SamplerSettings) -> bool:
+    """Is this a short run (``SHORT_RUN_DRAWS``), whose model is compiled as Python callbacks?"""
+    import numpy as np
+    from pymc.backends.arviz import find_observations
+
+    from bayes_core import compiled
+
+    cache = compiled.active()
+    if cache is not None and cache.many_fits:
+        return False
+    values = sum(np.size(v) for v in find_observations(model).values())
+    return (s.draws + s.tune) * s.chains <= SHORT_RUN_DRAWS and values <= SHORT_RUN_VALUES
 
 
 def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device: str, cache_key: tuple = ()):
@@ -171,7 +184,8 @@ def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device
     from bayes_core import compiled as compiled_models
 
     progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains))
-    prepared = compiled_models.nutpie_model(model, cache_key, short=short_run(s))
+    short = short_run(model, s)
+    prepared = compiled_models.nutpie_model(model, cache_key, short=short)
     if prepared.reused:
         progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains, message="compiled model reused"))
     latest: list = [None]  # the sampler thread's last report (a list of nutpie ChainProgress)
@@ -202,7 +216,7 @@ def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device
     patch_nutpie_idata(idata, model, sampling_time=t_sample)
     timings = {"sampling_s": t_sample}
     timings["bind_s" if prepared.reused else "compile_s"] = prepared.compile_s
-    return idata, timings
+    return idata, timings, short
 
 
 def _chain_progress(chains, finished: bool = False) -> Progress:

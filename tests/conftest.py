@@ -25,6 +25,17 @@ def lr_sales_csv(n: int = 40, seed: int = 7) -> bytes:
     return pd.DataFrame({"sales": sales, "price": price, "ads": ads, "region": region}).to_csv(index=False).encode()
 
 
+LONG_MARKERS = ("slow", "e2e", "ray")
+
+
+def pytest_collection_modifyitems(items):
+    """Files that train, compile, drive a browser or use Ray run first: under ``--dist loadfile`` each
+    worker takes a file at a time, and a long file taken last keeps one worker busy while the other
+    waits; the short files then fill the end. Order within a file is kept (a stable sort by file)."""
+    long_files = {item.path for item in items if any(item.get_closest_marker(m) for m in LONG_MARKERS)}
+    items.sort(key=lambda item: item.path not in long_files)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def artifacts_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("artifacts")

@@ -154,6 +154,25 @@ def test_a_short_run_takes_python_callbacks_that_draw_what_the_c_callbacks_draw(
         np.testing.assert_array_equal(draws[0][var].values, draws[1][var].values)
 
 
+def test_short_means_few_draws_on_small_data_and_not_many_fits_of_one_model():
+    import pymc as pm
+
+    from bayes_core import samplers
+    from bayes_core.settings import SamplerSettings
+
+    def model(n):
+        with pm.Model() as m:
+            pm.Normal("y", pm.Normal("mu"), 1.0, observed=np.zeros(n))
+        return m
+
+    tiny, long = SamplerSettings(**TINY), SamplerSettings(draws=1000, tune=1001, chains=1)
+    assert samplers.short_run(model(samplers.SHORT_RUN_VALUES), tiny)
+    assert not samplers.short_run(model(samplers.SHORT_RUN_VALUES + 1), tiny)  # large data: C callbacks
+    assert not samplers.short_run(model(50), long)
+    with compiled.scoped(compiled.CompiledModels(many_fits=True)):  # SBC's many fits of one model
+        assert not samplers.short_run(model(50), tiny)
+
+
 def test_structure_change_compiles_afresh(cache):
     _sharpe().fit(_sharpe().example_data(n=300, seed=1), **TINY)
     _sharpe().fit(_sharpe().example_data(n=301, seed=1), **TINY)  # one more return: another shape
