@@ -59,12 +59,14 @@ class Prepared:
 class CompiledModels:
     """An LRU of compiled nutpie models keyed by graph fingerprint; counts hits and compiles."""
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, data_shapes: bool = True, many_fits: bool = False):
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, data_shapes: bool = True,
+                 short_runs_as_callbacks: bool = False):
         self.max_entries = max(1, int(max_entries))
         self.data_shapes = data_shapes  # False: data containers' lengths are bound, not part of the key
-        # True: one structure is fitted many times (SBC), so even short runs take C callbacks, whose
-        # compile pays off after a few fits (samplers.short_run)
-        self.many_fits = many_fits
+        # A kept compile is for the process's later fits of the structure (a warm worker's next jobs,
+        # SBC's next simulations), which the C callbacks sample faster: short runs take them too unless
+        # this says otherwise (samplers.short_run), for a cache whose structures are fitted only a few times.
+        self.short_runs_as_callbacks = short_runs_as_callbacks
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._functions: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()  # one job at a time binds the shared values of an entry

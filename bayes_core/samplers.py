@@ -55,11 +55,13 @@ ADVI_LEARNING_RATE = 0.05
 #: How often a running sampler's draws are reported (and a cancel is noticed), in seconds.
 POLL_S = 0.5
 #: A short nutpie run — at most SHORT_RUN_DRAWS draws (warm-up and all chains included) on at most
-#: SHORT_RUN_VALUES observed values — compiles its model as Python callbacks, which a fresh process
-#: loads from pytensor's on-disk cache in about a second, instead of numba C callbacks, compiled
-#: again in every process in ~10 s. A gradient through the callbacks costs ~0.1 ms more and the
-#: chains take turns holding the GIL: seconds saved on a short run on small data, lost on a long run,
-#: on large data (player props' full league) or over many fits of one model (SBC: ``many_fits``).
+#: SHORT_RUN_VALUES observed values — in a process that keeps no compiled models (the CLI, a job's own
+#: process) compiles its model as Python callbacks, which a fresh process loads from pytensor's on-disk
+#: cache in about a second, instead of numba C callbacks, compiled again in every process in ~10 s.
+#: A gradient through the callbacks costs ~0.1 ms more and the chains take turns holding the GIL:
+#: seconds saved once, on a short run on small data; lost on a long run, on large data (player props'
+#: full league), and in a process that keeps its compile for later fits (a warm worker: ~0.35 s a
+#: later short job of the count model) unless its cache says otherwise (``short_runs_as_callbacks``).
 SHORT_RUN_DRAWS = 2_000
 SHORT_RUN_VALUES = 5_000
 
@@ -168,7 +170,7 @@ def short_run(model, s: SamplerSettings) -> bool:
     from bayes_core import compiled
 
     cache = compiled.active()
-    if cache is not None and cache.many_fits:
+    if cache is not None and not cache.short_runs_as_callbacks:
         return False
     values = sum(np.size(v) for v in find_observations(model).values())
     return (s.draws + s.tune) * s.chains <= SHORT_RUN_DRAWS and values <= SHORT_RUN_VALUES

@@ -108,9 +108,10 @@ def run_sbc(model, data: Any = None, *, sims: int | None = None, draws: int | No
     failures: list[dict[str, Any]] = []
     not_converged: list[int] = []
     t_fits = time.perf_counter()
-    # More than a few fits: numba C callbacks, whose compile pays off by the fifth (samplers.short_run).
-    many_fits = s["sims"] > 4
-    with compiled.scoped(compiled.CompiledModels(max_entries=1, data_shapes=False, many_fits=many_fits)) as cache:
+    # A few fits take Python callbacks when short; more take numba C callbacks, whose compile pays off
+    # by about the fifth (samplers.short_run).
+    few = s["sims"] <= 4
+    with compiled.scoped(compiled.CompiledModels(max_entries=1, data_shapes=False, short_runs_as_callbacks=few)) as cache:
         for i in range(s["sims"]):
             def during_fit(_: Progress, k: int = i) -> None:  # the sampler's reports: "fit k of N", and cancel
                 report(Progress("sampling", k, s["sims"], message=f"fit {k + 1} of {s['sims']}"))

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it,
 
 @pytest.fixture
 def cache():
-    with compiled.scoped(compiled.CompiledModels(4)) as own:  # not the session's: counts start at zero
+    with compiled.scoped(compiled.CompiledModels(4, short_runs_as_callbacks=True)) as own:  # counts start at zero
         yield own
 
 
@@ -154,7 +154,7 @@ def test_a_short_run_takes_python_callbacks_that_draw_what_the_c_callbacks_draw(
         np.testing.assert_array_equal(draws[0][var].values, draws[1][var].values)
 
 
-def test_short_means_few_draws_on_small_data_and_not_many_fits_of_one_model():
+def test_short_runs_on_small_data_take_callbacks_where_no_compile_is_kept_for_later_fits():
     import pymc as pm
 
     from bayes_core import samplers
@@ -166,11 +166,14 @@ def test_short_means_few_draws_on_small_data_and_not_many_fits_of_one_model():
         return m
 
     tiny, long = SamplerSettings(**TINY), SamplerSettings(draws=1000, tune=1001, chains=1)
-    assert samplers.short_run(model(samplers.SHORT_RUN_VALUES), tiny)
-    assert not samplers.short_run(model(samplers.SHORT_RUN_VALUES + 1), tiny)  # large data: C callbacks
-    assert not samplers.short_run(model(50), long)
-    with compiled.scoped(compiled.CompiledModels(many_fits=True)):  # SBC's many fits of one model
+    with compiled.scoped(None):  # a one-off process: the CLI, a job's own process
+        assert samplers.short_run(model(samplers.SHORT_RUN_VALUES), tiny)
+        assert not samplers.short_run(model(samplers.SHORT_RUN_VALUES + 1), tiny)  # large data: C callbacks
+        assert not samplers.short_run(model(50), long)
+    with compiled.scoped(compiled.CompiledModels()):  # a warm worker, SBC's many fits: the compile is kept
         assert not samplers.short_run(model(50), tiny)
+    with compiled.scoped(compiled.CompiledModels(short_runs_as_callbacks=True)):
+        assert samplers.short_run(model(50), tiny)
 
 
 def test_structure_change_compiles_afresh(cache):
