@@ -188,6 +188,8 @@ def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device
     progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains))
     short = short_run(model, s)
     prepared = compiled_models.nutpie_model(model, cache_key, short=short)
+    log.info("nutpie model %s as %s in %.1f s", "bound" if prepared.reused else "compiled",
+             "Python callbacks (a short run)" if short else "numba C callbacks", prepared.compile_s)
     if prepared.reused:
         progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains, message="compiled model reused"))
     latest: list = [None]  # the sampler thread's last report (a list of nutpie ChainProgress)
