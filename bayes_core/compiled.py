@@ -11,6 +11,10 @@ differs — a changed config, another option, another number of entities or dist
 written as a constant — gives another key, and the model is compiled afresh. A cached model is
 never reused across a structural change.
 
+A model is compiled in one of two forms (``compile_nutpie``): numba C callbacks, or for a short run
+Python callbacks around pytensor's disk-cached numba functions (``samplers.short_run``); the key
+keeps the two apart.
+
 The cache is off unless a process turns it on (``enable``): a one-off process behaves as before,
 compiling once. The warm worker turns it on; a Ray actor holding compiled models can do the same.
 
@@ -225,7 +229,8 @@ def compile_nutpie_callbacks(model):
 
 
 def data_names(compiled) -> set[str]:
-    """The data containers a compiled model reads, by name (C callbacks key them by a uuid)."""
+    """The data containers a compiled model reads, by name: the C callbacks key them by a uuid, the
+    Python callbacks (nutpie's ``PyFuncModel``, pinned version) by name in its ``_shared_data``."""
     if hasattr(compiled, "shared_var_keys"):
         return {var.name for var in compiled.shared_var_keys}
     return set(compiled._shared_data)
