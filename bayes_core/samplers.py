@@ -149,8 +149,7 @@ def sample(model, settings: SamplerSettings, progress: ProgressCallback | None =
         if sampler == ADVI:
             idata, timings, extra["approximation"] = _fit_advi(model, settings, progress)
         elif sampler == "nutpie":
-            idata, timings, short = _sample_nutpie(model, settings, progress, device, cache_key)
-            extra["nutpie_compiled_as"] = "python callbacks" if short else "numba C callbacks"
+            idata, timings, extra["nutpie_compiled_as"] = _sample_nutpie(model, settings, progress, device, cache_key)
         else:
             runner = {"pymc": _sample_pymc, "numpyro": _sample_numpyro}[sampler]
             idata, timings = runner(model, settings, progress, device)
@@ -179,7 +178,8 @@ def short_run(model, s: SamplerSettings) -> bool:
 def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device: str, cache_key: tuple = ()):
     """nutpie's sampler in the background, polled every ``POLL_S``: the draws done are reported from
     this thread (so a ``Cancelled`` raised by ``progress`` aborts the sampler at once), and the
-    compiled model comes from the process's cache when it keeps one."""
+    compiled model comes from the process's cache when it keeps one. Returns ``(idata, timings,
+    the form the model was compiled in)``."""
     import nutpie
     from pymc.sampling.mcmc import patch_nutpie_idata
 
@@ -187,9 +187,9 @@ def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device
 
     progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains))
     short = short_run(model, s)
+    form = "python callbacks" if short else "numba C callbacks"
     prepared = compiled_models.nutpie_model(model, cache_key, short=short)
-    log.info("nutpie model %s as %s in %.1f s", "bound" if prepared.reused else "compiled",
-             "Python callbacks (a short run)" if short else "numba C callbacks", prepared.compile_s)
+    log.info("nutpie model %s as %s in %.1f s", "bound" if prepared.reused else "compiled", form, prepared.compile_s)
     if prepared.reused:
         progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains, message="compiled model reused"))
     latest: list = [None]  # the sampler thread's last report (a list of nutpie ChainProgress)
@@ -220,7 +220,7 @@ def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device
     patch_nutpie_idata(idata, model, sampling_time=t_sample)
     timings = {"sampling_s": t_sample}
     timings["bind_s" if prepared.reused else "compile_s"] = prepared.compile_s
-    return idata, timings, short
+    return idata, timings, form
 
 
 def _chain_progress(chains, finished: bool = False) -> Progress:

@@ -261,10 +261,10 @@ def _pit_from_loo_values(run: store.Run, model, pll, posterior) -> dict[str, np.
 def _arviz_loo_pit(posterior, pp, idata, log_lik: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """arviz-stats' ``loo_pit`` of the predictive variables ``pp`` against the run's observed data,
     given the (complete) posterior and each variable's log-likelihood at the same draws, (chain,
-    draw, *shape). The PSIS weights
-    come from ``psis_loo``, vectorised over observations (arviz-stats smooths one observation at a
-    time: seconds for player props' 23,000 values), and go to arviz-stats as ``log_weights`` and
-    ``pareto_k``: its result is the same. Shapes or data it cannot take are a reason, not a crash."""
+    draw, *shape). The PSIS weights come from ``psis_loo``, vectorised over observations
+    (arviz-stats smooths one observation at a time: seconds for player props' 23,000 values), and
+    go to arviz-stats as ``log_weights`` and ``pareto_k``: its result is the same. Shapes or data
+    it cannot take are a reason, not a crash."""
     import xarray as xr
     from arviz_stats import loo_pit
 
