@@ -42,6 +42,7 @@ import numpy as np
 
 log = logging.getLogger("bayes_core.compiled")
 DEFAULT_MAX_ENTRIES = 4
+FORMS = {False: "numba C callbacks", True: "python callbacks"}  # the compiled forms, by "for a short run"
 FUNCTIONS_PER_ENTRY = 2  # forward functions kept per compiled model (posterior predictive, log-likelihood)
 
 
@@ -58,18 +59,18 @@ class Prepared:
     compiled: Any
     reused: bool
     compile_s: float
+    form: str  # FORMS[short]: how nutpie calls the model
 
 
 class CompiledModels:
     """An LRU of compiled nutpie models keyed by graph fingerprint; counts hits and compiles."""
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, data_shapes: bool = True,
-                 short_runs_as_callbacks: bool = False):
+                 short_runs_as_callbacks: bool = True):
         self.max_entries = max(1, int(max_entries))
         self.data_shapes = data_shapes  # False: data containers' lengths are bound, not part of the key
-        # A kept compile is for the process's later fits of the structure (a warm worker's next jobs,
-        # SBC's next simulations), which the C callbacks sample faster: short runs take them too unless
-        # this says otherwise (samplers.short_run), for a cache whose structures are fitted only a few times.
+        # Short runs take the Python callbacks (samplers.short_run) unless this says otherwise: for a cache
+        # whose structure is fitted many times over (SBC's simulations), the C callbacks' compile pays off.
         self.short_runs_as_callbacks = short_runs_as_callbacks
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._functions: OrderedDict[str, Any] = OrderedDict()
@@ -85,9 +86,13 @@ class CompiledModels:
                 "max_entries": self.max_entries}
 
     def nutpie_model(self, model, context: Hashable = (), short: bool = False) -> Prepared:
-        """The compiled model for ``model`` with its current data; compiled only on a miss."""
-        key = cache_key(model, (context, "callbacks" if short else "cfunc"), data_shapes=self.data_shapes)
+        """The compiled model for ``model`` with its current data; compiled only on a miss. A short run
+        binds the C callbacks when they are kept (an earlier long run compiled them): they sample faster."""
+        key = cache_key(model, (context, "cfunc"), data_shapes=self.data_shapes)
         with self._lock:
+            key_is_short = short and key not in self._entries
+            if key_is_short:
+                key = cache_key(model, (context, "callbacks"), data_shapes=self.data_shapes)
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
@@ -95,9 +100,9 @@ class CompiledModels:
                 bound = bind(entry, model)
                 self.hits += 1
                 log.info("compiled model reused (key %s): only the data and priors were bound", key[:12])
-                return Prepared(bound, True, time.perf_counter() - t0)
+                return Prepared(bound, True, time.perf_counter() - t0, FORMS[key_is_short])
         t0 = time.perf_counter()
-        compiled = compile_nutpie(model, short)
+        compiled = compile_nutpie(model, key_is_short)
         elapsed = time.perf_counter() - t0
         with self._lock:
             self.compiles += 1
@@ -106,7 +111,7 @@ class CompiledModels:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         log.info("model compiled for nutpie in %.1f s (key %s, kept for reuse)", elapsed, key[:12])
-        return Prepared(compiled, False, elapsed)
+        return Prepared(compiled, False, elapsed, FORMS[key_is_short])
 
     def function(self, model, kind: str, build: Callable[[Any], Any]) -> Any:
         """A compiled function of ``model`` other than its sampler (``kind``: e.g. the vectorised
@@ -171,7 +176,7 @@ def nutpie_model(model, context: Hashable = (), short: bool = False) -> Prepared
         return _cache.nutpie_model(model, context, short)
     t0 = time.perf_counter()
     compiled = compile_nutpie(model, short)
-    return Prepared(compiled, False, time.perf_counter() - t0)
+    return Prepared(compiled, False, time.perf_counter() - t0, FORMS[short])
 
 
 def compile_nutpie(model, short: bool = False):

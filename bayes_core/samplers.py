@@ -55,13 +55,13 @@ ADVI_LEARNING_RATE = 0.05
 #: How often a running sampler's draws are reported (and a cancel is noticed), in seconds.
 POLL_S = 0.5
 #: A short nutpie run — at most SHORT_RUN_DRAWS draws (warm-up and all chains included) on at most
-#: SHORT_RUN_VALUES observed values — in a process that keeps no compiled models (the CLI, a job's own
-#: process) compiles its model as Python callbacks, which a fresh process loads from pytensor's on-disk
-#: cache in about a second, instead of numba C callbacks, compiled again in every process in ~10 s.
-#: A gradient through the callbacks costs ~0.1 ms more and the chains take turns holding the GIL:
-#: seconds saved once, on a short run on small data; lost on a long run, on large data (player props'
-#: full league), and in a process that keeps its compile for later fits (a warm worker: ~0.35 s a
-#: later short job of the count model) unless its cache says otherwise (``short_runs_as_callbacks``).
+#: SHORT_RUN_VALUES observed values — compiles its model as Python callbacks, which a fresh process
+#: loads from pytensor's on-disk cache in about a second, instead of numba C callbacks, compiled again
+#: in every process in ~10 s. A gradient through the callbacks costs ~0.1 ms more and the chains take
+#: turns holding the GIL: seconds saved on a short run on small data, lost on a long run or on large
+#: data (player props' full league). A process that keeps compiled models binds the C callbacks for a
+#: short run when an earlier long run left them (compiled.CompiledModels.nutpie_model), and a cache
+#: for many fits of one structure (SBC's simulations) takes them throughout (``short_runs_as_callbacks``).
 SHORT_RUN_DRAWS = 2_000
 SHORT_RUN_VALUES = 5_000
 
@@ -186,9 +186,8 @@ def _sample_nutpie(model, s: SamplerSettings, progress: ProgressCallback, device
     from bayes_core import compiled as compiled_models
 
     progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains))
-    short = short_run(model, s)
-    form = "python callbacks" if short else "numba C callbacks"
-    prepared = compiled_models.nutpie_model(model, cache_key, short=short)
+    prepared = compiled_models.nutpie_model(model, cache_key, short=short_run(model, s))
+    form = prepared.form
     log.info("nutpie model %s as %s in %.1f s", "bound" if prepared.reused else "compiled", form, prepared.compile_s)
     if prepared.reused:
         progress(Progress("compiling", 0, (s.draws + s.tune) * s.chains, message="compiled model reused"))

@@ -77,9 +77,7 @@ def compiled_models():
     if os.environ.get("BAYES_TEST_FRESH_COMPILES") == "1":
         yield None
         return
-    # Most structures are fitted once or twice a process here, with tiny settings: short runs take the
-    # Python callbacks, as in a one-off process (test_compiled checks they draw what the C ones draw).
-    with compiled.scoped(compiled.CompiledModels(max_entries=16, short_runs_as_callbacks=True)) as cache:
+    with compiled.scoped(compiled.CompiledModels(max_entries=16)) as cache:
         yield cache
 
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # trains or compiles models: `make test` runs it,
 
 @pytest.fixture
 def cache():
-    with compiled.scoped(compiled.CompiledModels(4, short_runs_as_callbacks=True)) as own:  # counts start at zero
+    with compiled.scoped(compiled.CompiledModels(4)) as own:  # counts start at zero
         yield own
 
 
@@ -127,34 +127,36 @@ def test_reused_compile_gives_the_posterior_of_a_fresh_compile(cache):
     np.testing.assert_array_equal(observed, new_data["return"].to_numpy())
 
 
-def test_a_short_run_takes_python_callbacks_that_draw_what_the_c_callbacks_draw(cache):
+def test_a_short_run_takes_python_callbacks_unless_c_callbacks_are_kept_and_both_draw_alike(cache):
     """A run of at most SHORT_RUN_DRAWS draws compiles nutpie's model as Python callbacks (loaded from
-    pytensor's on-disk cache in a fresh process), a longer one as numba C callbacks; the two are kept
-    apart, and for one seed they give the same draws, bit for bit."""
+    pytensor's on-disk cache in a fresh process), a longer one as numba C callbacks; a short run after
+    a long one binds the kept C callbacks. For one seed the two forms give the same draws, bit for bit."""
     import nutpie
 
     from bayes_core import samplers
 
     nb = _nb()
     data = nb.load_data(None)
-    long = nb.fit(data, draws=600, tune=500, chains=2, seed=5)
+    first_short = nb.fit(data, **TINY)
+    long = _nb().fit(data, draws=600, tune=500, chains=2, seed=5)
     assert (600 + 500) * 2 > samplers.SHORT_RUN_DRAWS >= (TINY["draws"] + TINY["tune"]) * TINY["chains"]
-    short = _nb().fit(data, **TINY)
-    assert long.info["nutpie_compiled_as"] == "numba C callbacks"
-    assert short.info["nutpie_compiled_as"] == "python callbacks"
-    assert cache.stats()["compiles"] == 2
+    later_short = _nb().fit(data, **dict(TINY, seed=2))
+    assert first_short.info["nutpie_compiled_as"] == "python callbacks"
+    assert long.info["nutpie_compiled_as"] == later_short.info["nutpie_compiled_as"] == "numba C callbacks"
+    assert cache.stats()["compiles"] == 2 and cache.stats()["hits"] == 1
     model = nb.build_model(data)
-    c_callbacks, py_callbacks = (cache.nutpie_model(model, nb.compile_context(), short=s).compiled
-                                 for s in (False, True))
-    assert cache.stats()["hits"] == 2 and hasattr(c_callbacks, "shared_var_keys")
+    c_callbacks = cache.nutpie_model(model, nb.compile_context(), short=True)
+    assert c_callbacks.reused and c_callbacks.form == "numba C callbacks"
+    assert hasattr(c_callbacks.compiled, "shared_var_keys")
+    py_callbacks = compiled.compile_nutpie(model, short=True)
     assert not hasattr(py_callbacks, "shared_var_keys")
     draws = [nutpie.sample(m, draws=50, tune=50, chains=2, seed=9, progress_bar=False).posterior
-             for m in (c_callbacks, py_callbacks)]
+             for m in (c_callbacks.compiled, py_callbacks)]
     for var in ("mu", "alpha", "phi", "theta"):
         np.testing.assert_array_equal(draws[0][var].values, draws[1][var].values)
 
 
-def test_short_runs_on_small_data_take_callbacks_where_no_compile_is_kept_for_later_fits():
+def test_short_runs_on_small_data_take_callbacks_unless_the_cache_is_for_many_fits():
     import pymc as pm
 
     from bayes_core import samplers
@@ -166,14 +168,13 @@ def test_short_runs_on_small_data_take_callbacks_where_no_compile_is_kept_for_la
         return m
 
     tiny, long = SamplerSettings(**TINY), SamplerSettings(draws=1000, tune=1001, chains=1)
-    with compiled.scoped(None):  # a one-off process: the CLI, a job's own process
-        assert samplers.short_run(model(samplers.SHORT_RUN_VALUES), tiny)
-        assert not samplers.short_run(model(samplers.SHORT_RUN_VALUES + 1), tiny)  # large data: C callbacks
-        assert not samplers.short_run(model(50), long)
-    with compiled.scoped(compiled.CompiledModels()):  # a warm worker, SBC's many fits: the compile is kept
+    for cache in (None, compiled.CompiledModels()):  # a one-off process (the CLI, a job's own); a warm worker
+        with compiled.scoped(cache):
+            assert samplers.short_run(model(samplers.SHORT_RUN_VALUES), tiny)
+            assert not samplers.short_run(model(samplers.SHORT_RUN_VALUES + 1), tiny)  # large data: C callbacks
+            assert not samplers.short_run(model(50), long)
+    with compiled.scoped(compiled.CompiledModels(short_runs_as_callbacks=False)):  # SBC's many fits
         assert not samplers.short_run(model(50), tiny)
-    with compiled.scoped(compiled.CompiledModels(short_runs_as_callbacks=True)):
-        assert samplers.short_run(model(50), tiny)
 
 
 def test_structure_change_compiles_afresh(cache):
