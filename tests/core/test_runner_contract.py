@@ -89,6 +89,11 @@ def staged_dirs() -> list[Path]:
     return list(artifacts.runs_dir(MODEL).glob(".tmp-*"))
 
 
+def training(job: Job) -> bool:
+    """Inside ``model.train``, its run staged (compiling or sampling) — or already over."""
+    return not job.is_active or (job.state == "running" and bool(staged_dirs()))
+
+
 def test_job_succeeds_with_progress_a_run_listing_and_logs(runner):
     job = runner.submit(JobRequest(MODEL, TINY))
     assert job.state in ("queued", "running") and job.runner == runner.name
@@ -153,7 +158,8 @@ def test_queue_limit_cancels_and_a_failure_with_its_reason(runner, monkeypatch, 
 
 def test_killed_worker_fails_with_the_reason(runner):
     before = set(artifacts.list_run_ids(MODEL))
-    job = wait_for(runner, runner.submit(JobRequest(MODEL, LONG)).job_id, sampling, what="the worker to sample")
+    # Killed while it trains (its run staged), before or after its compile: nothing of it may remain.
+    job = wait_for(runner, runner.submit(JobRequest(MODEL, LONG)).job_id, training, what="the worker to train")
     assert job.state == "running" and job.host == hostname()
     os.kill(job.pid, signal.SIGKILL)
     failed = wait_for(runner, job.job_id, finished, timeout=15, what="the killed worker to be noticed")
