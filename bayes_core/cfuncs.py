@@ -62,16 +62,25 @@ def expand_cfunc(dim, expanded, x_, out_, user_data_):
 """
 
 
-def compile_pymc_model(model) -> Any:
-    """``nutpie.compile_pymc_model(model, backend="numba")``, its C callbacks through the disk cache."""
+def pytensor_functions(model, join_expanded: bool) -> tuple:
+    """nutpie's ``_make_functions`` in pytensor's NUMBA mode, with the initial points
+    ``nutpie.compile_pymc_model`` uses by default (support points, jittered): ``(n_dim, n_expanded,
+    logp function, expand function, initial point function, shape info, reparameterized names)``."""
     from nutpie import compile_pymc as nutpie_pymc
     from pymc.initial_point import make_initial_point_fn
 
     initial_point = make_initial_point_fn(model=model, default_strategy="support_point",
                                           jitter_rvs=set(model.free_RVs), return_transformed=True)
-    n_dim, n_expanded, logp_pt, expand_pt, initial_point_fn, shape_info, reparameterized = nutpie_pymc._make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True,
-        pymc_initial_point_fn=nutpie_pymc._wrap_with_lock(initial_point))
+    return nutpie_pymc._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=join_expanded,
+                                       pymc_initial_point_fn=nutpie_pymc._wrap_with_lock(initial_point))
+
+
+def compile_pymc_model(model) -> Any:
+    """``nutpie.compile_pymc_model(model, backend="numba")``, its C callbacks through the disk cache."""
+    from nutpie import compile_pymc as nutpie_pymc
+
+    n_dim, n_expanded, logp_pt, expand_pt, initial_point_fn, shape_info, reparameterized = pytensor_functions(
+        model, join_expanded=True)
     inner_keys = [_pytensor_cache_key(fn.vm.jit_fn) for fn in (logp_pt, expand_pt)]
     if None in inner_keys:
         import nutpie
@@ -118,17 +127,17 @@ def _cfunc(body: str, name: str, signature: str, function, keys: dict, shared_da
     # __name__: numba imports the function's module when it loads the callback from its cache
     env = {"__name__": __name__, "numba": numba, "np": np, "RECORD": record, "INNER": function.vm.jit_fn,
            "address_as_void_pointer": address_as_void_pointer}
-    lines, args = [], ""
+    lines, args, dtypes = [], "", []
     for var in function.get_shared():
         key, value = keys[var], shared_data[keys[var]]
         env[f"DTYPE_{key}"] = value.dtype
+        dtypes.append(str(value.dtype))
         shape = ", ".join(f"int(shared['shape']['{key}'][{i}])" for i in range(value.ndim))
         lines += [f"        {key} = numba.carray(address_as_void_pointer(shared['data']['{key}'][()]), "
                   f"int(shared['size']['{key}'][()]), DTYPE_{key}).reshape(({shape}{',' if value.ndim == 1 else ''}))"]
         args += f", {key}"
     source = body.format(extract="\n".join(lines), args=args)
-    described = repr((GLUE_VERSION, source, str(record),
-                      [str(shared_data[keys[v]].dtype) for v in function.get_shared()], inner_key, numba.__version__))
+    described = repr((GLUE_VERSION, source, str(record), dtypes, inner_key, numba.__version__))
     py_func = compile_numba_function_src(source, name, env, cache_key=hashlib.sha256(described.encode()).hexdigest())
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=numba.NumbaWarning)

@@ -88,11 +88,12 @@ class CompiledModels:
     def nutpie_model(self, model, context: Hashable = (), short: bool = False) -> Prepared:
         """The compiled model for ``model`` with its current data; compiled only on a miss. A short run
         binds the C callbacks when they are kept (an earlier long run compiled them): they sample faster."""
-        key = cache_key(model, (context, "cfunc"), data_shapes=self.data_shapes)
+        structure = fingerprint(model, self.data_shapes)
+        key = _keyed(structure, (context, "cfunc"))
         with self._lock:
-            key_is_short = short and key not in self._entries
-            if key_is_short:
-                key = cache_key(model, (context, "callbacks"), data_shapes=self.data_shapes)
+            as_callbacks = short and key not in self._entries
+            if as_callbacks:
+                key = _keyed(structure, (context, "callbacks"))
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
@@ -100,9 +101,9 @@ class CompiledModels:
                 bound = bind(entry, model)
                 self.hits += 1
                 log.info("compiled model reused (key %s): only the data and priors were bound", key[:12])
-                return Prepared(bound, True, time.perf_counter() - t0, FORMS[key_is_short])
+                return Prepared(bound, True, time.perf_counter() - t0, FORMS[as_callbacks])
         t0 = time.perf_counter()
-        compiled = compile_nutpie(model, key_is_short)
+        compiled = compile_nutpie(model, as_callbacks)
         elapsed = time.perf_counter() - t0
         with self._lock:
             self.compiles += 1
@@ -111,7 +112,7 @@ class CompiledModels:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         log.info("model compiled for nutpie in %.1f s (key %s, kept for reuse)", elapsed, key[:12])
-        return Prepared(compiled, False, elapsed, FORMS[key_is_short])
+        return Prepared(compiled, False, elapsed, FORMS[as_callbacks])
 
     def function(self, model, kind: str, build: Callable[[Any], Any]) -> Any:
         """A compiled function of ``model`` other than its sampler (``kind``: e.g. the vectorised
@@ -195,18 +196,17 @@ def compile_nutpie_callbacks(model):
     pytensor keeps its numba functions in an on-disk cache, so a fresh process loads a model it has
     compiled before in about a second, and a structure it has not seen costs pytensor's compile alone:
     the C callbacks' glue (``bayes_core.cfuncs``) adds ~5-8 s the first time a structure is compiled
-    on a machine. Each gradient then costs ~0.1 ms more than through the C callbacks. The recipe is nutpie's own for its JAX backend (``from_pyfunc`` over
-    ``_make_functions``; nutpie is pinned in requirements.txt), with pytensor's NUMBA mode: the
-    same log density, gradient and initial points as the C callbacks."""
+    on a machine. Each gradient then costs ~0.1 ms more than through the C callbacks. The recipe is
+    nutpie's own for its JAX backend (``from_pyfunc`` over ``_make_functions``; nutpie is pinned in
+    requirements.txt), with pytensor's NUMBA mode: the same log density, gradient and initial points
+    as the C callbacks."""
     from nutpie import compile_pymc as nutpie_pymc
     from nutpie.compiled_pyfunc import from_pyfunc
-    from pymc.initial_point import make_initial_point_fn
 
-    initial_point = make_initial_point_fn(model=model, default_strategy="support_point",
-                                          jitter_rvs=set(model.free_RVs), return_transformed=True)
-    n_dim, _, logp_pt, expand_pt, flat_initial_point, shape_info, reparameterized = nutpie_pymc._make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=False,
-        pymc_initial_point_fn=nutpie_pymc._wrap_with_lock(initial_point))
+    from bayes_core.cfuncs import pytensor_functions
+
+    n_dim, _, logp_pt, expand_pt, flat_initial_point, shape_info, reparameterized = pytensor_functions(
+        model, join_expanded=False)
     logp_fn, expand_fn = logp_pt.vm.jit_fn, expand_pt.vm.jit_fn
     logp_data = [var.name for var in logp_pt.get_shared()]
     expand_data = [var.name for var in expand_pt.get_shared()]
@@ -272,8 +272,12 @@ def bind_function(fn, model) -> None:
 # -- the key ---------------------------------------------------------------------------------------------
 def cache_key(model, context: Hashable = (), data_shapes: bool = True) -> str:
     """A hash of what determines the compiled graph (see the module docstring) and ``context``."""
+    return _keyed(fingerprint(model, data_shapes), context)
+
+
+def _keyed(structure: str, context: Hashable) -> str:
     digest = hashlib.sha256(repr(context).encode())
-    digest.update(fingerprint(model, data_shapes).encode())
+    digest.update(structure.encode())
     return digest.hexdigest()
 
 

@@ -57,9 +57,10 @@ POLL_S = 0.5
 #: A short nutpie run — at most SHORT_RUN_DRAWS draws (warm-up and all chains included) on at most
 #: SHORT_RUN_VALUES observed values — compiles its model as Python callbacks around pytensor's
 #: disk-cached numba functions instead of numba C callbacks, whose glue (bayes_core.cfuncs) costs
-#: ~5-8 s more the first time a structure is compiled on a machine (loaded from disk after). A gradient through the callbacks costs ~0.1 ms more and the chains take
-#: turns holding the GIL: seconds saved on a short run on small data, lost on a long run or on large
-#: data (player props' full league). A process that keeps compiled models binds the C callbacks for a
+#: ~5-8 s more the first time a structure is compiled on a machine (loaded from disk after). A
+#: gradient through the callbacks costs ~0.1 ms more and the chains take turns holding the GIL:
+#: seconds saved on a short run on small data, lost on a long run or on large data (player props'
+#: full league). A process that keeps compiled models binds the C callbacks for a
 #: short run when an earlier long run left them (compiled.CompiledModels.nutpie_model), and a cache
 #: for many fits of one structure (SBC's simulations) takes them throughout (``short_runs_as_callbacks``).
 SHORT_RUN_DRAWS = 2_000
