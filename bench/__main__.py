@@ -36,6 +36,7 @@ BENCHES = {
     "evaluation": "bench.bench_evaluation",
     "browser": "bench.bench_browser",
     "sbc": "bench.bench_sbc",
+    "gpu": "bench.bench_gpu",
 }
 SMOKE = ("nb_training", "prediction", "app", "evaluation")
 
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one failing bench must not hide the others' figures
             results["benches"][name] = {"error": f"{type(exc).__name__}: {exc}",
                                         "traceback": traceback.format_exc()[-2000:]}
+        if (results["benches"][name].get("result") or {}).get("gpu"):  # the device it measured
+            results["gpu"] = results["benches"][name]["result"]["gpu"]
         print(f"[bench] {name} done in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=2, default=str))

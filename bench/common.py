@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def machine() -> dict[str, Any]:
     from bayes_core.artifacts import package_versions  # the same versions every run records
 
-    packages = {**package_versions(), "streamlit": importlib.metadata.version("streamlit")}  # the app bench
+    try:  # the app bench's; a GPU machine running only the GPU bench may have no streamlit
+        streamlit = importlib.metadata.version("streamlit")
+    except importlib.metadata.PackageNotFoundError:
+        streamlit = None
+    packages = {**package_versions(), "streamlit": streamlit}
     return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine(),
             "python": platform.python_version(), "packages": packages}
 

@@ -33,3 +33,15 @@ def test_bench_smoke_writes_markdown_and_json(tmp_path):
     markdown = (tmp_path / "latest.md").read_text()
     assert "ESS/s of the project path" in markdown and "## prediction" in markdown
     assert "| predict_one (cached draws → dict) p95 |" in markdown and "< 2 ms (" in markdown
+
+
+def test_gpu_bench_says_why_a_path_was_not_measured(monkeypatch):
+    """Without a GPU (CI) the GPU path is reported as not measured, with the reason, and nothing trains."""
+    from bench import bench_gpu
+
+    monkeypatch.setenv("BAYES_FORCE_NO_GPU", "1")
+    monkeypatch.setenv("BENCH_GPU_PATHS", "numpyro gpu")
+    result = bench_gpu.run(quick=True)
+    assert result["paths"] == {"numpyro gpu": {"not_measured": "not measured: JAX sees no GPU on this machine"}}
+    assert result["gpu"] is None and result["sizes"]["rows"] == 250 * 20
+    assert [f["name"] for f in result["figures"]] == ["numpyro gpu: training wall"]

@@ -1,0 +1,111 @@
+"""GPU against CPU on a model that cannot be reduced (issues 4, 7 and 16, the GPU items).
+
+The player-props model on a 50,000-row league (1,000 players × 50 weekly rounds; quick: 5,000
+rows): every row enters the likelihood — there is no sufficient statistic to shrink it to — so the
+work grows with the data, which is where a GPU can pay. Each path trains in a fresh interpreter
+(compile included, as a user's first training) with the config's defaults (4 chains × 1,000 warm-up
++ 1,000 draws):
+
+* ``numpyro gpu``: NumPyro on JAX's CUDA backend, chains vectorised on the one GPU (where JAX sees one);
+* ``numpyro cpu``: the same sampler on this machine's CPU, so the ratio compares devices, not samplers;
+* ``nutpie cpu``: the CPU default (where nutpie is installed).
+
+Figures per path: wall, sampling, min ESS bulk and ESS/s; ratios only between paths of this run.
+A path that does not finish within ``BENCH_GPU_PATH_TIMEOUT_S`` (default 900 s) is reported so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+from bench.common import Figure, time_in_fresh_interpreter
+
+_CHILD = r"""
+import json, sys, time
+sampler, device, players, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+from bayes_core.registry import get_registry
+model = get_registry(refresh=True).load_model_instance("player_props")
+data = model.example_data(n_teams=20, n_players=players, n_rounds=rounds)
+import pymc  # imports are not part of training time
+t0 = time.perf_counter()
+fit = model.fit(data, sampler=sampler, device=device)
+wall = time.perf_counter() - t0
+d = fit.diagnostics
+devices = ""
+if sampler == "numpyro":
+    import jax
+    devices = ", ".join(sorted({dev.device_kind for dev in jax.devices(device)}))
+print(json.dumps({"wall_s": wall, "timings": fit.info["timings"], "sampler": fit.info["sampler"],
+                  "device": fit.info.get("device", device), "device_kind": devices, "rows": int(len(data)),
+                  "settings": fit.settings.to_dict(), "ess_bulk_min": d["ess_bulk_min"],
+                  "r_hat_max": d["r_hat_max"], "divergences": d.get("divergences"), "verdict": d["verdict"]}))
+"""
+
+PATHS = {"numpyro gpu": ("numpyro", "gpu"), "numpyro cpu": ("numpyro", "cpu"), "nutpie cpu": ("nutpie", "cpu")}
+
+
+def _unavailable(sampler: str, device: str) -> str | None:
+    """Why a path cannot run here, or None."""
+    from bayes_core import samplers
+
+    if device == "gpu" and not samplers.gpu_available():
+        return "not measured: JAX sees no GPU on this machine"
+    if sampler == "nutpie":
+        try:
+            import nutpie  # noqa: F401
+        except ImportError:
+            return "not measured: nutpie is not installed on this machine"
+    return None
+
+
+def gpu_kind() -> str | None:
+    """The GPU JAX sees here (e.g. 'NVIDIA H200'), or None."""
+    from bayes_core import samplers
+
+    if not samplers.gpu_available():
+        return None
+    import jax
+
+    return ", ".join(sorted({d.device_kind for d in jax.devices("gpu")}))
+
+
+def run(quick: bool) -> dict[str, Any]:
+    players, rounds = (250, 20) if quick else (1000, 50)
+    timeout = int(os.environ.get("BENCH_GPU_PATH_TIMEOUT_S", "900"))
+    only = [p.strip() for p in os.environ.get("BENCH_GPU_PATHS", ",".join(PATHS)).split(",") if p.strip()]
+    paths: dict[str, Any] = {}
+    figures: list[Figure] = []
+    for name in only:
+        sampler, device = PATHS[name]
+        reason = _unavailable(sampler, device)
+        if reason is None:
+            try:
+                paths[name] = r = time_in_fresh_interpreter(_CHILD, sampler, device, players, rounds, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                reason = f"did not finish within {timeout} s"
+        if reason is not None:
+            paths[name] = {"not_measured": reason}
+            figures.append(Figure(f"{name}: training wall", reason))
+            continue
+        r["ess_per_s"] = r["ess_bulk_min"] / r["wall_s"]
+        label = f"{name}" + (f" ({r['device_kind']})" if r["device_kind"] else "")
+        figures += [Figure(f"{label}: training wall, compile included", round(r["wall_s"], 1), "s"),
+                    Figure(f"{name}: of which sampling", round(r["timings"].get("sampling_s", float("nan")), 1), "s"),
+                    Figure(f"{name}: min ESS bulk", round(r["ess_bulk_min"]), "draws"),
+                    Figure(f"{name}: min ESS bulk per second of wall", round(r["ess_per_s"], 1), "1/s"),
+                    Figure(f"{name}: max R-hat", round(r["r_hat_max"], 3), "")]
+    measured = {n: p for n, p in paths.items() if "wall_s" in p}
+    if "numpyro gpu" in measured:
+        gpu = measured["numpyro gpu"]
+        for other in ("numpyro cpu", "nutpie cpu"):
+            if other in measured:
+                figures += [Figure(f"wall, {other} ÷ numpyro gpu", round(measured[other]["wall_s"] / gpu["wall_s"], 2), "×"),
+                            Figure(f"ESS/s, numpyro gpu ÷ {other}",
+                                   round(gpu["ess_per_s"] / measured[other]["ess_per_s"], 2), "×")]
+    rows = next((p["rows"] for p in measured.values()), players * rounds)
+    kind = gpu_kind()
+    return {"sizes": {"players": players, "rounds": rounds, "rows": rows, "chains": 4, "tune": 1000, "draws": 1000},
+            "gpu": f"{kind} (NumPyro on JAX's CUDA backend)" if kind else None,
+            "paths": paths, "figures": [f.to_dict() for f in figures]}
