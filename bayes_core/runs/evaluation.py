@@ -301,6 +301,9 @@ def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
         raise NotEvaluableError("the run has no posterior predictive draws (posterior_predictive_draws is 0 in its "
                              "config), so its LOO-PIT cannot be computed")
     pp = idata["posterior_predictive"].to_dataset()
+    if pp.sizes["chain"] * pp.sizes["draw"] < 25:
+        raise NotEvaluableError(f"the run keeps only {pp.sizes['chain'] * pp.sizes['draw']} posterior predictive draws; "
+                             "LOO-PIT needs at least 25")
     posterior = idata["posterior"].to_dataset().sel(chain=pp["chain"], draw=pp["draw"])
     predictive = model.build_predictive_model(data)
     posterior = model.complete_posterior(posterior)
@@ -313,9 +316,6 @@ def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
     if joint:
         raise NotEvaluableError(f"LOO-PIT is defined per observed value, but {', '.join(joint)} is observed jointly "
                              "(a multivariate likelihood gives one log-likelihood per observation, not per value)")
-    if pp.sizes["chain"] * pp.sizes["draw"] < 25:
-        raise NotEvaluableError(f"the run keeps only {pp.sizes['chain'] * pp.sizes['draw']} posterior predictive draws; "
-                             "LOO-PIT needs at least 25")
     return _arviz_loo_pit(posterior, pp, idata, {n: ll[n] for n in names})
 
 

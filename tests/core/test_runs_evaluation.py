@@ -259,3 +259,22 @@ def test_comparing_a_run_with_itself_is_refused(nb_run):
     with pytest.raises(Exception, match="at least two different runs"):
         compare.compare_runs(nb_run.model_id, [nb_run.run_id, "latest"] if artifacts.latest_run_id(
             nb_run.model_id) == nb_run.run_id else [nb_run.run_id, nb_run.run_id])
+
+
+def test_loo_pit_from_too_few_predictive_draws_is_refused_before_any_likelihood_is_built():
+    """Fewer than 25 kept predictive draws: refused with the count, and the model's likelihood is
+    never built for a result that would be refused anyway."""
+    from types import SimpleNamespace
+
+    from bayes_core.errors import NotEvaluableError
+
+    draws = xr.Dataset({"y": (("chain", "draw", "obs"), np.zeros((2, 10, 3)))})
+    idata = xr.DataTree.from_dict({"posterior_predictive": draws, "observed_data": xr.Dataset({"y": ("obs", np.zeros(3))}),
+                                   "posterior": xr.Dataset({"mu": (("chain", "draw"), np.zeros((2, 10)))})})
+
+    class NoLikelihood:
+        def build_predictive_model(self, data):
+            raise AssertionError("the likelihood was built before the refusal")
+
+    with pytest.raises(NotEvaluableError, match="keeps only 20 posterior predictive draws; LOO-PIT needs at least 25"):
+        evaluation._pit_from_predictive(SimpleNamespace(idata=idata), NoLikelihood(), data=None)
