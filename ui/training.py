@@ -57,7 +57,9 @@ def training_settings_inputs(meta: ModelMetadata) -> dict[str, Any]:
     settings["sampler"] = c3.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index(t.sampler), key=key + "sampler",
                                        help="auto: nutpie on CPU, NumPyro when a GPU is visible.")
     settings["device"] = c1.selectbox("Device", DEVICES, index=DEVICES.index(t.device), key=key + "device",
-                                      help="gpu needs the CUDA build of JAX (see the README).")
+                                      help="auto: the GPU when one is visible. gpu needs the CUDA build of JAX (see "
+                                           "the README) and pays only on large models: a small one trains faster on "
+                                           "the CPU (the count model: 27 s of GPU sampling against 0.3 s on 2 CPUs).")
     settings["method"] = c2.selectbox(
         "Method", METHODS, index=METHODS.index(t.method), key=key + "method",
         help="mcmc: NUTS, the posterior to rely on. approximate: ADVI in seconds for a first look (draws × chains "
