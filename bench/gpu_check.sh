@@ -18,8 +18,10 @@ if [ -n "${SITE_TAR:-}" ]; then
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-mkdir -p /tmp/bin; printf '#!/bin/sh\nexec %s -c "import sys; from ray.scripts.scripts import main; sys.argv[0]=\\"ray\\"; sys.exit(main())" "$@"\n' "$(command -v $PY)" > /tmp/bin/ray
-chmod +x /tmp/bin/ray; export PATH=/tmp/bin:$PATH
+if ! command -v ray >/dev/null; then  # packages carried without their scripts: a `ray` for ray_local to run
+  mkdir -p /tmp/bin; printf '#!/bin/sh\nexec %s -c "import sys; from ray.scripts.scripts import main; sys.argv[0]=\\"ray\\"; sys.exit(main())" "$@"\n' "$(command -v $PY)" > /tmp/bin/ray
+  chmod +x /tmp/bin/ray; export PATH=/tmp/bin:$PATH
+fi
 export BAYES_ARTIFACTS_DIR=/tmp/art BAYES_RAY_PYTHON=$(command -v $PY) RAY_USAGE_STATS_ENABLED=0
 case ,$STAGES, in *,probe,*)
   log probe; nvidia-smi -L 2>&1 | head -2
