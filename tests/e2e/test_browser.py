@@ -51,10 +51,22 @@ def shots() -> Path:
     return SHOTS
 
 
+def _served(artifacts_dir: Path, log: Path):
+    return served_app({**os.environ, "BAYES_ARTIFACTS_DIR": str(artifacts_dir)}, log=log, start_timeout=60)
+
+
+@pytest.fixture(scope="module")
+def app_url(nb_run, sharpe_run, artifacts_dir, tmp_path_factory):
+    """One server for a file's walks (each in a browser session of its own): a server's start and its
+    first imports are paid once, as an analyst's team pays them once."""
+    with _served(artifacts_dir, tmp_path_factory.mktemp("streamlit") / "streamlit.log") as url:
+        yield url
+
+
 @pytest.fixture
-def app_url(nb_run, sharpe_run, artifacts_dir, tmp_path):
-    env = {**os.environ, "BAYES_ARTIFACTS_DIR": str(artifacts_dir)}
-    with served_app(env, log=tmp_path / "streamlit.log", start_timeout=60) as url:
+def cold_app_url(nb_run, sharpe_run, artifacts_dir, tmp_path):
+    """A server that has rendered nothing yet (the first request decides Streamlit's page mode)."""
+    with _served(artifacts_dir, tmp_path / "streamlit.log") as url:
         yield url
 
 
@@ -150,20 +162,20 @@ def _assert_app_menu_only(page) -> None:
     expect(page.get_by_text("streamlit app", exact=False)).to_have_count(0)  # the legacy menu lists the entry file
 
 
-def test_cold_server_deep_link_shows_the_app_menu_not_the_legacy_one(app_url, page, tmp_path):
+def test_cold_server_deep_link_shows_the_app_menu_not_the_legacy_one(cold_app_url, page, tmp_path):
     """The first request to a fresh server is a shared link: Streamlit is then in its legacy
     ``pages/`` mode and runs the page without the router. The page must still show its page
     config and the app's menu, and no legacy file-name sidebar may ever appear."""
     from playwright.sync_api import expect
 
-    page.goto(f"{app_url}/predictions?model={NB}")  # the very first page this server renders
+    page.goto(f"{cold_app_url}/predictions?model={NB}")  # the very first page this server renders
     expect(page.get_by_role("heading", name="Predictions")).to_be_visible()
     _settle(page)
     _assert_app_menu_only(page)
     expect(page).to_have_title(re.compile("Bayesian model workbench"))  # the page config applied on the bare run
     page.screenshot(path=tmp_path / "cold_deep_link.png", full_page=True)
 
-    page.goto(app_url)  # the router has now run: the same frame, no automatic menu either
+    page.goto(cold_app_url)  # the router has now run: the same frame, no automatic menu either
     expect(page.get_by_role("heading", name="Model catalogue")).to_be_visible()
     _settle(page)
     _assert_app_menu_only(page)
