@@ -88,6 +88,31 @@ def test_device_is_resolved_against_the_cluster_not_this_machine(monkeypatch):
         tasks.get_task("train").prepare(gpu, gpu=False)
 
 
+@pytest.mark.parametrize("device, gpus, node_cpus, wants", [
+    ("gpu", 1, 4, {"entrypoint_num_gpus": 1, "entrypoint_num_cpus": 1.0, "device": "gpu"}),
+    ("auto", 1, 4, {"entrypoint_num_gpus": 1, "entrypoint_num_cpus": 1.0, "device": "gpu"}),
+    ("cpu", 1, 4, {"entrypoint_num_gpus": None, "entrypoint_num_cpus": 2.0, "device": "cpu"}),  # a CPU per chain
+    ("auto", 0, 1, {"entrypoint_num_gpus": None, "entrypoint_num_cpus": 1.0, "device": "cpu"}),  # capped by the node
+])
+def test_a_job_asks_ray_for_what_its_device_needs(offline, monkeypatch, device, gpus, node_cpus, wants):
+    """What Ray is asked for decides where the job lands: a GPU job one GPU (so only a GPU node takes
+    it), a CPU job a CPU per chain up to the largest node; the worker runs what was reserved."""
+    from bayes_core.jobs.ray_client import ClusterResources
+
+    submitted = {}
+    cluster = SimpleNamespace(address="http://127.0.0.1:1", request=lambda what, fn: fn(),
+                              client=SimpleNamespace(submit_job=lambda **kwargs: submitted.update(kwargs)))
+    monkeypatch.setattr(offline, "cluster", lambda: cluster)
+    monkeypatch.setattr(offline, "resources", lambda: ClusterResources(nodes=1, max_node_cpus=node_cpus, gpus=gpus))
+    job = offline.submit(JobRequest(MODEL, {**TINY, "device": device}))
+    assert {k: submitted[k] for k in ("entrypoint_num_gpus", "entrypoint_num_cpus")} == \
+        {k: wants[k] for k in ("entrypoint_num_gpus", "entrypoint_num_cpus")}
+    assert submitted["submission_id"] == job.job_id and submitted["entrypoint"].endswith(
+        f"-m bayes_core.jobs.worker --file {job.job_id}")
+    assert submitted["runtime_env"]["env_vars"]["BAYES_ARTIFACTS_DIR"] == str(offline.root)
+    assert job.settings["device"] == wants["device"] and job.state == JobState.QUEUED
+
+
 # -- bad addresses and tokens --------------------------------------------------------------------------
 def test_unreachable_address_is_refused_fast_and_nothing_is_kept(tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", f"http://127.0.0.1:{_closed_port()}")
