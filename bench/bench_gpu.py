@@ -11,11 +11,13 @@ work grows with the data, which is where a GPU can pay. Each path trains in a fr
 * ``nutpie cpu``: the CPU default (where nutpie is installed).
 
 Figures per path: wall, sampling, min ESS bulk and ESS/s; ratios only between paths of this run.
-A path that does not finish within ``BENCH_GPU_PATH_TIMEOUT_S`` (default 900 s) is reported so.
+A path that does not finish within ``BENCH_GPU_PATH_TIMEOUT_S`` (default 900 s) is reported so;
+``BENCH_GPU_SETTINGS`` (e.g. ``draws=300,tune=300``) shortens every path alike for a short lease.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from typing import Any
@@ -25,12 +27,13 @@ from bench.common import Figure, time_in_fresh_interpreter
 _CHILD = r"""
 import json, sys, time
 sampler, device, players, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+settings = json.loads(sys.argv[5])
 from bayes_core.registry import get_registry
 model = get_registry(refresh=True).load_model_instance("player_props")
 data = model.example_data(n_teams=20, n_players=players, n_rounds=rounds)
 import pymc  # imports are not part of training time
 t0 = time.perf_counter()
-fit = model.fit(data, sampler=sampler, device=device)
+fit = model.fit(data, sampler=sampler, device=device, **settings)
 wall = time.perf_counter() - t0
 d = fit.diagnostics
 devices = ""
@@ -43,7 +46,18 @@ print(json.dumps({"wall_s": wall, "timings": fit.info["timings"], "sampler": fit
                   "r_hat_max": d["r_hat_max"], "divergences": d.get("divergences"), "verdict": d["verdict"]}))
 """
 
+DEFAULT_SETTINGS = {"chains": 4, "tune": 1000, "draws": 1000}  # the config's (player props)
 PATHS = {"numpyro gpu": ("numpyro", "gpu"), "numpyro cpu": ("numpyro", "cpu"), "nutpie cpu": ("nutpie", "cpu")}
+
+
+def _settings(text: str) -> dict[str, int]:
+    """``"draws=300,tune=300"`` → ``{"draws": 300, "tune": 300}``: shorter runs for a short lease."""
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    unknown = [k for k, _ in pairs if k.strip() not in DEFAULT_SETTINGS]
+    if unknown or any(len(p) != 2 for p in pairs):
+        raise ValueError(f"BENCH_GPU_SETTINGS={text!r}: expected e.g. 'draws=300,tune=300' (keys: "
+                         f"{', '.join(DEFAULT_SETTINGS)})")
+    return {k.strip(): int(v) for k, v in pairs}
 
 
 def _unavailable(sampler: str, device: str) -> str | None:
@@ -74,6 +88,7 @@ def gpu_kind() -> str | None:
 def run(quick: bool) -> dict[str, Any]:
     players, rounds = (250, 20) if quick else (1000, 50)
     timeout = int(os.environ.get("BENCH_GPU_PATH_TIMEOUT_S", "900"))
+    settings = {**DEFAULT_SETTINGS, **_settings(os.environ.get("BENCH_GPU_SETTINGS", ""))}
     only = [p.strip() for p in os.environ.get("BENCH_GPU_PATHS", ",".join(PATHS)).split(",") if p.strip()]
     paths: dict[str, Any] = {}
     figures: list[Figure] = []
@@ -82,7 +97,8 @@ def run(quick: bool) -> dict[str, Any]:
         reason = _unavailable(sampler, device)
         if reason is None:
             try:
-                paths[name] = r = time_in_fresh_interpreter(_CHILD, sampler, device, players, rounds, timeout=timeout)
+                paths[name] = r = time_in_fresh_interpreter(_CHILD, sampler, device, players, rounds,
+                                                            json.dumps(settings), timeout=timeout)
             except subprocess.TimeoutExpired:
                 reason = f"did not finish within {timeout} s"
         if reason is not None:
@@ -106,6 +122,6 @@ def run(quick: bool) -> dict[str, Any]:
                                    round(gpu["ess_per_s"] / measured[other]["ess_per_s"], 2), "×")]
     rows = next((p["rows"] for p in measured.values()), players * rounds)
     kind = gpu_kind()
-    return {"sizes": {"players": players, "rounds": rounds, "rows": rows, "chains": 4, "tune": 1000, "draws": 1000},
+    return {"sizes": {"players": players, "rounds": rounds, "rows": rows, **settings},
             "gpu": f"{kind} (NumPyro on JAX's CUDA backend)" if kind else None,
             "paths": paths, "figures": [f.to_dict() for f in figures]}

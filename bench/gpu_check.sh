@@ -4,7 +4,8 @@
 # Env: PY (a python with the requirements and JAX for CUDA; default python3), OUT (results, /tmp/out),
 # STAGES (probe,ray,bench; train adds a synchronous GPU training), SITE_TAR (tar files of packages to
 # put on PYTHONPATH first, for a machine where nothing can be installed), RAY_GPUS/RAY_DEVICE,
-# BENCH_MODE (--quick), BENCH_TIMEOUT (s per bench path), BENCH_GPU_PATHS (see bench/bench_gpu.py).
+# BENCH_MODE (--quick), BENCH_TIMEOUT (s per bench path), BENCH_GPU_PATHS and BENCH_GPU_SETTINGS
+# (e.g. draws=300,tune=300 where the lease is short; see bench/bench_gpu.py).
 # Record of its run on 2026-12-04: bench/results/gpu_machine_2026-12-04.md.
 set -u
 PY=${PY:-python3}; OUT=${OUT:-/tmp/out}; STAGES=${STAGES:-probe,ray,bench}

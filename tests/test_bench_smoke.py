@@ -41,7 +41,12 @@ def test_gpu_bench_says_why_a_path_was_not_measured(monkeypatch):
 
     monkeypatch.setenv("BAYES_FORCE_NO_GPU", "1")
     monkeypatch.setenv("BENCH_GPU_PATHS", "numpyro gpu")
+    monkeypatch.setenv("BENCH_GPU_SETTINGS", "draws=300, tune=300")
     result = bench_gpu.run(quick=True)
     assert result["paths"] == {"numpyro gpu": {"not_measured": "not measured: JAX sees no GPU on this machine"}}
-    assert result["gpu"] is None and result["sizes"]["rows"] == 250 * 20
+    assert result["gpu"] is None and result["sizes"] == {"players": 250, "rounds": 20, "rows": 250 * 20,
+                                                         "chains": 4, "tune": 300, "draws": 300}
     assert [f["name"] for f in result["figures"]] == ["numpyro gpu: training wall"]
+    monkeypatch.setenv("BENCH_GPU_SETTINGS", "samples=300")
+    with pytest.raises(ValueError, match="expected e.g. 'draws=300,tune=300'"):
+        bench_gpu.run(quick=True)
