@@ -53,11 +53,10 @@ PATHS = {"numpyro gpu": ("numpyro", "gpu"), "numpyro cpu": ("numpyro", "cpu"), "
 def _settings(text: str) -> dict[str, int]:
     """``"draws=300,tune=300"`` → ``{"draws": 300, "tune": 300}``: shorter runs for a short lease."""
     pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
-    unknown = [k for k, _ in pairs if k.strip() not in DEFAULT_SETTINGS]
-    if unknown or any(len(p) != 2 for p in pairs):
-        raise ValueError(f"BENCH_GPU_SETTINGS={text!r}: expected e.g. 'draws=300,tune=300' (keys: "
-                         f"{', '.join(DEFAULT_SETTINGS)})")
-    return {k.strip(): int(v) for k, v in pairs}
+    if all(len(p) == 2 and p[0].strip() in DEFAULT_SETTINGS and p[1].strip().isdigit() for p in pairs):
+        return {k.strip(): int(v) for k, v in pairs}
+    raise ValueError(f"BENCH_GPU_SETTINGS={text!r}: expected e.g. 'draws=300,tune=300' (keys: "
+                     f"{', '.join(DEFAULT_SETTINGS)}; whole numbers)")
 
 
 def _unavailable(sampler: str, device: str) -> str | None:
@@ -90,6 +89,9 @@ def run(quick: bool) -> dict[str, Any]:
     timeout = int(os.environ.get("BENCH_GPU_PATH_TIMEOUT_S", "900"))
     settings = {**DEFAULT_SETTINGS, **_settings(os.environ.get("BENCH_GPU_SETTINGS", ""))}
     only = [p.strip() for p in os.environ.get("BENCH_GPU_PATHS", ",".join(PATHS)).split(",") if p.strip()]
+    if set(only) - set(PATHS):
+        raise ValueError(f"BENCH_GPU_PATHS names {', '.join(sorted(set(only) - set(PATHS)))}; the paths are "
+                         f"{', '.join(PATHS)}")
     paths: dict[str, Any] = {}
     figures: list[Figure] = []
     for name in only:

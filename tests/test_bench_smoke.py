@@ -47,6 +47,11 @@ def test_gpu_bench_says_why_a_path_was_not_measured(monkeypatch):
     assert result["gpu"] is None and result["sizes"] == {"players": 250, "rounds": 20, "rows": 250 * 20,
                                                          "chains": 4, "tune": 300, "draws": 300}
     assert [f["name"] for f in result["figures"]] == ["numpyro gpu: training wall"]
-    monkeypatch.setenv("BENCH_GPU_SETTINGS", "samples=300")
-    with pytest.raises(ValueError, match="expected e.g. 'draws=300,tune=300'"):
+    for bad in ("samples=300", "draws=many", "draws"):
+        monkeypatch.setenv("BENCH_GPU_SETTINGS", bad)
+        with pytest.raises(ValueError, match="expected e.g. 'draws=300,tune=300'"):
+            bench_gpu.run(quick=True)
+    monkeypatch.setenv("BENCH_GPU_SETTINGS", "")
+    monkeypatch.setenv("BENCH_GPU_PATHS", "numpyro tpu")
+    with pytest.raises(ValueError, match="BENCH_GPU_PATHS names numpyro tpu; the paths are numpyro gpu"):
         bench_gpu.run(quick=True)
