@@ -13,9 +13,12 @@ everywhere and never counts as converged.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -64,6 +67,8 @@ POLL_S = 0.5
 #: short run when an earlier long run left them (compiled.CompiledModels.nutpie_model), and a cache
 #: for many fits of one structure (SBC's simulations) takes them throughout (``short_runs_as_callbacks``).
 SHORT_RUN_DRAWS = 2_000
+#: How long the check for a GPU (a child process importing JAX) may take before "no GPU" is the answer.
+GPU_PROBE_TIMEOUT_S = 60
 SHORT_RUN_VALUES = 5_000
 
 
@@ -95,12 +100,22 @@ def cuda_plugin_installed() -> bool:
 def gpu_available() -> bool:
     if os.environ.get("BAYES_FORCE_NO_GPU") or not cuda_plugin_installed():
         return False
-    try:
-        import jax
+    return bool(jax_gpus())
 
-        return len(jax.devices("gpu")) > 0
-    except Exception:  # RuntimeError when no backend; be robust to plugin failures too
-        return False
+
+@functools.lru_cache(maxsize=1)
+def jax_gpus() -> tuple[str, ...]:
+    """The GPUs JAX sees (their kinds, e.g. 'NVIDIA H200'), asked in a short child process: a JAX GPU
+    client takes 75 % of the GPU's memory when it starts (JAX's preallocation), so a process that
+    only asks — the app or the CLI submitting a job — must not start one, or the job's own process,
+    which trains on that GPU, would be left the rest. Empty when JAX has no GPU backend or fails."""
+    probe = "import jax; print('\\n'.join(d.device_kind for d in jax.devices('gpu')))"
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             timeout=GPU_PROBE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return tuple(line for line in out.stdout.splitlines() if line.strip()) if out.returncode == 0 else ()
 
 
 def resolve(settings: SamplerSettings, gpu: bool | None = None) -> tuple[str, str]:

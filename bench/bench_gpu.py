@@ -74,14 +74,11 @@ def _unavailable(sampler: str, device: str) -> str | None:
 
 
 def gpu_kind() -> str | None:
-    """The GPU JAX sees here (e.g. 'NVIDIA H200'), or None."""
+    """The GPU JAX sees here (e.g. 'NVIDIA H200'), or None; asked without starting JAX in this
+    process, which would hold most of the GPU's memory while the paths run."""
     from bayes_core import samplers
 
-    if not samplers.gpu_available():
-        return None
-    import jax
-
-    return ", ".join(sorted({d.device_kind for d in jax.devices("gpu")}))
+    return ", ".join(sorted(set(samplers.jax_gpus()))) if samplers.gpu_available() else None
 
 
 def run(quick: bool) -> dict[str, Any]:

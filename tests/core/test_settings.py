@@ -65,6 +65,18 @@ def test_the_names_are_one_list_and_settings_are_frozen():
         settings.draws = 20  # type: ignore[misc]
 
 
+def test_asking_for_a_gpu_starts_no_jax_in_the_asking_process():
+    """The app and the CLI ask whether there is a GPU before they queue a job. JAX started in the asking
+    process would keep a GPU client (75 % of the GPU's memory) that the job's own process then lacks:
+    the question goes to a child process (here, with the CUDA plugin taken as installed, it finds none)."""
+    script = ("import sys; from bayes_core import samplers; samplers.cuda_plugin_installed = lambda: True; "
+              "print(samplers.gpu_available(), len(samplers.jax_gpus()), 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "0", "False"]
+
+
 def test_the_approximate_method_is_advi_on_the_cpu_and_refuses_the_gpu_clearly():
     assert samplers.resolve(SamplerSettings.parse({"method": "approximate"}), gpu=True) == ("advi", "cpu")
     with pytest.raises(SamplerError, match="approximate method .ADVI. runs on the CPU only"):
