@@ -40,6 +40,8 @@ def test_gpu_bench_says_why_a_path_was_not_measured(monkeypatch):
     from bench import bench_gpu
 
     monkeypatch.setenv("BAYES_FORCE_NO_GPU", "1")
+    unnamed = bench_gpu.run(quick=False)  # `make bench` on a machine without a GPU: no CPU path runs either
+    assert unnamed["paths"] == {name: {"not_measured": bench_gpu.NO_GPU} for name in bench_gpu.PATHS}
     monkeypatch.setenv("BENCH_GPU_PATHS", "numpyro gpu")
     monkeypatch.setenv("BENCH_GPU_SETTINGS", "draws=300, tune=300")
     result = bench_gpu.run(quick=True)
