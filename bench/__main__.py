@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one failing bench must not hide the others' figures
             results["benches"][name] = {"error": f"{type(exc).__name__}: {exc}",
                                         "traceback": traceback.format_exc()[-2000:]}
-        if (results["benches"][name].get("result") or {}).get("gpu"):  # the device it measured
+        if name == "gpu" and (results["benches"][name].get("result") or {}).get("gpu"):  # the GPU it measured
             results["gpu"] = results["benches"][name]["result"]["gpu"]
         print(f"[bench] {name} done in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
