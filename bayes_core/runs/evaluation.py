@@ -324,7 +324,9 @@ def _pit_summary(pit: dict[str, np.ndarray]) -> dict[str, Any]:
 
     per_variable = {}
     for name, values in pit.items():
-        values = values[np.isfinite(values)]
+        # A PIT is a probability; PSIS-weighted sums can land a rounding error outside [0, 1], where
+        # np.histogram's range would drop the value from the histogram that `n` counts
+        values = np.clip(values[np.isfinite(values)], 0.0, 1.0)
         test = stats.kstest(values, "uniform")
         hist, _ = np.histogram(values, bins=20, range=(0.0, 1.0))
         per_variable[name] = {"n": int(values.size), "ks_statistic": float(test.statistic),

@@ -278,3 +278,11 @@ def test_loo_pit_from_too_few_predictive_draws_is_refused_before_any_likelihood_
 
     with pytest.raises(NotEvaluableError, match="keeps only 20 posterior predictive draws; LOO-PIT needs at least 25"):
         evaluation._pit_from_predictive(SimpleNamespace(idata=idata), NoLikelihood(), data=None)
+
+
+def test_a_pit_a_rounding_error_outside_zero_to_one_stays_in_its_edge_bin():
+    """PSIS-weighted sums can give 1 + 2e-16: the histogram must still count every value it reports."""
+    values = np.array([1.0 + 2.2e-16, -1e-17, 0.5, np.nan])
+    summary = evaluation._pit_summary({"y": values})["variables"]["y"]
+    assert summary["n"] == 3 == sum(summary["histogram"])
+    assert summary["histogram"][0] == 1 and summary["histogram"][-1] == 1
