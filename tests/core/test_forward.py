@@ -15,12 +15,16 @@ from bayes_core import compiled, forward
 # more observed values a draw than MAX_VALUES_PER_DRAW); every model's log-likelihood is.
 VECTORISED_PREDICTIVE = {"bayesian_linear_regression", "bayesian_sharpe", "hierarchical_negbinom", "pairs_trading"}
 NOT_VECTORISED_LOG_LIKELIHOOD = {"player_props"}  # 23,000 observed values a draw
+# PyMC's per-draw references are compiled as the vectorised functions are (what is under test is the
+# vectorisation): numba's fast-math kernels need not agree with numpy where a term is -inf, and their
+# compile would be most of this file's time on a fresh machine
+SAME_MODE = {"mode": forward.forward_mode()}
 
 
 def prior_as_posterior(model, draws: int = 12):
     """Prior draws of every free variable, shaped like a posterior (one chain): no sampler needed."""
     with model:
-        prior = pm.sample_prior_predictive(draws=draws, random_seed=5)["prior"].to_dataset()
+        prior = pm.sample_prior_predictive(draws=draws, random_seed=5, compile_kwargs=SAME_MODE)["prior"].to_dataset()
     return prior[[rv.name for rv in model.free_RVs]]
 
 
@@ -39,13 +43,14 @@ def test_forward_functions_are_pymcs_results(registry, model_id):
     assert (pp is not None) == (model_id in VECTORISED_PREDICTIVE)
     if log_lik is not None:
         reference = pm.compute_log_likelihood({"posterior": posterior}, model=predictive, extend_inferencedata=False,
-                                              progressbar=False)
+                                              progressbar=False, compile_kwargs=SAME_MODE)
         assert set(log_lik) == set(reference.data_vars)
         for name, values in log_lik.items():
             np.testing.assert_allclose(values, reference[name].values, rtol=1e-10, atol=1e-10)
     if pp is not None:
         with predictive:
-            reference = pm.sample_posterior_predictive(posterior, random_seed=11, progressbar=False)
+            reference = pm.sample_posterior_predictive(posterior, random_seed=11, progressbar=False,
+                                                       compile_kwargs=SAME_MODE)
         for group in ("posterior_predictive", "observed_data"):
             mine, theirs = pp[group].to_dataset(), reference[group].to_dataset()
             assert set(mine.data_vars) == set(theirs.data_vars)
@@ -71,12 +76,13 @@ def test_a_kept_function_reads_the_new_models_data_and_seed():
         for model in (first, second, first):
             log_lik = forward.log_likelihood(model, posterior)
             reference = pm.compute_log_likelihood({"posterior": posterior}, model=model, extend_inferencedata=False,
-                                                  progressbar=False)
+                                                  progressbar=False, compile_kwargs=SAME_MODE)
             np.testing.assert_allclose(log_lik["y"], reference["y"].values, rtol=1e-12)
             for seed in (1, 2):
                 with model:
                     pp = forward.posterior_predictive(model, posterior, random_seed=seed)
-                    expected = pm.sample_posterior_predictive(posterior, random_seed=seed, progressbar=False)
+                    expected = pm.sample_posterior_predictive(posterior, random_seed=seed, progressbar=False,
+                                                             compile_kwargs=SAME_MODE)
                 np.testing.assert_allclose(pp["posterior_predictive"]["y"].values,
                                            expected["posterior_predictive"]["y"].values, rtol=1e-12, atol=1e-12)
                 np.testing.assert_array_equal(pp["observed_data"]["y"].values, expected["observed_data"]["y"].values)
@@ -102,7 +108,7 @@ def test_prior_predictive_has_pymcs_distribution(registry, model_id):
     if tree is None:
         return
     with predictive:
-        reference = pm.sample_prior_predictive(draws=1000, random_seed=4)
+        reference = pm.sample_prior_predictive(draws=1000, random_seed=4, compile_kwargs=SAME_MODE)
     for group in ("prior", "prior_predictive", "observed_data"):
         mine, theirs = tree[group].to_dataset(), reference[group].to_dataset()
         assert set(mine.data_vars) == set(theirs.data_vars)
@@ -152,7 +158,7 @@ def test_each_observed_variable_gets_its_own_log_likelihood():
     with compiled.scoped(None):
         log_lik = forward.log_likelihood(model, posterior)
     reference = pm.compute_log_likelihood({"posterior": posterior}, model=model, extend_inferencedata=False,
-                                          progressbar=False)
+                                          progressbar=False, compile_kwargs=SAME_MODE)
     assert list(log_lik) == ["goals", "shots", "cards"]
     for name, values in log_lik.items():
         np.testing.assert_allclose(values, reference[name].values, rtol=1e-10, atol=1e-10)
