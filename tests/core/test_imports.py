@@ -17,6 +17,25 @@ def test_import_bayes_core_pulls_in_neither_streamlit_nor_jax_nor_pymc():
         "streamlit": False, "jax": False, "pymc": False, "pytensor": False}
 
 
+def test_pytensor_compiles_no_c_after_bayes_core_unless_the_caller_chose_a_compiler():
+    import os
+
+    code = "import bayes_core, pytensor; print(repr(pytensor.config.cxx))"
+    env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
+
+    def run(**extra) -> str:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
+                             env={**env, **extra})
+        return out.stdout.strip().splitlines()[-1]
+
+    assert run() == "''"
+    assert run(PYTENSOR_FLAGS="floatX=float64") == "''"
+    chosen = subprocess.run([sys.executable, "-c", "import pytensor; print(pytensor.config.cxx)"], capture_output=True,
+                            text=True, env=env, check=True).stdout.strip().splitlines()[-1]
+    if chosen:  # a machine with a C++ compiler: a caller who names it keeps it
+        assert run(PYTENSOR_FLAGS=f"cxx={chosen}") == repr(chosen)
+
+
 def _imported_modules(path: Path) -> set[str]:
     """Every module a source file imports, at any depth (function-level imports included)."""
     import ast
