@@ -136,7 +136,7 @@ def observed_log_likelihood(model, dataset) -> dict[str, np.ndarray]:
     from bayes_core import forward
 
     result = forward.log_likelihood(model, dataset)
-    if result is None:
+    if result is None:  # numba here, unlike forward's: player props' 500 draws take 2.2 s, 5.1 s in Python mode
         result = pm.compute_log_likelihood({"posterior": dataset}, model=model, extend_inferencedata=False,
                                            progressbar=False)
         result = {str(name): np.asarray(result[name].values) for name in result.data_vars}
