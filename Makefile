@@ -5,7 +5,8 @@ STAMP  := $(VENV)/.requirements-$(shell cksum requirements.txt | cut -d' ' -f1)
 PORT   ?= 8501
 PYTEST_ARGS ?=
 UV_VERSION := 0.13.8
-# Tests run in TEST_WORKERS processes (pytest-xdist), a file per worker at a time (module fixtures built once)
+# Tests run in TEST_WORKERS processes (pytest-xdist), a file per worker at a time (module fixtures built once),
+# in the order tests/conftest.py gives (longest first; xdist would otherwise sort files by their test count)
 TEST_WORKERS ?= 2
 # make ray-up: a single-node Ray head on 127.0.0.1 for BAYES_JOB_RUNNER=ray (see README, Scale-out)
 RAY_CPUS  ?= 2
@@ -36,12 +37,12 @@ run: venv
 	$(PY) -m streamlit run streamlit_app.py --server.port $(PORT) --server.headless true
 
 test: venv
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The edit loop: everything but the tests that train or compile models (slow), drive a browser (e2e) or
 # need a Ray cluster (ray); `make test` runs them all.
 test-fast: venv
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not e2e and not ray" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow and not e2e and not ray" $(PYTEST_ARGS)
 
 bench: venv
 	$(PY) -m bench

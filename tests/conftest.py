@@ -26,14 +26,24 @@ def lr_sales_csv(n: int = 40, seed: int = 7) -> bytes:
 
 
 LONG_MARKERS = ("slow", "e2e", "ray")
+# The longest files, longest first (seconds on 2 cores with pytensor's caches cold, as on CI): only an
+# order hint, so a stale list costs balance, never a result.
+LONGEST_FILES = ("test_player_props.py", "test_sbc.py", "test_contract.py", "test_sharpe.py", "test_jobs.py",
+                 "test_runner_contract.py", "test_pairs_checks.py", "test_bench_smoke.py")
 
 
 def pytest_collection_modifyitems(items):
-    """Files that train, compile, drive a browser or use Ray run first: under ``--dist loadfile`` each
-    worker takes a file at a time, and a long file taken last keeps one worker busy while the other
-    waits; the short files then fill the end. Order within a file is kept (a stable sort by file)."""
+    """Files that train, compile, drive a browser or use Ray run first, the longest of them first: under
+    ``--dist loadfile --no-loadscope-reorder`` (the Makefile's) each worker takes the next file when it is
+    free, and a long file taken last keeps one worker busy while the other waits; the short files then
+    fill the end. Order within a file is kept (a stable sort by file)."""
     long_files = {item.path for item in items if any(item.get_closest_marker(m) for m in LONG_MARKERS)}
-    items.sort(key=lambda item: item.path not in long_files)
+
+    def rank(item) -> tuple[bool, int]:
+        name = item.path.name
+        return item.path not in long_files, LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session", autouse=True)
