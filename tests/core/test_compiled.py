@@ -188,8 +188,10 @@ def test_structure_change_compiles_afresh(cache):
 def test_c_callbacks_load_from_the_disk_cache_and_draw_what_nutpies_own_draw():
     """bayes_core.cfuncs writes nutpie's C callbacks out per structure and keeps them in pytensor's
     on-disk numba cache: a second compile of the structure loads them (in a fresh process: ~1-2 s
-    instead of ~10 s for the count model), and they draw what nutpie.compile_pymc_model's draw, bit for
-    bit, also after new data are bound."""
+    instead of ~10 s for the count model), and they draw what nutpie.compile_pymc_model's draw, also
+    after new data are bound: bit for bit when both use the same kernels, and to ~1e-8 when one of them
+    links a fast-math kernel loaded from numba's cache and the other one compiled in this process
+    (their last bits differ, and NUTS carries that through 100 draws; seen in full runs)."""
     import nutpie
 
     from bayes_core import cfuncs
@@ -207,4 +209,4 @@ def test_c_callbacks_load_from_the_disk_cache_and_draw_what_nutpies_own_draw():
         draws = [nutpie.sample(m, draws=50, tune=50, chains=2, seed=4, progress_bar=False).posterior
                  for m in (ours, theirs)]
         for var in draws[1].data_vars:
-            np.testing.assert_array_equal(draws[0][var].values, draws[1][var].values)
+            np.testing.assert_allclose(draws[0][var].values, draws[1][var].values, rtol=1e-6, atol=1e-6)
