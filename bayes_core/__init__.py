@@ -21,7 +21,8 @@ def _no_c_compiler_for_pytensor() -> None:
     without; the results are the same). Children inherit the setting; a ``cxx`` the caller set in
     PYTENSOR_FLAGS, or a pytensor already loaded, is left alone."""
     flags = _os.environ.get("PYTENSOR_FLAGS", "")
-    if "pytensor" not in _sys.modules and "cxx" not in flags:
+    named = {flag.split("=", 1)[0].strip() for flag in flags.split(",")}  # gcc__cxxflags is another flag
+    if "pytensor" not in _sys.modules and "cxx" not in named:
         _os.environ["PYTENSOR_FLAGS"] = f"{flags},cxx=" if flags else "cxx="
 
 

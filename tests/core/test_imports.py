@@ -30,6 +30,7 @@ def test_pytensor_compiles_no_c_after_bayes_core_unless_the_caller_chose_a_compi
 
     assert run() == "''"
     assert run(PYTENSOR_FLAGS="floatX=float64") == "''"
+    assert run(PYTENSOR_FLAGS="gcc__cxxflags=-O2") == "''"  # compiler options name no compiler
     chosen = subprocess.run([sys.executable, "-c", "import pytensor; print(pytensor.config.cxx)"], capture_output=True,
                             text=True, env=env, check=True).stdout.strip().splitlines()[-1]
     if chosen:  # a machine with a C++ compiler: a caller who names it keeps it
