@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             if name not in names:
                 results["benches"][name] = {"started_at": earlier.get("started_at"), "mode": earlier.get("mode"),
                                             **bench}
+        if "gpu" not in names and earlier.get("gpu"):  # the report's GPU line is the kept gpu bench's
+            results["gpu"] = earlier["gpu"]
     for name in names:
         t0 = time.perf_counter()
         print(f"[bench] {name} ({mode}) ...", file=sys.stderr, flush=True)

@@ -57,3 +57,30 @@ def test_gpu_bench_says_why_a_path_was_not_measured(monkeypatch):
     monkeypatch.setenv("BENCH_GPU_PATHS", "numpyro tpu")
     with pytest.raises(ValueError, match="BENCH_GPU_PATHS names numpyro tpu; the paths are numpyro gpu"):
         bench_gpu.run(quick=True)
+
+
+def test_a_merge_keeps_the_benches_not_rerun_and_the_gpu_line_they_were_measured_with(tmp_path, monkeypatch):
+    """`--merge` reruns the named benches only; the GPU line belongs to the kept gpu bench and stays."""
+    import types
+
+    import bench.__main__ as bench_main
+
+    fake = types.ModuleType("bench_fake")
+    fake.run = lambda mode: {"mode_seen": mode}
+    monkeypatch.setitem(sys.modules, "bench_fake", fake)
+    monkeypatch.setitem(bench_main.BENCHES, "fake", "bench_fake")
+    monkeypatch.setenv("BAYES_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    earlier = {"mode": "full", "started_at": "2026-12-01T00:00:00+00:00", "machine": {"cpu_count": 16},
+               "gpu": "NVIDIA H200 (NumPyro on JAX's CUDA backend)",
+               "benches": {"gpu": {"result": {"gpu": "NVIDIA H200"}, "elapsed_s": 1.0},
+                           "fake": {"result": {"mode_seen": "old"}, "elapsed_s": 1.0}}}
+    (tmp_path / "latest.json").write_text(json.dumps(earlier))
+    assert bench_main.main(["--smoke", "--only", "fake", "--merge", "--out", str(tmp_path)]) == 0
+    merged = json.loads((tmp_path / "latest.json").read_text())
+    assert merged["gpu"] == earlier["gpu"]
+    assert merged["benches"]["gpu"]["result"] == {"gpu": "NVIDIA H200"}
+    assert merged["benches"]["gpu"]["started_at"] == earlier["started_at"]
+    assert merged["benches"]["fake"]["result"] == {"mode_seen": "smoke"}
+    assert "GPU: NVIDIA H200 (NumPyro on JAX's CUDA backend)" in (tmp_path / "latest.md").read_text()
+    assert bench_main.main(["--smoke", "--only", "fake", "--out", str(tmp_path)]) == 0  # no merge: a run of its own
+    assert json.loads((tmp_path / "latest.json").read_text())["gpu"].startswith("not measured")
