@@ -119,7 +119,7 @@ class CompiledModels:
         posterior predictive, ``bayes_core.forward``): ``build(model)`` on a miss, kept under the same
         structural key. The caller binds ``model``'s data before each call (``bind_function``, under
         the function's own lock). None results are kept too (a model that cannot be vectorised is
-        not tried again)."""
+        not tried again); a build that raises keeps nothing, so the next call builds again."""
         key = f"{kind}:{cache_key(model, data_shapes=self.data_shapes)}"
         with self._lock:
             if key in self._functions:

@@ -17,6 +17,10 @@ with no batched form (a multivariate Student-t, a random walk with a fixed size)
 lacking a free variable the outputs need, or many observed values per draw, where the arithmetic
 outweighs the per-call overhead and vectorising a large graph costs more than it saves (player
 props: 23,000 values a draw, 1.9 s against PyMC's 0.9 s). Callers then take PyMC's path.
+
+A process that keeps compiled models (``bayes_core.compiled``) remembers a structure that cannot be
+vectorised, and is not asked again; a compile that fails (memory, a broken compiler) is not the
+structure's doing, so that call takes PyMC's path and the next one tries again.
 """
 
 from __future__ import annotations
@@ -109,12 +113,12 @@ def vectorise(outputs: list, inputs: list) -> Vectorised | None:
         return None
     batch = {var: pt.tensor(dtype=var.dtype, shape=(None, *var.type.shape), name=var.name) for var in needed}
     try:
-        fn = pm.compile(list(batch.values()), vectorize_graph(outputs, replace=batch), on_unused_input="ignore",
-                        mode=forward_mode())
+        batched = vectorize_graph(outputs, replace=batch)
     except Exception as exc:  # noqa: BLE001 - any Op pytensor cannot batch; PyMC's own path follows
         log.info("forward: cannot vectorise %s over draws (%s); using PyMC's per-draw path",
                  [o.name for o in outputs], exc)
         return None
+    fn = pm.compile(list(batch.values()), batched, on_unused_input="ignore", mode=forward_mode())
     return Vectorised(fn, [(var.name, var.dtype) for var in needed])
 
 
@@ -146,7 +150,12 @@ def _function(model, kind: str, build) -> Vectorised | None:
     from bayes_core import compiled
 
     cache = compiled.active()
-    return build(model) if cache is None else cache.function(model, kind, build)
+    try:
+        return build(model) if cache is None else cache.function(model, kind, build)
+    except Exception as exc:  # noqa: BLE001 - a failed compile; kept functions keep no failure (module note)
+        log.warning("forward: could not compile the %s function (%s: %s); using PyMC's per-draw path this time",
+                    kind, type(exc).__name__, exc)
+        return None
 
 
 def posterior_predictive(model, posterior, random_seed: int | None = None):
@@ -204,11 +213,11 @@ def _prior_function(draws: int):
         try:
             roots = {rv: change_dist_size(rv, new_size=(draws,), expand=True) for rv in rvs
                      if not any(a in rvs for a in ancestors(rv.owner.inputs))}
-            fn = pm.compile([], vectorize_graph(outputs, replace=roots), on_unused_input="ignore", mode=forward_mode())
+            batched = vectorize_graph(outputs, replace=roots)
         except Exception as exc:  # noqa: BLE001 - any Op pytensor cannot batch; PyMC's own path follows
             log.info("forward: cannot vectorise the prior predictive (%s); using PyMC's per-draw path", exc)
             return None
-        return Vectorised(fn, [])
+        return Vectorised(pm.compile([], batched, on_unused_input="ignore", mode=forward_mode()), [])
     return build
 
 

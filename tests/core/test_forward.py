@@ -162,3 +162,28 @@ def test_each_observed_variable_gets_its_own_log_likelihood():
     assert list(log_lik) == ["goals", "shots", "cards"]
     for name, values in log_lik.items():
         np.testing.assert_allclose(values, reference[name].values, rtol=1e-10, atol=1e-10)
+
+
+def test_a_failed_compile_takes_pymcs_path_once_and_is_not_kept(monkeypatch, caplog):
+    """A structure that cannot be vectorised is remembered; a compile that fails (memory, a compiler)
+    is not: that call takes PyMC's per-draw path and the next one builds the function."""
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        pm.Normal("y", mu, 1.0, observed=np.zeros(5))
+    posterior = prior_as_posterior(model)
+    real_compile, failures = pm.compile, iter([MemoryError("no room for the batched graph")])
+
+    def compile_failing_once(*args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real_compile(*args, **kwargs)
+
+    monkeypatch.setattr(pm, "compile", compile_failing_once)
+    with compiled.scoped(compiled.CompiledModels()) as cache:
+        with caplog.at_level("WARNING", logger="bayes_core.forward"):
+            assert forward.log_likelihood(model, posterior) is None
+        assert "could not compile the log_likelihood function (MemoryError" in caplog.text
+        assert not cache._functions
+        assert forward.log_likelihood(model, posterior)["y"].shape == (1, 12, 5)
+        assert len(cache._functions) == 1
