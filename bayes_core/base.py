@@ -254,13 +254,8 @@ class BaseBayesianModel(LikelihoodHooks, SBCHooks, PredictionHooks):
     # -- sampling ----------------------------------------------------------------------------
     def sample_prior_predictive(self, data: pd.DataFrame | None = None, draws: int = 500, seed: int = 0):
         """Prior and prior predictive draws (``DataTree`` with ``prior``/``prior_predictive``)."""
-        import pymc as pm
-
         data = self._loaded(data)
-        with self.build_predictive_model(data) as predictive:
-            tree = forward.prior_predictive(predictive, draws, seed)
-            return tree if tree is not None else pm.sample_prior_predictive(
-                draws=draws, random_seed=seed, compile_kwargs={"mode": forward.forward_mode()})
+        return forward.sample_prior_predictive(self.build_predictive_model(data), draws, seed)
 
     def fit(self, data: pd.DataFrame | str | Path | bytes | None = None,
             progress: samplers.ProgressCallback | None = None, **settings: Any) -> FitResult:
@@ -370,23 +365,12 @@ class BaseBayesianModel(LikelihoodHooks, SBCHooks, PredictionHooks):
         return self._fit
 
     def _add_posterior_predictive(self, idata, data: pd.DataFrame, settings: SamplerSettings) -> None:
-        import pymc as pm
-
         if self.metadata.training.posterior_predictive_draws == 0:
             return
         posterior = idata["posterior"].to_dataset()
         step = draws.thinning_step(posterior.sizes["chain"] * posterior.sizes["draw"], self._ppc_draws(len(data)))
         thinned = posterior.isel(draw=slice(None, None, step))
-        with self.build_predictive_model(data) as predictive:
-            pp = forward.posterior_predictive(predictive, thinned, random_seed=settings.seed)
-            if pp is None:  # PyMC's per-draw path: the same draws for the same seed
-                # The posterior's draws are what is predicted from, also where a prior is a data container
-                # (PyMC would otherwise warn that they depend on data it cannot compare with the trace's).
-                frozen = [rv.name for rv in predictive.free_RVs if rv.name in thinned]
-                # compiled as forward's functions are: 500 draws of player props, stochastic volatility or
-                # strategy comparison take 0.2-0.9 s against numba's 2-2.6 s with its disk cache warm
-                pp = pm.sample_posterior_predictive(thinned, random_seed=settings.seed, progressbar=False,
-                                                    freeze_vars=frozen, compile_kwargs={"mode": forward.forward_mode()})
+        pp = forward.sample_posterior_predictive(self.build_predictive_model(data), thinned, random_seed=settings.seed)
         for group in ("posterior_predictive", "observed_data"):
             if group in pp.children:
                 idata[group] = pp[group]

@@ -235,3 +235,47 @@ def prior_predictive(model, draws: int, random_seed: int | None = None):
     groups = {"prior": {k: v for k, v in values.items() if k not in observed},
               "prior_predictive": {k: v for k, v in values.items() if k in observed}}
     return _tree(model, groups, [0], np.arange(draws))
+
+
+# -- PyMC's results, vectorised where the model allows ---------------------------------------------------
+# Callers take these: the functions above where they apply, else PyMC's per-draw loop (the same values;
+# the same draws for a seed, save the prior predictive's order). The predictive loops compile as the
+# vectorised functions do (player props, stochastic volatility, strategy comparison: 500 draws in
+# 0.2-0.9 s against numba's 2-2.6 s with its disk cache warm); the log-likelihood loop stays on numba,
+# where it is faster (player props: 2.2 s against 5.1 s).
+def sample_prior_predictive(model, draws: int, random_seed: int | None = None):
+    """PyMC's ``sample_prior_predictive`` of ``model`` (a ``DataTree``)."""
+    import pymc as pm
+
+    tree = prior_predictive(model, draws, random_seed)
+    return tree if tree is not None else pm.sample_prior_predictive(
+        draws=draws, model=model, random_seed=random_seed, compile_kwargs={"mode": forward_mode()})
+
+
+def sample_posterior_predictive(model, posterior, random_seed: int | None = None):
+    """PyMC's ``sample_posterior_predictive`` of ``model`` at every draw of ``posterior`` (an
+    ``xarray.Dataset`` with chain and draw): a ``DataTree`` with ``posterior_predictive`` and
+    ``observed_data``."""
+    import pymc as pm
+
+    tree = posterior_predictive(model, posterior, random_seed)
+    if tree is not None:
+        return tree
+    # The posterior's draws are what is predicted from, also where a prior is a data container (PyMC
+    # would otherwise warn that they depend on data it cannot compare with the trace's).
+    frozen = [rv.name for rv in model.free_RVs if rv.name in posterior]
+    return pm.sample_posterior_predictive(posterior, model=model, random_seed=random_seed, progressbar=False,
+                                          freeze_vars=frozen, compile_kwargs={"mode": forward_mode()})
+
+
+def compute_log_likelihood(model, posterior) -> dict[str, np.ndarray]:
+    """PyMC's ``compute_log_likelihood``: each observed variable's elementwise log-likelihood under
+    every draw of ``posterior``, (chain, draw, *observed shape), by name."""
+    import pymc as pm
+
+    result = log_likelihood(model, posterior)
+    if result is not None:
+        return result
+    result = pm.compute_log_likelihood({"posterior": posterior}, model=model, extend_inferencedata=False,
+                                       progressbar=False)
+    return {str(name): np.asarray(result[name].values) for name in result.data_vars}

@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
+from bayes_core import forward
 from bayes_core.errors import BayesCoreError, NotEvaluableError
 
 Block = Callable[[int, int], np.ndarray]
@@ -127,22 +128,6 @@ def _check_free_variables(model, dataset) -> None:
             "(not stored in the trace); the model must supply them (override pointwise_log_likelihood).")
 
 
-def observed_log_likelihood(model, dataset) -> dict[str, np.ndarray]:
-    """Each observed variable's elementwise log-likelihood under ``dataset``'s draws, (chain, draw,
-    *observed shape): one vectorised call (``forward``), or PyMC's per-draw loop where the model
-    cannot be vectorised (the same values)."""
-    import pymc as pm
-
-    from bayes_core import forward
-
-    result = forward.log_likelihood(model, dataset)
-    if result is None:  # numba here, unlike forward's: player props' 500 draws take 2.2 s, 5.1 s in Python mode
-        result = pm.compute_log_likelihood({"posterior": dataset}, model=model, extend_inferencedata=False,
-                                           progressbar=False)
-        result = {str(name): np.asarray(result[name].values) for name in result.data_vars}
-    return result
-
-
 def plain_log_likelihood(model, posterior: Any) -> PointwiseLogLik:
     """PyMC's elementwise log-likelihood of every observed variable of ``model`` (a plain
     per-observation ``pm.Model``) under ``posterior``'s draws: one cell per observation. Several
@@ -153,7 +138,7 @@ def plain_log_likelihood(model, posterior: Any) -> PointwiseLogLik:
     if not model.observed_RVs:
         raise NotEvaluableError("The model has no observed variables: there is no log-likelihood to evaluate.")
     chains, draws = dataset.sizes["chain"], dataset.sizes["draw"]
-    result = observed_log_likelihood(model, dataset)
+    result = forward.compute_log_likelihood(model, dataset)  # vectorised, else PyMC's per-draw loop
     names = [str(n) for n in result.keys()]
     arrays = [np.asarray(result[n], dtype=float).reshape(chains, draws, -1) for n in names]
     if len({a.shape[2] for a in arrays}) == 1:

@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from bayes_core import forward
 from bayes_core.errors import BayesCoreError, CorruptRunError, NotEvaluableError
-from bayes_core.loglik import _check_free_variables, observed_log_likelihood
+from bayes_core.loglik import _check_free_variables
 from bayes_core.runs import store
 from bayes_core.runs.psis import good_k, psis_loo, relative_eff
 
@@ -308,7 +309,7 @@ def _pit_from_predictive(run: store.Run, model, data) -> dict[str, np.ndarray]:
     predictive = model.build_predictive_model(data)
     posterior = model.complete_posterior(posterior)
     _check_free_variables(predictive, posterior)
-    ll = observed_log_likelihood(predictive, posterior)
+    ll = forward.compute_log_likelihood(predictive, posterior)
     names = [n for n in pp.data_vars if n in ll]
     if not names:
         raise NotEvaluableError("the run's posterior predictive variables are not the model's observed variables")

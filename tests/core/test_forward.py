@@ -187,3 +187,27 @@ def test_a_failed_compile_takes_pymcs_path_once_and_is_not_kept(monkeypatch, cap
         assert not cache._functions
         assert forward.log_likelihood(model, posterior)["y"].shape == (1, 12, 5)
         assert len(cache._functions) == 1
+
+
+def test_pymcs_per_draw_path_answers_where_a_model_cannot_be_vectorised(monkeypatch):
+    """The functions callers take (``sample_posterior_predictive``, ``compute_log_likelihood``,
+    ``sample_prior_predictive``) give PyMC's per-draw results where the vectorised ones decline."""
+    rng = np.random.default_rng(4)
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        pm.Normal("y", mu, 1.0, observed=rng.normal(size=6))
+    posterior = prior_as_posterior(model)
+    monkeypatch.setattr(forward, "MAX_VALUES_PER_DRAW", 0)  # "too many values a draw": the per-draw path
+    monkeypatch.setattr(forward, "prior_predictive", lambda *args, **kwargs: None)
+    with compiled.scoped(None):
+        assert forward.posterior_predictive(model, posterior, 3) is None and forward.log_likelihood(model, posterior) is None
+        pp = forward.sample_posterior_predictive(model, posterior, random_seed=3)
+        log_lik = forward.compute_log_likelihood(model, posterior)
+        prior = forward.sample_prior_predictive(model, 7, random_seed=3)
+    expected = pm.sample_posterior_predictive(posterior, model=model, random_seed=3, progressbar=False,
+                                              compile_kwargs=SAME_MODE)
+    np.testing.assert_array_equal(pp["posterior_predictive"]["y"].values, expected["posterior_predictive"]["y"].values)
+    reference = pm.compute_log_likelihood({"posterior": posterior}, model=model, extend_inferencedata=False,
+                                          progressbar=False)
+    np.testing.assert_allclose(log_lik["y"], reference["y"].values, rtol=1e-12)
+    assert prior["prior"]["mu"].shape == (1, 7) and prior["prior_predictive"]["y"].shape == (1, 7, 6)
