@@ -136,9 +136,14 @@ Command = Callable[[argparse.Namespace, list[str]], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --json before or after the command: a sub-command's parser sets it only when given (SUPPRESS), or
+    # its default would undo the main parser's `--json list` (the main parser's own flag: parents share
+    # their action objects, defaults included)
+    json_help = "print exactly one JSON object on stdout"
     common = Parser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    parser = Parser(prog="python -m bayes_core", description="Bayesian model workbench", parents=[common])
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
+    parser = Parser(prog="python -m bayes_core", description="Bayesian model workbench")
+    parser.add_argument("--json", action="store_true", help=json_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", parents=[common], help="models, their status and last run; broken configs")
@@ -178,12 +183,14 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     as_json = any(a == "--json" or a.startswith("--json=") for a in argv)  # known even when parsing fails
+    args = None
     try:
         args, extra = _parse_json_help(argv) if as_json else parse(argv)
         as_json = args.json
         check_artifacts_root()
         return args.func(args, extra)
     except UsageError as exc:
+        exc = exc.of_command(getattr(args, "command_parser", None))
         if as_json:
             print(json.dumps({"error": str(exc)}))
         else:

@@ -22,9 +22,16 @@ class UsageError(BayesCoreError):
     """Command-line arguments argparse refused. ``usage`` is the usage line of the (sub)command."""
 
     def __init__(self, message: str, usage: str = "", prog: str = ""):
-        self.usage, self.prog = usage.strip(), prog
+        self.message, self.usage, self.prog = message, usage.strip(), prog
         hint = f" Run `{prog} --help` for the usage." if prog else ""
         super().__init__(f"{message}.{hint}")
+
+    def of_command(self, parser: argparse.ArgumentParser | None) -> UsageError:
+        """This error with the usage of the (sub)command that parsed the line, where it has none yet
+        (leftover arguments are refused after parsing, away from the parser)."""
+        if self.prog or parser is None:
+            return self
+        return UsageError(self.message, parser.format_usage(), parser.prog)
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,6 +44,14 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, self.format_usage(), self.prog)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """As argparse's, with the innermost (sub)command's parser kept as ``command_parser`` (sub-parsers
+        finish first, so the first to set it is the one whose usage fits the line)."""
+        namespace, extra = super().parse_known_args(args, namespace)
+        if getattr(namespace, "command_parser", None) is None:
+            namespace.command_parser = self
+        return namespace, extra
 
 
 def whole_number(low: int, high: int):
@@ -115,7 +130,7 @@ def parse_model_options(model_id: str, extra: list[str]) -> dict[str, Any]:
     if unknown:
         names = ", ".join(option_flag(s.name) for s in meta.model_options) or "none"
         raise BayesCoreError(f"Unknown argument(s) {' '.join(unknown)}; options of {model_id}: {names}.")
-    return {k: v for k, v in vars(ns).items() if v is not None}
+    return {spec.name: getattr(ns, spec.name) for spec in meta.model_options if getattr(ns, spec.name) is not None}
 
 
 # -- paths ----------------------------------------------------------------------------------------

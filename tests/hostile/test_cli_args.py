@@ -174,6 +174,27 @@ def test_other_commands_refuse_what_they_cannot_use(root, capsys, argv, says):
     nothing_done(root)
 
 
+@pytest.mark.parametrize("argv, usage", [
+    (["list", "extra"], "usage: python -m bayes_core list [-h] [--json]"),
+    (["jobs", "list", "--lim", "3"], "usage: python -m bayes_core jobs list"),
+    (["check", "sensitivity", NB, "20200101-000000-000000-abcdef"], "[--run REF]"),  # the run is --run REF
+])
+def test_a_leftover_argument_names_the_sub_commands_usage(root, capsys, argv, usage):
+    """Leftovers are refused after parsing, away from the parser: the message still points at the
+    sub-command's own help, and without --json its usage line is printed above the error."""
+    command = " ".join(argv[:2] if argv[0] != "list" else argv[:1])
+    assert f"Run `python -m bayes_core {command} --help` for the usage." in refused(capsys, argv, "unrecognized")
+    assert usage in refused(capsys, argv, "unrecognized", json_mode=False)
+
+
+@pytest.mark.parametrize("argv", [["--json", "list"], ["list", "--json"], ["--json", "jobs", "list"],
+                                  ["jobs", "list", "--json"], ["--json", "runs", "list", NB]])
+def test_json_before_or_after_the_command_prints_one_json_object(root, capsys, argv):
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert len(out.strip().splitlines()) == 1 and isinstance(json.loads(out), dict), out
+
+
 def test_help_under_json_is_one_json_object(root, capsys):
     with pytest.raises(SystemExit) as caught:
         main(["train", "--help", "--json"])
