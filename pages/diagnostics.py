@@ -18,7 +18,8 @@ run = resources.open_run(model_id, run_id)
 diag = run.diagnostics
 post = resources.posterior(model_id, run_id)
 summary = resources.summary(model_id, run_id)
-flagged = dg.flagged_elements(summary)
+judged = diag.get("verdict") != dg.APPROXIMATE  # R-hat and ESS of independent variational draws judge nothing
+flagged = dg.flagged_elements(summary) if judged else []
 dv.verdict_banner(diag, flagged)
 dv.metrics_row(diag)
 vectors = [n for n, dims in post["dims"].items() if dims]
@@ -30,8 +31,11 @@ def summary_tab() -> None:
     shown = st.multiselect("Variables", all_vars, default=default,
                            help="Vector variables (one value per entity) can be long; add them on purpose. "
                                 "Elements that are not good are always listed first.")
-    st.dataframe(dv.styled_summary(dv.summary_view(summary, shown, flagged)), width="stretch")
-    st.caption("Cells: green good, orange warning, red problem (R-hat < 1.01 / ≤ 1.05; ESS > 400 / ≥ 100).")
+    unflagged = dg.GOOD if judged else dg.APPROXIMATE
+    st.dataframe(dv.styled_summary(dv.summary_view(summary, shown, flagged, unflagged), judged), width="stretch")
+    st.caption("Cells: green good, orange warning, red problem (R-hat < 1.01 / ≤ 1.05; ESS > 400 / ≥ 100)." if judged
+               else "An approximate fit: its R-hat and ESS are kept for the record and judge nothing (its draws are "
+                    "independent by construction), so no cell is coloured.")
     csv_col, nc_col = st.columns(2)
     csv_col.download_button("Download summary (CSV)", to_csv_bytes(summary, index=True), f"summary_{run_id}.csv",
                             "text/csv", icon=":material/download:", on_click="ignore")
@@ -64,7 +68,7 @@ def vectors_tab() -> None:
     if not vectors:
         st.info("This model has no vector parameters.")
     for name in vectors:
-        dv.forest_section(summary, name, key=f"forest_{name}")
+        dv.forest_section(summary, name, key=f"forest_{name}", judged=judged)
 
 
 # Only the open tab runs: every tab's plots, the DAG and the sensitivity table drawn on each load

@@ -63,10 +63,12 @@ def charts_colour(verdict: str | None) -> str:
     return {dg.GOOD: "green", dg.WARNING: "orange", dg.PROBLEM: "red"}.get(verdict or "", "gray")
 
 
-def styled_summary(table: pd.DataFrame):
-    """The summary coloured cell by cell with the R-hat/ESS thresholds of ``bayes_core.diagnostics``."""
+def styled_summary(table: pd.DataFrame, judged: bool = True):
+    """The summary coloured cell by cell with the R-hat/ESS thresholds of ``bayes_core.diagnostics``;
+    ``judged=False`` (an approximate fit, whose independent draws make every cell 'good') leaves the
+    cells plain."""
     def colour(series: pd.Series, rule) -> list[str]:
-        return [_CELL[rule(float(x))] if pd.notna(x) else "" for x in series]
+        return [_CELL[rule(float(x))] if judged and pd.notna(x) else "" for x in series]
 
     numeric = [c for c in table.columns if c not in ("ess_bulk", "ess_tail", "verdict")]
     styler = table.style.format("{:.3f}", subset=numeric)
@@ -86,14 +88,16 @@ def rows_for(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return table.loc[keep]
 
 
-def summary_view(table: pd.DataFrame, names: list[str], flagged: list[dict[str, Any]]) -> pd.DataFrame:
+def summary_view(table: pd.DataFrame, names: list[str], flagged: list[dict[str, Any]],
+                 unflagged: str = dg.GOOD) -> pd.DataFrame:
     """The summary rows shown: every flagged element first (worst first, whatever variable it
-    belongs to), then the rows of the chosen variables; a ``verdict`` column says why each is there."""
+    belongs to), then the rows of the chosen variables; a ``verdict`` column says why each is there
+    (``unflagged`` for the others: ``approximate`` where R-hat and ESS judge nothing)."""
     first = [e["element"] for e in flagged if e["element"] in table.index]
     rest = [i for i in rows_for(table, names).index if i not in set(first)]
     shown = table.loc[first + rest].copy()
     verdict_of = {e["element"]: e["verdict"] for e in flagged}
-    shown.insert(0, "verdict", [verdict_of.get(i, dg.GOOD) for i in shown.index])
+    shown.insert(0, "verdict", [verdict_of.get(i, unflagged) for i in shown.index])
     return shown
 
 
@@ -130,7 +134,9 @@ def colour_dag(dot: str, per_variable: dict[str, dict[str, Any]]) -> str:
     return dot[:end] + "\n".join(extra) + "\n}" if extra else dot
 
 
-def forest_section(table: pd.DataFrame, name: str, key: str) -> None:
+def forest_section(table: pd.DataFrame, name: str, key: str, judged: bool = True) -> None:
+    """Means and intervals of one vector variable's elements, coloured by R-hat/ESS where they judge
+    the fit (``judged``; not for an approximate fit)."""
     rows = rows_for(table, [name])
     left, right = st.columns([2, 1])
     order = left.radio("Elements shown", ["worst R-hat", "lowest ESS bulk", "first"], horizontal=True,
@@ -143,7 +149,8 @@ def forest_section(table: pd.DataFrame, name: str, key: str) -> None:
         rows = rows.sort_values("ess_bulk")
     rows = rows.head(count)
     lo_col, hi_col = (c for c in rows.columns if c.startswith("hdi") or c.startswith("eti"))
-    verdicts = [dg.worst(dg.rhat_verdict(r), dg.ess_verdict(e)) for r, e in zip(rows["r_hat"], rows["ess_bulk"])]
+    verdicts = [dg.worst(dg.rhat_verdict(r), dg.ess_verdict(e)) for r, e in zip(rows["r_hat"], rows["ess_bulk"])] \
+        if judged else None
     st.plotly_chart(charts.forest(list(rows.index), rows["mean"].to_numpy(), rows[lo_col].to_numpy(),
                                   rows[hi_col].to_numpy(), name, verdicts), width="stretch")
 

@@ -22,8 +22,8 @@ def root(approximate_root, monkeypatch):
     return approximate_id, mcmc_id
 
 
-def test_the_catalogue_card_and_the_run_picker_say_approximate(app, root):
-    approximate_id, _ = root
+def test_the_catalogue_card_the_run_picker_and_the_summary_say_approximate(app, root):
+    approximate_id, mcmc_id = root
     at = app.run()
     assert not at.exception, [e.value for e in at.exception]
     cards = " ".join(texts(at, "markdown"))
@@ -34,6 +34,13 @@ def test_the_catalogue_card_and_the_run_picker_say_approximate(app, root):
     picker = next(s for s in at.selectbox if any(approximate_id in str(o) for o in s.options))
     assert any(approximate_id in o and o.endswith("approximate") for o in map(str, picker.options)), picker.options
     assert any("Approximate fit (ADVI" in w for w in texts(at, "warning"))
+    # its R-hat and ESS are 'good' by construction: the summary judges nothing rather than shows green
+    summary = at.dataframe[0].value
+    assert set(summary["verdict"]) == {"approximate"}, summary["verdict"]
+    assert any("judge nothing" in c for c in texts(at, "caption"))
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=mcmc_id)
+    assert set(at.dataframe[0].value["verdict"]) <= {"good", "warning", "problem"}
+    assert any("Cells: green good" in c for c in texts(at, "caption"))
 
 
 def test_predictions_from_an_approximate_run_are_gated_and_every_csv_row_is_marked(app, root, captured_downloads):
