@@ -184,7 +184,10 @@ def dag_section(run, per_variable: dict[str, dict[str, Any]]) -> None:
         return
     if dot:
         st.graphviz_chart(colour_dag(dot, per_variable))
-        st.caption("Free variables filled by their worst R-hat/ESS verdict: green good, orange warning, red problem.")
+        if any(info.get("verdict") == dg.APPROXIMATE for info in per_variable.values()):
+            st.caption("Not coloured: an approximate fit's R-hat and ESS judge nothing.")
+        else:
+            st.caption("Free variables filled by their worst R-hat/ESS verdict: green good, orange warning, red problem.")
     else:
         st.info("This run has no saved model graph.")
 

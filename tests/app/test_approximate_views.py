@@ -41,6 +41,8 @@ def test_the_catalogue_card_the_run_picker_and_the_summary_say_approximate(app, 
     at = open_page(app, "pages/diagnostics.py", model=NB, run=mcmc_id)
     assert set(at.dataframe[0].value["verdict"]) <= {"good", "warning", "problem"}
     assert any("Cells: green good" in c for c in texts(at, "caption"))
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=approximate_id, tab="Model graph")
+    assert "Not coloured: an approximate fit's R-hat and ESS judge nothing." in texts(at, "caption")
 
 
 def test_predictions_from_an_approximate_run_are_gated_and_every_csv_row_is_marked(app, root, captured_downloads):
