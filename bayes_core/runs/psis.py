@@ -121,9 +121,16 @@ def _gpd_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out_k, out_s
 
 
-def _gpd_fit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.special import logsumexp
+def _log_sum_exp_rows(a: np.ndarray) -> np.ndarray:
+    """log Σ exp(a) along each row, kept as a column. Not ``scipy.special.logsumexp``: its array-API
+    check imports all of JAX wherever arviz-base has left a lazy ``jax`` module in ``sys.modules``
+    (nutpie imports arviz), which made a fresh process's first PSIS take 0.7 s instead of 0.3 s."""
+    high = np.max(a, axis=1, keepdims=True)
+    high = np.where(np.isfinite(high), high, 0.0)
+    return high + np.log(np.sum(np.exp(a - high), axis=1, keepdims=True))
 
+
+def _gpd_fit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = x.shape[1]
     m_est = 30 + int(n**0.5)
     xstar = x[:, int((n / 4 + 0.5) - 1)]
@@ -135,7 +142,7 @@ def _gpd_fit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k_ary = np.mean(np.log1p(grid, out=grid), axis=2)
         del grid
         len_scale = n * (np.log(-b_ary / k_ary) - k_ary - 1)
-        w_theta = np.exp(len_scale - logsumexp(len_scale, axis=1, keepdims=True))
+        w_theta = np.exp(len_scale - _log_sum_exp_rows(len_scale))
         w_theta = np.where(w_theta >= 10 * np.finfo(float).eps, w_theta, 0.0)
         w_theta /= w_theta.sum(axis=1, keepdims=True)
         b_post = np.sum(b_ary * w_theta, axis=1)

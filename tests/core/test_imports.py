@@ -56,3 +56,15 @@ def test_the_model_lifecycle_and_the_run_store_do_not_import_the_registry():
     for name in ("base.py", "runs/store.py", "runs/refs.py", "settings.py", "draws.py", "fallback.py"):
         imported = _imported_modules(ROOT / "bayes_core" / name)
         assert not any("registry" in m for m in imported), (name, sorted(m for m in imported if "registry" in m))
+
+
+def test_psis_does_not_import_jax_through_scipys_array_api_check():
+    """nutpie's arviz leaves a lazy ``jax`` module in ``sys.modules``; scipy's ``logsumexp`` probes it
+    and so imported all of JAX (0.6 s) in every fresh training process's evaluation."""
+    code = ("import sys, numpy as np, nutpie; from bayes_core.runs.psis import psis_loo; "
+            "assert 'jax' in sys.modules, 'no lazy jax: this test no longer exercises the trap'; "
+            "psis_loo(np.random.default_rng(0).normal(-1, 0.3, size=(300, 400)), 0.9); "
+            "print('jax.numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"
