@@ -21,7 +21,9 @@ if not rows:
     st.stop()
 run_panel.show_flash()
 
-history_tab, compare_tab = st.tabs(["History", "Compare runs"],
+# A link with a comparison opens on it; the key keeps the open tab when a label's confirmation is drawn
+# above the tabs on the next run (without it Streamlit made new tabs, back on the default)
+history_tab, compare_tab = st.tabs(["History", "Compare runs"], key="runs_tab",
                                    default="Compare runs" if st.query_params.get(compare_view.PARAM) else None)
 with history_tab:
     runs_table.render(rows, labels_error, key=f"runs_{model_id}")

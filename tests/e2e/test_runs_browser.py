@@ -86,3 +86,13 @@ def test_runs_page_downloads_a_bundle_whose_files_match_their_hashes_and_compare
     expect(page.get_by_role("heading", name="Calibration (LOO-PIT)")).to_be_visible()
     _drawn(page)
     page.screenshot(path=shots / "runs_compare.png", full_page=True)
+
+    # Back to History with the comparison still in the link: a label's confirmation, drawn above the
+    # tabs on the next run, keeps the analyst on History (it reopened Compare runs before the tabs' key)
+    page.get_by_role("tab", name="History").click()
+    expect(page.get_by_role("tab", selected=True)).to_have_text("History")
+    page.get_by_role("textbox", name="Set an alias").first.fill("walkthrough")
+    page.get_by_role("button", name="Save labels").first.click()
+    expect(page.get_by_text("saved alias walkthrough", exact=False).first).to_be_visible()
+    _settle(page)
+    expect(page.get_by_role("tab", selected=True)).to_have_text("History")
