@@ -59,7 +59,7 @@ def apply_labels(model_id: str, run_id: str, row: dict[str, Any], alias: str, re
     tried on its own, so one bad tag does not lose the note."""
     done, errors = [], []
     new_tags, bad = parse_tags(tags_text)
-    errors += [f"tag: {safe_text(b)} is not KEY=VALUE" for b in bad]
+    errors += [f"tag: {b} is not KEY=VALUE" for b in bad]  # made safe where shown, once
     old_tags = row.get("tags") or {}
     steps = [(f"tag {k}", lambda k=k, v=v: labels.set_tag(model_id, run_id, k, v))
              for k, v in new_tags.items() if old_tags.get(k) != v]

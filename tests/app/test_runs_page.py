@@ -160,10 +160,11 @@ def test_edit_note_tags_and_alias_in_place_and_labels_errors_are_shown(app, runs
     assert any("candidate" in cell for cell in at.table[0].value["aliases"]), "the table shows the change"
 
     at.text_input(key=f"alias_{runs.new}").input("Not An Alias!")
-    at.text_area(key=f"tags_{runs.new}").input("variant=poisson\nno equals sign")
+    at.text_area(key=f"tags_{runs.new}").input("variant=poisson\nno equals sign\n=x")
     at.button(key=f"save_labels_{runs.new}").click().run()
     errors = texts(at, "error")
     assert any("is not an alias name" in e for e in errors) and any("is not KEY=VALUE" in e for e in errors), errors
+    assert "tag: =x is not KEY=VALUE" in errors, "escaped once, where shown (a stray backslash before)"
     assert "Not An Alias!" not in labels.read(NB).aliases
 
 
