@@ -212,15 +212,24 @@ def diagnostics_link(model_id: str, run_id: str) -> None:
 
 def render_job(job: Job) -> None:
     p = job.progress
+    approximate = job.settings.get("method") == "approximate"
     with st.container(border=True):
         head, bar, action = st.columns([3, 4, 1.3], vertical_alignment="center")
         # A job row is data from the store: its texts are shown inert, like any untrusted text.
         head.markdown(f"{_STATE_ICONS.get(job.state, '')} **{job.state}** · `{safe_code(job.job_id)}`  \n"
-                      f"{safe_text(job.model_id)} · {safe_text(job.settings.get('draws'))} draws × "
-                      f"{safe_text(job.settings.get('chains'))} chains"
+                      f"{safe_text(job.model_id)} · {safe_text(job.settings.get('draws'))} draws"
+                      + (f" + {safe_text(job.settings['tune'])} warm-up" if job.settings.get("tune") and not approximate
+                         else "")
+                      + f" × {safe_text(job.settings.get('chains'))} chains"
                       + (f" · {safe_text(job.sampler)} on {safe_text(job.device)}" if job.sampler else "")
                       + (f" · {safe_text(job.runner)} `{safe_code(job.external_id)}`" if job.external_id else ""))
-        draws = f"{p.get('draws_done', 0)}/{p.get('draws_total', 0)} draws" if p.get("draws_total") else ""
+        done, total = p.get("draws_done", 0), p.get("draws_total", 0)
+        if not total:
+            draws = ""
+        elif approximate:  # ADVI stops early when its loss levels off
+            draws = f"ADVI iteration {done} of at most {total}"
+        else:  # the sampler counts warm-up and draws alike, over all chains
+            draws = f"{done}/{total} iterations (warm-up included)"
         bar.progress(job.fraction, text=f"{p.get('phase', '')} {draws}".strip())
         bar.caption(f"divergences {p.get('divergences', 0)} · elapsed {fmt_seconds(p.get('elapsed_s'))} · "
                     f"ETA {fmt_seconds(p.get('eta_s')) if job.is_active else '–'}"

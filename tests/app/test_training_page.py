@@ -71,6 +71,7 @@ def test_submitting_adds_a_job_row(page):
     assert job.settings["draws"] == 60 and job.settings["chains"] == 1 and job.options == {"non_centered": True, "likelihood": "negative_binomial"}
     assert any(job.job_id in s.value for s in page.success)
     assert job.job_id in texts(page)  # its row in the jobs table
+    assert f"{MODEL} · 60 draws + 60 warm-up × 1 chains" in texts(page).replace("\\", "")  # shown escaped
     assert any(b.label == "Cancel" for b in page.button) or not get_runner().status(job.job_id).is_active
 
 
@@ -282,3 +283,49 @@ def test_training_through_ray_shows_the_runner_and_rays_job_id(ray_env, page):
     assert not page.exception
     assert f"**succeeded** · `{job.job_id}`" in texts(page) and f"ray `{job.job_id}`" in texts(page)
     assert job.run_id in texts(page)
+
+
+def test_a_jobs_progress_counts_warm_up_and_says_so(own_store, monkeypatch):
+    """The sampler's count runs through warm-up and draws of every chain; the bar says so (a job of
+    200 draws × 2 chains ended at '800/800 draws'), and an approximate fit counts ADVI iterations."""
+    from bayes_core.jobs import Job
+    from ui import training
+
+    drawn = {}
+    monkeypatch.setattr(training, "get_runner", lambda: type("Runner", (), {"logs": lambda self, *a, **k: ""})())
+    monkeypatch.setattr(training.st, "columns", lambda *a, **k: [_Recorder(drawn, "head"), _Recorder(drawn, "bar"),
+                                                                _Recorder(drawn, "action")])
+    base = dict(job_id="20260101-000000-00000000", model_id=MODEL, state="running", options={}, data_ref={},
+                created_at="2026-01-01T00:00:00")
+    mcmc = Job(**base, settings={"draws": 200, "tune": 200, "chains": 2, "method": "mcmc"},
+               progress={"phase": "tuning", "draws_done": 300, "draws_total": 800})
+    training.render_job(mcmc)
+    assert "200 draws + 200 warm-up × 2 chains" in drawn["head"]
+    assert drawn["bar"] == "tuning 300/800 iterations (warm-up included)"
+    advi = Job(**base, settings={"draws": 1000, "tune": 1000, "chains": 2, "method": "approximate"},
+               progress={"phase": "fitting", "draws_done": 1500, "draws_total": 20000})
+    training.render_job(advi)
+    assert "1000 draws × 2 chains" in drawn["head"] and "warm-up" not in drawn["head"]
+    assert drawn["bar"] == "fitting ADVI iteration 1500 of at most 20000"
+
+
+class _Recorder:
+    """A column that keeps what the job row draws in it (markdown text, the progress bar's text)."""
+
+    def __init__(self, drawn: dict, name: str):
+        self.drawn, self.name = drawn, name
+
+    def markdown(self, text, **_):
+        self.drawn[self.name] = text
+
+    def progress(self, _value, text=""):
+        self.drawn[self.name] = text
+
+    def caption(self, *_a, **_k):
+        pass
+
+    def button(self, *_a, **_k):
+        return False
+
+    def __getattr__(self, _name):
+        return lambda *a, **k: None
