@@ -149,8 +149,9 @@ def forest_section(table: pd.DataFrame, name: str, key: str, judged: bool = True
         rows = rows.sort_values("ess_bulk")
     rows = rows.head(count)
     lo_col, hi_col = (c for c in rows.columns if c.startswith("hdi") or c.startswith("eti"))
-    verdicts = [dg.worst(dg.rhat_verdict(r), dg.ess_verdict(e)) for r, e in zip(rows["r_hat"], rows["ess_bulk"])] \
-        if judged else None
+    # each element's verdict as the summary gives it: R-hat, ESS bulk and ESS tail
+    flagged = {e["element"]: e["verdict"] for e in dg.flagged_elements(rows)}
+    verdicts = [flagged.get(str(label), dg.GOOD) for label in rows.index] if judged else None
     st.plotly_chart(charts.forest(list(rows.index), rows["mean"].to_numpy(), rows[lo_col].to_numpy(),
                                   rows[hi_col].to_numpy(), name, verdicts), width="stretch")
 

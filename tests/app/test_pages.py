@@ -149,6 +149,20 @@ def test_diagnostics_draws_only_the_open_tab_and_a_link_opens_a_tab(app, nb_run)
     assert not any("r_hat" in getattr(e.value, "columns", []) for e in at.dataframe), "the summary is not drawn"
 
 
+def test_the_vector_forest_colours_each_element_by_the_summarys_own_verdict(app, nb_run):
+    """R-hat, ESS bulk and ESS tail, as the summary judges them: an element flagged only by its ESS
+    tail was drawn green beside the summary's 'warning'."""
+    from bayes_core.diagnostics import flagged_elements
+    from ui.charts import VERDICT_COLOURS
+
+    at = open_page(app, "pages/diagnostics.py", model=NB, run=nb_run.run_id, tab="Vector parameters")
+    assert not at.exception
+    figure = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "theta" in c.proto.spec)
+    points = next(trace for trace in figure["data"] if trace.get("name") == "mean")
+    verdict = {e["element"]: e["verdict"] for e in flagged_elements(nb_run.summary)}
+    assert points["marker"]["color"] == [VERDICT_COLOURS[verdict.get(label, "good")] for label in points["y"]]
+
+
 def test_form_rejects_out_of_bounds_value_then_accepts_a_valid_one(app):
     at = open_page(app, "pages/predictions.py", model=NB)
     at.number_input(key=f"{FORM}__windows").set_value(5000)
