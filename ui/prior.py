@@ -16,8 +16,18 @@ from ui import charts, resources
 from ui.forms import grid, step_format
 
 
+MOVED = "moved_priors_{model_id}"  # session key: the priors moved here, offered to the Training page
+
+
+def moved_priors(model_id: str) -> dict[str, float]:
+    """The hyper-parameters the analyst moved on the Prior predictive page (those left at their config
+    value are not listed); the Training page offers them for the job."""
+    return dict(st.session_state.get(MOVED.format(model_id=model_id)) or {})
+
+
 def prior_inputs(meta: ModelMetadata) -> dict[str, float]:
-    """One slider per config prior, its config value as default (range around it, same sign)."""
+    """One slider per config prior, its config value as default (range around it, same sign); the
+    moved ones are kept for the Training page (``moved_priors``)."""
     values = {}
     places = grid(len(meta.priors), min(4, max(1, len(meta.priors))))
     for place, (name, default) in zip(places, meta.priors.items()):
@@ -30,6 +40,8 @@ def prior_inputs(meta: ModelMetadata) -> dict[str, float]:
             name, min_value=float(lo), max_value=float(hi), value=float(default), step=float(step),
             format=step_format(step, lo, hi, default), key=f"prior_{meta.model_id}_{name}",
             help=f"Config value: {default:g}")
+    st.session_state[MOVED.format(model_id=meta.model_id)] = {
+        name: value for name, value in values.items() if value != float(meta.priors[name])}
     return values
 
 

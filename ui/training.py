@@ -17,7 +17,7 @@ from bayes_core.config import ModelMetadata
 from bayes_core.errors import BayesCoreError, DataValidationError, InvalidParametersError
 from bayes_core.jobs import Job, JobRequest, example_data, get_runner, run_data, uploaded_data
 from bayes_core.settings import DEVICES, METHODS, SAMPLERS, TARGET_ACCEPT_BOUNDS, WHOLE_BOUNDS
-from ui import model_options, nav, state, uploads
+from ui import model_options, nav, prior, state, uploads
 from ui.text import MESSAGE_CHARS, safe_code, safe_text
 
 REFRESH_S = 2
@@ -145,6 +145,21 @@ def validate_upload(model, payload: bytes) -> list[str]:
     return load_upload(model, payload)[1]
 
 
+def priors_choice(meta: ModelMetadata) -> dict[str, float]:
+    """The priors the job trains with: the config's, or those moved on the Prior predictive page
+    (offered, on by default, with each value beside the config's)."""
+    moved = {k: v for k, v in prior.moved_priors(meta.model_id).items() if k in meta.priors}  # config may have changed
+    if not moved:
+        st.caption("Priors: the model's config values. Move them on the Prior predictive page to train with "
+                   "others.")
+        return {}
+    listed = ", ".join(f"{safe_text(name)} = {value:g} (config {meta.priors[name]:g})" for name, value in moved.items())
+    use = st.checkbox(f"Train with the priors moved on the Prior predictive page: {listed}", value=True,
+                      key=f"train_{meta.model_id}_moved_priors",
+                      help="Unticked, the job trains with the config's priors. The run records the priors it used.")
+    return moved if use else {}
+
+
 def submit_form(model) -> None:
     """Training data, model options and sampler settings, and "Train model". The options sit outside
     the form, below the data but run before it (the data's place is kept by a container), so the
@@ -155,6 +170,7 @@ def submit_form(model) -> None:
     chosen = model_options.with_options(model, options, option_errors)
     with data_box:
         data = data_source(model, chosen)
+    priors = priors_choice(meta)
     with st.form(f"train_form_{meta.model_id}"):
         st.markdown("**Sampler settings**")
         settings = training_settings_inputs(meta)
@@ -168,7 +184,8 @@ def submit_form(model) -> None:
         st.error("Choose usable training data first: its problems are listed under Training data above.")
         return
     try:
-        job = get_runner().submit(JobRequest(meta.model_id, settings=settings, options=options, data=data))
+        job = get_runner().submit(JobRequest(meta.model_id, settings=settings, options=options, data=data,
+                                             priors=priors))
     except InvalidParametersError as exc:
         st.error("The job was not submitted; fix these values:")
         for field, message in exc.errors.items():

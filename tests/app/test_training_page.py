@@ -329,3 +329,30 @@ class _Recorder:
 
     def __getattr__(self, _name):
         return lambda *a, **k: None
+
+
+def test_priors_moved_on_the_prior_page_are_offered_and_the_job_trains_with_them(own_store):
+    """'Move a prior … before spending time on training': the moved value reaches the job (it was
+    silently dropped — the run kept the config's prior), and unticking it trains with the config's."""
+    from tests.app.conftest import new_app
+    from tests.app.test_pages import open_page
+
+    at = open_page(new_app(), "pages/prior_predictive.py", model=MODEL)
+    at.slider(key=f"prior_{MODEL}_mu_rate").set_value(0.3).run()
+    assert not at.exception
+    at.switch_page("pages/training.py").run()
+    assert not at.exception
+    offer = at.checkbox(key=f"train_{MODEL}_moved_priors")
+    assert offer.value is True and "mu\\_rate = 0.3 (config 0.1)" in offer.label
+    for name, value in (("draws", 20), ("tune", 20), ("chains", 1)):
+        at.number_input(key=KEY + name).set_value(value)
+    at.button(key="train_submit").click().run()
+    jobs = get_runner().list(MODEL)
+    assert len(jobs) == 1 and jobs[0].priors == {"mu_rate": 0.3}, [e.value for e in at.error]
+    at.checkbox(key=f"train_{MODEL}_moved_priors").uncheck().run()
+    at.button(key="train_submit").click().run()
+    (newest,) = [j for j in get_runner().list(MODEL) if j.job_id != jobs[0].job_id]
+    assert newest.priors == {}
+    for job in get_runner().list(MODEL):
+        if job.is_active:
+            get_runner().cancel(job.job_id)
