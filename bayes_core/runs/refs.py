@@ -128,7 +128,7 @@ def default_run(model_id: str) -> tuple[str, str]:
 
     converged = _newest(model_id, lambda run: is_converged(run) and readable(run))
     if converged:
-        return converged, "the newest converged run (no run is aliased 'production')"
+        return converged, "the newest converged run (verdict good or warning; no run is aliased 'production')"
     newest, latest = _newest(model_id, readable), store.latest_run_id(model_id)
     if newest and newest != latest:
         return newest, "the newest readable run (none has converged and none is aliased 'production')"
