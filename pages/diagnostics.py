@@ -20,6 +20,7 @@ post = resources.posterior(model_id, run_id)
 summary = resources.summary(model_id, run_id)
 judged = diag.get("verdict") != dg.APPROXIMATE  # R-hat and ESS of independent variational draws judge nothing
 flagged = dg.flagged_elements(summary) if judged else []
+verdict_of = {e["element"]: e["verdict"] for e in flagged} if judged else None  # R-hat, ESS bulk and tail
 dv.verdict_banner(diag, flagged)
 dv.metrics_row(diag)
 vectors = [n for n, dims in post["dims"].items() if dims]
@@ -68,7 +69,7 @@ def vectors_tab() -> None:
     if not vectors:
         st.info("This model has no vector parameters.")
     for name in vectors:
-        dv.forest_section(summary, name, key=f"forest_{name}", judged=judged)
+        dv.forest_section(summary, name, key=f"forest_{name}", verdict_of=verdict_of)
 
 
 # Only the open tab runs: every tab's plots, the DAG and the sensitivity table drawn on each load

@@ -134,9 +134,10 @@ def colour_dag(dot: str, per_variable: dict[str, dict[str, Any]]) -> str:
     return dot[:end] + "\n".join(extra) + "\n}" if extra else dot
 
 
-def forest_section(table: pd.DataFrame, name: str, key: str, judged: bool = True) -> None:
-    """Means and intervals of one vector variable's elements, coloured by R-hat/ESS where they judge
-    the fit (``judged``; not for an approximate fit)."""
+def forest_section(table: pd.DataFrame, name: str, key: str, verdict_of: dict[str, str] | None) -> None:
+    """Means and intervals of one vector variable's elements, each coloured by its summary verdict
+    (``verdict_of``: the flagged elements', the others good); None leaves them plain (an approximate
+    fit, where R-hat and ESS judge nothing)."""
     rows = rows_for(table, [name])
     left, right = st.columns([2, 1])
     order = left.radio("Elements shown", ["worst R-hat", "lowest ESS bulk", "first"], horizontal=True,
@@ -149,9 +150,7 @@ def forest_section(table: pd.DataFrame, name: str, key: str, judged: bool = True
         rows = rows.sort_values("ess_bulk")
     rows = rows.head(count)
     lo_col, hi_col = (c for c in rows.columns if c.startswith("hdi") or c.startswith("eti"))
-    # each element's verdict as the summary gives it: R-hat, ESS bulk and ESS tail
-    flagged = {e["element"]: e["verdict"] for e in dg.flagged_elements(rows)}
-    verdicts = [flagged.get(str(label), dg.GOOD) for label in rows.index] if judged else None
+    verdicts = None if verdict_of is None else [verdict_of.get(str(label), dg.GOOD) for label in rows.index]
     st.plotly_chart(charts.forest(list(rows.index), rows["mean"].to_numpy(), rows[lo_col].to_numpy(),
                                   rows[hi_col].to_numpy(), name, verdicts), width="stretch")
 
