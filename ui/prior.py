@@ -19,10 +19,11 @@ from ui.forms import grid, step_format
 MOVED = "moved_priors_{model_id}"  # session key: the priors moved here, offered to the Training page
 
 
-def moved_priors(model_id: str) -> dict[str, float]:
+def moved_priors(meta: ModelMetadata) -> dict[str, float]:
     """The hyper-parameters the analyst moved on the Prior predictive page (those left at their config
-    value are not listed); the Training page offers them for the job."""
-    return dict(st.session_state.get(MOVED.format(model_id=model_id)) or {})
+    value are not listed, nor those the config no longer has); the Training page offers them for the job."""
+    moved = st.session_state.get(MOVED.format(model_id=meta.model_id)) or {}
+    return {name: value for name, value in moved.items() if name in meta.priors}
 
 
 def prior_inputs(meta: ModelMetadata) -> dict[str, float]:

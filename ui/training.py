@@ -148,7 +148,7 @@ def validate_upload(model, payload: bytes) -> list[str]:
 def priors_choice(meta: ModelMetadata) -> dict[str, float]:
     """The priors the job trains with: the config's, or those moved on the Prior predictive page
     (offered, on by default, with each value beside the config's)."""
-    moved = {k: v for k, v in prior.moved_priors(meta.model_id).items() if k in meta.priors}  # config may have changed
+    moved = prior.moved_priors(meta)
     if not moved:
         st.caption("Priors: the model's config values. Move them on the Prior predictive page to train with "
                    "others.")
