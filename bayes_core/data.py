@@ -317,7 +317,7 @@ def read_csv(source: str | Path | bytes) -> pd.DataFrame:
         raise DataValidationError([f"the file is not UTF-8 text ({_first_non_utf8(source)}): {_SAVE_AS}"]) from None
     except pd.errors.EmptyDataError:
         raise DataValidationError(["cannot read the CSV: the file is empty (no header line)"]) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except (pd.errors.ParserError, ValueError) as exc:
         raise DataValidationError([f"cannot read the CSV: {exc}"]) from exc
     df.columns = [str(c).strip() for c in df.columns]
     return df
